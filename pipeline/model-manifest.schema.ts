@@ -1,0 +1,89 @@
+import { z } from 'zod';
+
+/**
+ * `model.json`, written by `models/training/export.py` beside every `model.onnx`. Everything the pipeline needs to
+ * feed the network and to read its outputs travels here, never as a literal in pipeline code.
+ */
+
+export const NormalisationSchema = z.object({
+  /** Pixel values are divided by `scale` (255 for 8-bit) and then `(x - mean) / std` per channel, RGB order. */
+  scale: z.number().positive(),
+  mean: z.tuple([z.number(), z.number(), z.number()]),
+  std: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]),
+});
+
+export const ModelInputSchema = z.object({
+  name: z.string().min(1),
+  /** `[N, C, H, W]` with -1 for dynamic axes. */
+  shape: z.tuple([z.number().int(), z.literal(3), z.number().int(), z.number().int()]),
+  layout: z.literal('NCHW'),
+  colorSpace: z.literal('srgb'),
+  normalisation: NormalisationSchema,
+  /** H and W fed to the network must be multiples of this (the encoder's total stride). */
+  sizeMultiple: z.number().int().positive(),
+  tile: z.object({ size: z.number().int().positive(), overlap: z.number().int().nonnegative() }),
+  /**
+   * Photos are resampled so that one input pixel covers this many mm before inference, so that the network sees
+   * pores and stones at the physical scale it was trained on. `null`: fed at native resolution.
+   */
+  workingMmPerPx: z.number().positive().nullable(),
+});
+
+export const ModelOutputSchema = z.object({
+  name: z.string().min(1),
+  /** Channel names in order, e.g. `["porosity","scratch","haze","tool_mark","orange_peel"]`. */
+  channels: z.array(z.string().min(1)).min(1),
+  /** `sigmoid`: values are probabilities in [0,1]; `linear`: raw regression values (units in `meaning`). */
+  activation: z.enum(['sigmoid', 'linear', 'mixed']),
+  /** Output pixel = input pixel × stride. */
+  stride: z.number().int().positive(),
+  meaning: z.string().min(1),
+});
+
+export const OperatingPointSchema = z.object({
+  /** Probability above which a pixel belongs to a region. */
+  pixelThreshold: z.number().min(0).max(1),
+  /** Regions smaller than this many working pixels are dropped as noise. */
+  minAreaPx: z.number().nonnegative(),
+  /** Image-level score above which the family is flagged when the profile sets no score threshold. */
+  imageThreshold: z.number().min(0).max(1),
+});
+
+export const StoneOperatingPointSchema = z.object({
+  /** Heat-map peak above which a stone is accepted. */
+  peakThreshold: z.number().min(0).max(1),
+  /** Peaks closer than this fraction of the predicted radius are suppressed (NMS). */
+  nmsRadiusFactor: z.number().positive(),
+});
+
+export const ModelManifestSchema = z.object({
+  schemaVersion: z.literal(1),
+  id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
+  version: z.string().regex(/^[0-9A-Za-z.+-]+$/),
+  createdAt: z.string(),
+  file: z.string().default('model.onnx'),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  sizeBytes: z.number().int().positive(),
+  opset: z.number().int(),
+  input: ModelInputSchema,
+  outputs: z.array(ModelOutputSchema).min(1),
+  /** Defect classes by family, e.g. `{ porosity: ["porosity"], polish: ["scratch", ...], stones: ["stone"] }`. */
+  classes: z.record(z.string(), z.array(z.string())),
+  operatingPoints: z.object({
+    porosity: OperatingPointSchema.optional(),
+    polish: z.record(z.string(), OperatingPointSchema).optional(),
+    stones: StoneOperatingPointSchema.optional(),
+    method: z.string().min(1),
+    calibratedOn: z.string().min(1),
+  }),
+  training: z
+    .object({
+      data: z.array(z.unknown()),
+      seeds: z.record(z.string(), z.number()),
+    })
+    .passthrough(),
+  metrics: z.record(z.string(), z.unknown()),
+});
+export type ModelManifest = z.infer<typeof ModelManifestSchema>;
+export type ModelOutput = z.infer<typeof ModelOutputSchema>;
+export type OperatingPoint = z.infer<typeof OperatingPointSchema>;
