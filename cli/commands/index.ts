@@ -1,12 +1,13 @@
 import type { Command } from 'commander';
 
 /**
- * Each command lives in its own file and lazy-imports the folder that owns the work, so `loupe --help` stays fast
- * and a command never pulls in another's dependencies (no Redis for `inspect`, no model for `synth`).
+ * Each command lives in its own file, whose action lazy-imports the folder that owns the work, so `loupe --help`
+ * stays fast and a command never pulls in another's dependencies (no Redis for `inspect`, no model for `synth`).
+ * Add one line per command file.
  */
-const registrars: Array<() => Promise<{ register: (program: Command) => void }>> = [];
+const commandFiles: Array<{ register: (program: Command) => void }> = [
+];
 
 export function registerCommands(program: Command): void {
-  void program;
+  for (const file of commandFiles) file.register(program);
 }
-export { registrars };
