@@ -70,6 +70,9 @@ export const DefectSchema = z
     /** Stone index (in `stones`) or gap index a spacing defect refers to. */
     stoneIndex: z.number().int().optional(),
     gapIndex: z.number().int().optional(),
+    /** Equivalent diameter in pixels, for sets without a scale (`sizeMm: null`). */
+    sizePx: z.number().nonnegative().optional(),
+    areaPx: z.number().int().nonnegative().optional(),
   })
   .passthrough();
 export type Defect = z.infer<typeof DefectSchema>;
@@ -86,6 +89,13 @@ export const StoneRowSchema = z
   })
   .passthrough();
 export type StoneRow = z.infer<typeof StoneRowSchema>;
+
+export const LabelLevelSchema = z.enum(['pixel', 'image']);
+export type LabelLevel = z.infer<typeof LabelLevelSchema>;
+
+export const SPLITS = ['train', 'val', 'test'] as const;
+export const SplitSchema = z.enum(SPLITS);
+export type Split = z.infer<typeof SplitSchema>;
 
 export const ManifestEntrySchema = z
   .object({
@@ -105,6 +115,13 @@ export const ManifestEntrySchema = z
     defects: z.array(DefectSchema),
     stones: z.array(StoneSchema),
     stoneRow: StoneRowSchema.nullable(),
+    /** `image`: the set labels whole images only, so a true label may come with no defect entry and no mask (e.g.
+     * casting-impeller). Absent means `pixel`: every true label is backed by a defect or a mask. */
+    labelLevel: LabelLevelSchema.optional(),
+    /** Where a real set's image came from, so a finding can be traced back to the original file. */
+    origin: z.object({ class: z.string(), file: z.string() }).passthrough().optional(),
+    /** The split an importer assigned this image to. */
+    split: SplitSchema.optional(),
   })
   .passthrough();
 export type ManifestEntry = z.infer<typeof ManifestEntrySchema>;

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
  * Add one line per command file.
  */
 const commandFiles: Array<{ register: (program: Command) => void }> = [
+  await import('./dataset.js'),
 ];
 
 export function registerCommands(program: Command): void {

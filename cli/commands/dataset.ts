@@ -1,0 +1,67 @@
+import { Argument, Option, type Command } from 'commander';
+import { z } from 'zod';
+import { SPLITS, SplitSchema } from '../../datasets/manifest.schema.js';
+
+// Literal here so `loupe --help` loads no adapter code (and so no sharp); the action parses the name again.
+const ADAPTER_NAMES = ['magnetic-tile', 'casting-impeller'];
+
+const CheckOptionsSchema = z.object({ deep: z.boolean().optional() });
+const ImportOptionsSchema = z.object({
+  split: SplitSchema,
+  out: z.string().min(1),
+  from: z.string().min(1).optional(),
+  force: z.boolean().optional(),
+});
+
+async function runCheck(dir: string, rawOpts: unknown): Promise<void> {
+  const opts = CheckOptionsSchema.parse(rawOpts);
+  const { checkDataset, formatCheckProblem } = await import('../../datasets/check.js');
+  const started = performance.now();
+  const result = await checkDataset(dir, { deep: opts.deep ?? false });
+  for (const problem of result.problems) process.stderr.write(`${formatCheckProblem(problem)}\n`);
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  const mode = opts.deep ? 'full decode' : 'headers';
+  if (result.ok) {
+    process.stdout.write(`ok: ${result.entries.length} entries in ${dir} (${mode}, ${seconds} s)\n`);
+  } else {
+    const errors = result.problems.filter((p) => p.severity === 'error').length;
+    process.stderr.write(`${dir}: ${errors} problem(s) in ${result.entries.length} parsed entries\n`);
+    process.exitCode = 1;
+  }
+}
+
+async function runImport(name: string, rawOpts: unknown): Promise<void> {
+  const opts = ImportOptionsSchema.parse(rawOpts);
+  const { importDataset, AdapterNameSchema, DatasetImportError, formatSummary } = await import(
+    '../../datasets/adapters/index.js'
+  );
+  try {
+    const result = await importDataset({ name: AdapterNameSchema.parse(name), ...opts });
+    process.stdout.write(`${formatSummary(`${name} ${opts.split} from ${result.src} -> ${result.manifestPath}`, result.entries)}\n`);
+  } catch (err) {
+    if (!(err instanceof DatasetImportError)) throw err;
+    process.stderr.write(`error: ${err.message}\n`);
+    process.exitCode = 1;
+  }
+}
+
+export function register(program: Command): void {
+  const dataset = program.command('dataset').description('validate manifest folders and import real labelled sets');
+
+  dataset
+    .command('check')
+    .description('validate DIR/manifest.jsonl and the files it names; exits 1 with one line per problem')
+    .argument('<dir>', 'dataset folder holding manifest.jsonl')
+    .option('--deep', 'decode every image and mask fully (slower; catches truncated files and non-binary masks)')
+    .action(runCheck);
+
+  dataset
+    .command('import')
+    .description('import a real labelled set into a manifest folder (fixed split rule: i % 5 == 0 test, 1 val, else train)')
+    .addArgument(new Argument('<name>', 'which set').choices(ADAPTER_NAMES))
+    .addOption(new Option('--split <split>', 'which split to import').choices([...SPLITS]).makeOptionMandatory())
+    .requiredOption('--out <dir>', 'output folder (manifest.jsonl, images/, masks/)')
+    .option('--from <src>', 'source folder (default: ../shared/datasets/<name> beside the repo)')
+    .option('--force', 'replace a previous import in --out instead of refusing a non-empty folder')
+    .action(runImport);
+}
