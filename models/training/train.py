@@ -1,0 +1,236 @@
+"""Train `loupe-seg` from manifest folders, checkpoint, calibrate on validation photos and export.
+
+    /usr/bin/python3 models/training/train.py --data DIR [--data DIR ...] --val DIR \
+        --out models/loupe-seg/<version> --run NAME --steps N [--batch 8 --crop 256 --seed S] [--resume] [--smoke]
+        [--base CHECKPOINT_OR_MODEL_DIR]
+
+Runs live in models/training/runs/<NAME>/ (last.pt, log.txt, args.json); `--resume` continues exactly from last.pt
+(model, optimiser, schedule, step, torch/numpy/sampler RNG states).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import net  # noqa: E402
+from calibrate import METHOD, calibrate  # noqa: E402
+from data import AugConfig, Sampler, cache_bytes, load_dirs, make_batch  # noqa: E402
+from export import write_model_dir  # noqa: E402
+from losses import total_loss  # noqa: E402
+
+THREADS = 2
+RUNS = os.path.join(HERE, "runs")
+
+
+class Logger:
+    def __init__(self, path: str | None):
+        self.fh = open(path, "a", encoding="utf8") if path else None
+
+    def __call__(self, msg: str) -> None:
+        line = f"[{time.strftime('%H:%M:%S')}] {msg}"
+        print(line, flush=True)
+        if self.fh:
+            self.fh.write(line + "\n")
+            self.fh.flush()
+
+
+def lr_at(step: int, total: int, base: float, warmup: int) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    p = (step - warmup) / max(1, total - warmup)
+    return base * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, p))))
+
+
+def save_checkpoint(path: str, model, opt, step: int, sampler: Sampler, aug_rng: np.random.Generator, config: dict,
+                    training: dict, elapsed: float) -> None:
+    tmp = path + ".tmp"
+    torch.save({
+        "model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "config": config,
+        "training": training, "elapsedS": elapsed,
+        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+                "sampler": sampler.state(), "aug": aug_rng.bit_generator.state},
+    }, tmp)
+    os.replace(tmp, path)  # a kill mid-write must never leave a truncated last.pt
+
+
+def resolve_base(base: str) -> str:
+    """--base accepts a checkpoint file, a run folder, or a model folder whose model.json names its checkpoint."""
+    if os.path.isfile(base):
+        return base
+    for cand in (os.path.join(base, "last.pt"), os.path.join(RUNS, base, "last.pt")):
+        if os.path.isfile(cand):
+            return cand
+    mj = os.path.join(base, "model.json")
+    if os.path.isfile(mj):
+        with open(mj, encoding="utf8") as fh:
+            ck = (json.load(fh).get("training") or {}).get("checkpoint")
+        if ck and os.path.isfile(ck):
+            return ck
+        raise SystemExit(f"--base {base}: model.json names checkpoint {ck!r}, which is not on this machine")
+    raise SystemExit(f"--base {base}: no checkpoint file, run folder or model folder there")
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", action="append", required=True, help="training manifest folder (repeatable)")
+    ap.add_argument("--val", action="append", required=True, help="validation manifest folder (repeatable)")
+    ap.add_argument("--out", required=True, help="model folder to export to, e.g. models/loupe-seg/0.1.0")
+    ap.add_argument("--run", required=True, help="run name: <runs-dir>/<run>/")
+    ap.add_argument("--runs-dir", default=RUNS, help="where runs live (default models/training/runs)")
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--crop", type=int, default=256)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--ckpt-every", type=int, default=200)
+    ap.add_argument("--log-every", type=int, default=20)
+    ap.add_argument("--limit", type=int, default=None, help="use only the first N photos of each training folder")
+    ap.add_argument("--val-limit", type=int, default=None)
+    ap.add_argument("--resume", action="store_true", help="continue runs/<run>/last.pt")
+    ap.add_argument("--base", default=None, help="initialise weights from a checkpoint, run or model folder")
+    ap.add_argument("--no-export", action="store_true", help="stop after training (export later with export.py)")
+    ap.add_argument("--smoke", action="store_true", help="8 photos, 4 val, 30 steps, batch 4, crop 128: < 2 min")
+    args = ap.parse_args(argv)
+    if args.smoke:
+        args.limit = min(args.limit or 8, 8)
+        args.val_limit = min(args.val_limit or 4, 4)
+        args.steps = min(args.steps, 30)
+        args.batch = min(args.batch, 4)
+        args.crop = min(args.crop, 128)
+        args.ckpt_every = min(args.ckpt_every, 15)
+        args.log_every = min(args.log_every, 5)
+    if args.crop % net.SIZE_MULTIPLE:
+        ap.error(f"--crop must be a multiple of {net.SIZE_MULTIPLE}")
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(THREADS)
+    run_dir = os.path.join(args.runs_dir, args.run)
+    os.makedirs(run_dir, exist_ok=True)
+    ckpt_path = os.path.join(run_dir, "last.pt")
+    log = Logger(os.path.join(run_dir, "log.txt"))
+    if args.resume and not os.path.exists(ckpt_path):
+        raise SystemExit(f"--resume: {ckpt_path} does not exist")
+    if not args.resume and os.path.exists(ckpt_path):
+        raise SystemExit(f"{ckpt_path} exists: pass --resume to continue it, or choose another --run")
+    log(f"run {args.run}: {' '.join(sys.argv[1:] if argv is None else argv)}")
+
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    t_load = time.time()
+    samples, data_summary = load_dirs(args.data, args.limit, log)
+    val_samples, val_summary = load_dirs(args.val, args.val_limit, log)
+    train_keys = {s.key for s in samples}
+    if any(s.key in train_keys for s in val_samples):
+        raise SystemExit("a validation photo is also a training photo: calibration must use unseen data")
+    log(f"cached {len(samples)} training photos ({cache_bytes(samples) / 1e6:.0f} MB) and {len(val_samples)} "
+        f"validation photos in {time.time() - t_load:.1f}s")
+
+    model = net.build()
+    config = model.config
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    sampler = Sampler(len(samples), seed=args.seed + 1000)
+    aug_rng = np.random.default_rng(args.seed + 2000)
+    step, elapsed = 0, 0.0
+    base_from = None
+    if args.resume:
+        ck = torch.load(ckpt_path, map_location="cpu")
+        model = net.build(ck["config"])
+        config = model.config
+        model.load_state_dict(ck["model"])
+        opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+        opt.load_state_dict(ck["optimizer"])
+        step, elapsed = ck["step"], ck.get("elapsedS", 0.0)
+        torch.set_rng_state(ck["rng"]["torch"])
+        np.random.set_state(ck["rng"]["numpy"])
+        random.setstate(ck["rng"]["python"])
+        sampler.load_state(ck["rng"]["sampler"])
+        aug_rng.bit_generator.state = ck["rng"]["aug"]
+        base_from = (ck.get("training") or {}).get("base")
+        log(f"resumed from {ckpt_path} at step {step} ({elapsed:.0f}s of training so far)")
+    elif args.base:
+        base_from = resolve_base(args.base)
+        ck = torch.load(base_from, map_location="cpu")
+        model = net.build(ck["config"])
+        config = model.config
+        model.load_state_dict(ck["model"])
+        opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+        log(f"initialised weights from {base_from}")
+    log(f"model LoupeSeg {config} with {net.count_params(model):,} parameters; {THREADS} threads")
+
+    aug = AugConfig()
+    warmup = max(1, min(200, args.steps // 10))
+    training = {
+        "data": data_summary, "validation": val_summary,
+        "seeds": {"torch": args.seed, "numpy": args.seed, "sampler": args.seed + 1000, "augment": args.seed + 2000},
+        "steps": args.steps, "batch": args.batch, "crop": args.crop, "lr": args.lr, "optimizer": "AdamW(wd=1e-4)",
+        "schedule": f"linear warm-up {warmup} steps, cosine to 2 %", "poiProb": aug.poi_prob,
+        "scaleJitter": aug.scale_jitter, "threads": THREADS, "smoke": args.smoke, "run": args.run,
+        **({"base": base_from} if base_from else {}),
+    }
+
+    model.train()
+    t_win, loss_win, n_win = time.time(), {}, 0
+    t_start = time.time() - elapsed
+    while step < args.steps:
+        lr = lr_at(step, args.steps, args.lr, warmup)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        batch = make_batch(samples, sampler.next_indices(args.batch), args.crop, aug_rng, aug)
+        seg_logits, stone_logits = model.forward_logits(batch["image"])
+        loss, parts = total_loss(seg_logits, stone_logits, batch)
+        if not torch.isfinite(loss):
+            raise SystemExit(f"step {step}: loss is {float(loss)} ({parts}); last good checkpoint: {ckpt_path}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        step += 1
+        n_win += 1
+        for k, v in {"loss": float(loss), **parts}.items():
+            loss_win[k] = loss_win.get(k, 0.0) + v
+        if step % args.log_every == 0 or step == args.steps:
+            dt_ = time.time() - t_win
+            sps = n_win / dt_
+            eta = (args.steps - step) / sps
+            avg = {k: v / n_win for k, v in loss_win.items()}
+            log(f"step {step}/{args.steps} loss {avg['loss']:.4f} (bce {avg['bce']:.4f} dice {avg['dice']:.3f} "
+                f"fam {avg['fam']:.3f} mil {avg['mil']:.3f} heat {avg['heat']:.3f} rad {avg['rad']:.3f}) "
+                f"lr {lr:.2e} {dt_ / n_win:.2f}s/step ETA {eta / 60:.1f}min")
+            t_win, loss_win, n_win = time.time(), {}, 0
+        if step % args.ckpt_every == 0 or step == args.steps:
+            training["durationS"] = round(time.time() - t_start, 1)
+            save_checkpoint(ckpt_path, model, opt, step, sampler, aug_rng, config, training, time.time() - t_start)
+            log(f"checkpoint {ckpt_path} at step {step}")
+
+    training["durationS"] = round(time.time() - t_start, 1)
+    training["checkpoint"] = os.path.relpath(ckpt_path, os.getcwd())
+    if args.no_export:
+        log("--no-export: done; export with models/training/export.py --checkpoint " + training["checkpoint"])
+        return
+    model.eval()
+    t_cal = time.time()
+    ops, metrics = calibrate(model, val_samples, log)
+    ops.update(method=METHOD, calibratedOn=",".join(d["dir"] for d in val_summary))
+    log(f"calibrated on {len(val_samples)} validation photos in {time.time() - t_cal:.1f}s")
+    log("validation: " + json.dumps(metrics))
+    manifest = write_model_dir(model, args.out, ops, metrics, training, log)
+    log(f"wrote {args.out}/model.json (sha256 {manifest['sha256']})")
+
+
+if __name__ == "__main__":
+    main()
