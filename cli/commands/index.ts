@@ -7,6 +7,7 @@ import type { Command } from 'commander';
  */
 const commandFiles: Array<{ register: (program: Command) => void }> = [
   await import('./dataset.js'),
+  await import('./inspect.js'),
 ];
 
 export function registerCommands(program: Command): void {

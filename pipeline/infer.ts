@@ -1,0 +1,89 @@
+import { Tensor } from 'onnxruntime-node';
+import type { DecodedRgb } from './decode.js';
+import { PipelineError } from './errors.js';
+import { fillBatch, normalisationTables, planTiles } from './preprocess.js';
+import type { LoadedModel } from './registry.js';
+
+/** One model's outputs stitched back to the working image: one full-size plane per named channel. */
+export interface ChannelMaps {
+  modelId: string;
+  width: number;
+  height: number;
+  /** Channel name (from `model.json`) -> plane of width x height, row major. */
+  planes: Map<string, Float32Array>;
+}
+
+export interface InferTimings {
+  preprocessMs: number;
+  inferenceMs: number;
+}
+
+export interface InferOptions {
+  /** Tiles per `session.run`; bigger batches amortise per-call overhead at the cost of memory. */
+  batchSize: number;
+}
+
+/**
+ * Tiles the working image per `model.json`, runs batched inference and stitches each tile's centre region into
+ * full-size planes. Tiles are cut from the one decoded buffer; nothing is re-decoded.
+ */
+export async function runModel(model: LoadedModel, rgb: DecodedRgb, options: InferOptions, timings: InferTimings): Promise<ChannelMaps> {
+  const { manifest, session } = model;
+  const plan = planTiles(rgb.width, rgb.height, manifest.input);
+  const luts = normalisationTables(manifest.input.normalisation);
+  const tw = plan.x.size;
+  const th = plan.y.size;
+  const batch = Math.max(1, Math.min(options.batchSize, plan.tiles.length));
+  const input = new Float32Array(batch * 3 * tw * th);
+  const planes = new Map<string, Float32Array>();
+  for (const out of manifest.outputs) {
+    for (const ch of out.channels) planes.set(ch, new Float32Array(rgb.width * rgb.height));
+  }
+
+  for (let first = 0; first < plan.tiles.length; first += batch) {
+    const count = Math.min(batch, plan.tiles.length - first);
+    let t0 = performance.now();
+    fillBatch(rgb, plan, first, count, luts, input);
+    timings.preprocessMs += performance.now() - t0;
+
+    t0 = performance.now();
+    const feed = new Tensor('float32', count === batch ? input : input.subarray(0, count * 3 * tw * th), [count, 3, th, tw]);
+    const results = await session.run({ [manifest.input.name]: feed });
+    timings.inferenceMs += performance.now() - t0;
+
+    t0 = performance.now();
+    for (const out of manifest.outputs) {
+      const tensor = results[out.name];
+      const dims = tensor?.dims ?? [];
+      const channels = out.channels.length;
+      if (!tensor || dims[0] !== count || dims[1] !== channels || dims[2] !== th || dims[3] !== tw) {
+        throw new PipelineError('model_invalid', `${model.id}@${model.version}: output "${out.name}" has shape [${dims.join(',')}], expected [${count},${channels},${th},${tw}]`, {
+          model: model.id,
+          output: out.name,
+        });
+      }
+      const data = tensor.data as Float32Array;
+      for (let t = 0; t < count; t++) {
+        const { col, row } = plan.tiles[first + t]!;
+        const x0 = plan.x.starts[col]!;
+        const y0 = plan.y.starts[row]!;
+        const fromX = plan.x.ownFrom[col]!;
+        const toX = plan.x.ownTo[col]!;
+        const fromY = plan.y.ownFrom[row]!;
+        const toY = plan.y.ownTo[row]!;
+        for (let c = 0; c < channels; c++) {
+          const plane = planes.get(out.channels[c]!)!;
+          const tileBase = (t * channels + c) * th * tw;
+          for (let y = fromY; y < toY; y++) {
+            const srcStart = tileBase + (y - y0) * tw + (fromX - x0);
+            plane.set(data.subarray(srcStart, srcStart + (toX - fromX)), y * rgb.width + fromX);
+          }
+        }
+      }
+      tensor.dispose?.();
+    }
+    feed.dispose?.();
+    timings.inferenceMs += performance.now() - t0;
+  }
+  return { modelId: model.id, width: rgb.width, height: rgb.height, planes };
+}

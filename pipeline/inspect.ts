@@ -1,0 +1,229 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import sharp from 'sharp';
+import { POLISH_CHANNELS, POROSITY_CHANNEL, STONE_HEAT_CHANNELS, STONE_RADIUS_CHANNELS } from './channels.js';
+import { decodePhoto, probePhoto, sha256Hex, type DecodedRgb } from './decode.js';
+import { PipelineError } from './errors.js';
+import { runModel, type ChannelMaps, type InferTimings } from './infer.js';
+import type { OperatingPoint } from './model-manifest.schema.js';
+import { analysePolishKind, type PolishKindAnalysis } from './postprocess/polish.js';
+import { analysePorosity } from './postprocess/porosity.js';
+import { compactMask } from './postprocess/rle.js';
+import { analyseSpacing } from './postprocess/spacing.js';
+import { detectStones } from './postprocess/stones.js';
+import { centreToPhoto, round } from './postprocess/coords.js';
+import { workingScale, type WorkingScale } from './preprocess.js';
+import type { Profile } from './profile.schema.js';
+import { assessQuality } from './quality.js';
+import type { LoadedModel } from './registry.js';
+import {
+  InspectMetadataSchema,
+  REPORT_SCHEMA_VERSION,
+  type Gate,
+  type InspectionReport,
+  type InspectMetadata,
+} from './report.schema.js';
+import { gateFor, gateSpacing, judgePolish, judgePorosity, overallVerdict } from './score.js';
+
+export interface InspectDeps {
+  /** Models to run (a registry lease's `models`); their outputs are looked up by channel name. */
+  models: readonly LoadedModel[];
+  /** Tiles per `session.run` (default 4: ~3 MB of input at 256², enough to amortise the call). */
+  batchSize?: number;
+}
+
+const DEFAULT_BATCH = 4;
+
+interface MapSet {
+  maps: ChannelMaps;
+  scale: WorkingScale;
+  model: LoadedModel;
+}
+
+function findChannel(sets: MapSet[], names: readonly string[]): { set: MapSet; plane: Float32Array; name: string } | null {
+  for (const set of sets) {
+    for (const name of names) {
+      const plane = set.maps.planes.get(name);
+      if (plane) return { set, plane, name };
+    }
+  }
+  return null;
+}
+
+function required<T>(value: T | null | undefined, what: string): T {
+  if (value === null || value === undefined) {
+    throw new PipelineError('model_unavailable', `no loaded model provides ${what}`, { missing: what });
+  }
+  return value;
+}
+
+async function resampleRgb(rgb: DecodedRgb, width: number, height: number): Promise<DecodedRgb> {
+  const { data, info } = await sharp(rgb.data, { raw: { width: rgb.width, height: rgb.height, channels: 3 } })
+    .resize(width, height, { fit: 'fill', kernel: 'lanczos3' })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { data, width: info.width, height: info.height };
+}
+
+/**
+ * Photo bytes in, report out. Pure: no files, no network, no clock beyond the stage timings; models come in `deps`.
+ * The profile passed should already carry the metal's overrides (`profiles.get(name, metadata.metal)`).
+ */
+export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata, profile: Profile, deps: InspectDeps): Promise<InspectionReport> {
+  const tStart = performance.now();
+  const meta = InspectMetadataSchema.safeParse(metadata);
+  if (!meta.success) {
+    const issue = meta.error.issues[0]!;
+    throw new PipelineError('invalid_metadata', `metadata ${issue.path.join('.')}: ${issue.message}`, { field: issue.path.join('.') });
+  }
+  if (deps.models.length === 0) throw new PipelineError('model_unavailable', 'no models to run');
+  const md = meta.data;
+
+  // Decode: header first (bombs and tiny images refused before any pixel buffer), then one decode at working scale.
+  const header = await probePhoto(photoBytes, profile.decode);
+  const sha256 = sha256Hex(photoBytes);
+  const mmPerPx = md.mmPerPx ?? profile.defaultMmPerPx;
+  const mmPerPxSource = md.mmPerPx !== undefined ? (md.mmPerPxSource ?? 'given') : 'default';
+  const scales = deps.models.map((m) => workingScale(header, mmPerPx, m.manifest.input.workingMmPerPx));
+  // Decode at the finest scale any model needs; coarser models get a resample of that buffer.
+  const primary = scales.reduce((a, b) => (b.width > a.width ? b : a));
+  const rgb = await decodePhoto(photoBytes, profile.decode, primary.scaleToPhoto > 1 ? primary : undefined);
+  const tDecode = performance.now();
+
+  const quality = await assessQuality(rgb, header, profile.quality);
+  const tQuality = performance.now();
+  await yieldToLoop();
+
+  const timings: InferTimings = { preprocessMs: 0, inferenceMs: 0 };
+  const sets: MapSet[] = [];
+  for (const [i, model] of deps.models.entries()) {
+    const scale = scales[i]!;
+    let input = rgb;
+    if (scale.width !== rgb.width || scale.height !== rgb.height) {
+      const t0 = performance.now();
+      input = await resampleRgb(rgb, scale.width, scale.height);
+      timings.preprocessMs += performance.now() - t0;
+    }
+    const maps = await runModel(model, input, { batchSize: deps.batchSize ?? DEFAULT_BATCH }, timings);
+    sets.push({ maps, scale, model });
+    await yieldToLoop();
+  }
+  const tInfer = performance.now();
+
+  // Porosity.
+  const por = required(findChannel(sets, [POROSITY_CHANNEL]), `a "${POROSITY_CHANNEL}" channel`);
+  const porOp = required(por.set.model.manifest.operatingPoints.porosity, `porosity operating point in ${por.set.model.id}/model.json`);
+  const porosity = analysePorosity(por.plane, por.set.maps.width, por.set.maps.height, porOp, profile.porosity, por.set.scale);
+  const porGate = gateFor(profile.scoreThresholds.porosity, porOp.imageThreshold);
+  await yieldToLoop();
+
+  // Polish, kind by kind; one mask per model scale (in practice one model).
+  const polishKinds: Array<PolishKindAnalysis & { gate: Gate }> = [];
+  let polishMask: { mask: Uint8Array; set: MapSet } | null = null;
+  for (const kind of POLISH_CHANNELS) {
+    const ch = required(findChannel(sets, [kind]), `a "${kind}" channel`);
+    const op: OperatingPoint = required(ch.set.model.manifest.operatingPoints.polish?.[kind], `polish.${kind} operating point in ${ch.set.model.id}/model.json`);
+    polishMask ??= { mask: new Uint8Array(ch.set.maps.width * ch.set.maps.height), set: ch.set };
+    const mask = polishMask.set === ch.set ? polishMask.mask : new Uint8Array(ch.set.maps.width * ch.set.maps.height);
+    const analysis = analysePolishKind({ kind, plane: ch.plane, op }, ch.set.maps.width, ch.set.maps.height, profile.polish, ch.set.scale, mask);
+    polishKinds.push({ ...analysis, gate: gateFor(profile.scoreThresholds.polish, op.imageThreshold) });
+  }
+  await yieldToLoop();
+
+  // Stones and spacing.
+  const heat = required(findChannel(sets, STONE_HEAT_CHANNELS), `a stone heat channel (${STONE_HEAT_CHANNELS.join(' | ')})`);
+  const radius = required(
+    heat.set.model.manifest.outputs.flatMap((o) => o.channels).some((c) => (STONE_RADIUS_CHANNELS as readonly string[]).includes(c))
+      ? findChannel([heat.set], STONE_RADIUS_CHANNELS)
+      : null,
+    `a stone radius channel (${STONE_RADIUS_CHANNELS.join(' | ')}) beside "${heat.name}"`,
+  );
+  const stoneOp = required(heat.set.model.manifest.operatingPoints.stones, `stones operating point in ${heat.set.model.id}/model.json`);
+  const hs = heat.set.scale;
+  const detected = detectStones(heat.plane, radius.plane, heat.set.maps.width, heat.set.maps.height, stoneOp);
+  const spacing = analyseSpacing({
+    stones: detected.map((s) => ({
+      cx: centreToPhoto(s.x, hs.scaleToPhoto),
+      cy: centreToPhoto(s.y, hs.scaleToPhoto),
+      r: s.r * hs.scaleToPhoto,
+      confidence: s.confidence,
+    })),
+    mmPerPx,
+    tolerance: profile.stone_spacing,
+    expectedCount: md.expectedStones ?? profile.stone_spacing.expectedStones,
+  });
+  const spacingGate = gateFor(profile.scoreThresholds.stone_spacing, undefined);
+
+  const porosityVerdict = judgePorosity(porosity.score, porGate, porosity.findings, profile.porosity);
+  const polishVerdict = judgePolish(polishKinds, profile.polish);
+  const spacingVerdict = gateSpacing(spacing.verdict, spacing.score, spacingGate);
+  const polishScore = polishKinds.reduce((m, k) => Math.max(m, k.score), 0);
+  const polishGateThreshold = Math.min(...polishKinds.map((k) => k.gate.scoreThreshold));
+  const tPost = performance.now();
+
+  const modelsUsed = new Map(sets.map((s) => [s.model.id, s.model]));
+  return {
+    schemaVersion: REPORT_SCHEMA_VERSION,
+    verdict: overallVerdict(quality.ok, [porosityVerdict, spacingVerdict, polishVerdict]),
+    photo: { sha256, width: header.width, height: header.height, mmPerPx, mmPerPxSource, format: header.format },
+    view: md.view ?? null,
+    metal: md.metal ?? null,
+    working: { width: primary.width, height: primary.height, mmPerPx: primary.mmPerPx, scaleToPhoto: primary.scaleToPhoto },
+    quality: {
+      ok: quality.ok,
+      reasons: quality.reasons.map((r) => ({ ...r, measured: round(r.measured), limit: r.limit })),
+      metrics: {
+        ...quality.metrics,
+        sharpness: round(quality.metrics.sharpness),
+        meanLuma: round(quality.metrics.meanLuma),
+        clippedHigh: round(quality.metrics.clippedHigh),
+        clippedLow: round(quality.metrics.clippedLow),
+        pieceFraction: round(quality.metrics.pieceFraction),
+      },
+    },
+    families: {
+      porosity: {
+        score: round(porosity.score),
+        verdict: porosityVerdict,
+        findings: porosity.findings,
+        mask: compactMask(porosity.mask, por.set.maps.width, por.set.maps.height, por.set.scale.scaleToPhoto),
+        gate: porGate,
+      },
+      stone_spacing: {
+        score: spacing.score,
+        verdict: spacingVerdict,
+        stones: spacing.stones,
+        gapsMm: spacing.gapsMm,
+        worstDeviationMm: spacing.worstDeviationMm,
+        missing: spacing.missing,
+        findings: spacing.findings,
+        meanGapMm: spacing.meanGapMm,
+        spreadMm: spacing.spreadMm,
+        nominalGapMm: spacing.nominalGapMm,
+        nominalGapSource: spacing.nominalGapSource,
+        expectedCount: spacing.expectedCount,
+        found: spacing.found,
+        gate: spacingGate,
+      },
+      polish: {
+        score: round(polishScore),
+        verdict: polishVerdict,
+        findings: polishKinds.flatMap((k) => k.findings),
+        kindScores: Object.fromEntries(polishKinds.map((k) => [k.kind, round(k.score)])),
+        mask: polishMask
+          ? compactMask(polishMask.mask, polishMask.set.maps.width, polishMask.set.maps.height, polishMask.set.scale.scaleToPhoto)
+          : null,
+        gate: { scoreThreshold: polishGateThreshold, source: polishKinds[0]!.gate.source },
+      },
+    },
+    models: [...modelsUsed.values()].map((m) => ({ id: m.id, version: m.version, sha256: m.manifest.sha256 })),
+    profile: { name: profile.name, version: profile.version },
+    timingsMs: {
+      decode: round(tDecode - tStart, 1),
+      quality: round(tQuality - tDecode, 1),
+      preprocess: round(timings.preprocessMs, 1),
+      inference: round(timings.inferenceMs, 1),
+      postprocess: round(tPost - tInfer, 1),
+      total: round(performance.now() - tStart, 1),
+    },
+  };
+}

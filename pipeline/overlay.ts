@@ -1,0 +1,139 @@
+import sharp, { type OverlayOptions } from 'sharp';
+import { decodeRle } from './postprocess/rle.js';
+import type { InspectionReport, MaskRle } from './report.schema.js';
+import { labelWidth, svgLabel } from './overlay-font.js';
+
+/**
+ * Renders what a report found on its photo: masks tinted per family, boxes, stones (circle + centre), missing stone
+ * positions, gap labels in mm. Needs only the photo bytes and the report (the service renders on request from
+ * stored reports); never on the timed inspection path. The PNG is at most `maxSide` (<= 2048) px on its long side.
+ */
+
+export const OVERLAY_MAX_SIDE = 2048;
+
+export const OVERLAY_COLOURS = {
+  porosity: '#ff3b30',
+  polish: { scratch: '#0a84ff', tool_mark: '#5e5ce6', haze: '#64d2ff', orange_peel: '#ff9f0a' },
+  stone: '#30d158',
+  stoneFlagged: '#ffd60a',
+  missing: '#ff375f',
+} as const;
+
+const MASK_RGB = { porosity: [255, 59, 48], polish: [10, 132, 255] } as const;
+const MASK_ALPHA = 120;
+
+export interface RenderOverlayOptions {
+  /** Long side of the PNG; capped at 2048. */
+  maxSide?: number;
+}
+
+async function maskLayer(mask: MaskRle, rgb: readonly number[], width: number, height: number): Promise<Buffer> {
+  const bits = decodeRle(mask);
+  const rgba = Buffer.alloc(mask.width * mask.height * 4);
+  for (let i = 0; i < bits.length; i++) {
+    if (!bits[i]) continue;
+    rgba[i * 4] = rgb[0]!;
+    rgba[i * 4 + 1] = rgb[1]!;
+    rgba[i * 4 + 2] = rgb[2]!;
+    rgba[i * 4 + 3] = MASK_ALPHA;
+  }
+  // The mask covers mask.width * scaleToPhoto photo pixels, which can overhang the photo by a rounding pixel.
+  return sharp(rgba, { raw: { width: mask.width, height: mask.height, channels: 4 } })
+    .resize(width, height, { fit: 'fill', kernel: 'nearest' })
+    .png({ compressionLevel: 1 })
+    .toBuffer();
+}
+
+const esc = (n: number) => n.toFixed(1);
+
+export async function renderOverlay(photoBytes: Uint8Array, report: InspectionReport, options: RenderOverlayOptions = {}): Promise<Buffer> {
+  const maxSide = Math.min(OVERLAY_MAX_SIDE, options.maxSide ?? OVERLAY_MAX_SIDE);
+  const { width: pw, height: ph } = report.photo;
+  const k = Math.min(1, maxSide / Math.max(pw, ph));
+  const width = Math.max(1, Math.round(pw * k));
+  const height = Math.max(1, Math.round(ph * k));
+  const base = await sharp(photoBytes, { limitInputPixels: pw * ph + 1, failOn: 'error' })
+    .rotate()
+    .toColourspace('srgb')
+    .removeAlpha()
+    .resize(width, height, { fit: 'fill' })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+
+  const layers: OverlayOptions[] = [];
+  const masks: Array<[MaskRle | null, readonly number[]]> = [
+    [report.families.polish.mask, MASK_RGB.polish],
+    [report.families.porosity.mask, MASK_RGB.porosity],
+  ];
+  for (const [mask, rgb] of masks) {
+    if (!mask) continue;
+    // Size of the mask's footprint in overlay pixels (it may extend a pixel beyond the photo; clipped below).
+    const mw = Math.max(1, Math.round(mask.width * mask.scaleToPhoto * k));
+    const mh = Math.max(1, Math.round(mask.height * mask.scaleToPhoto * k));
+    const layer = await maskLayer(mask, rgb, mw, mh);
+    const input = mw > width || mh > height ? await sharp(layer).extract({ left: 0, top: 0, width: Math.min(mw, width), height: Math.min(mh, height) }).toBuffer() : layer;
+    layers.push({ input, left: 0, top: 0 });
+  }
+
+  const stroke = Math.max(1.5, Math.max(width, height) / 700);
+  const fontPx = Math.max(10, Math.round(Math.max(width, height) / 90));
+  const svg: string[] = [];
+  const box = (b: readonly number[], colour: string, dashed = false) =>
+    svg.push(
+      `<rect x="${esc(b[0]! * k - stroke)}" y="${esc(b[1]! * k - stroke)}" width="${esc((b[2]! - b[0]!) * k + 2 * stroke)}" height="${esc((b[3]! - b[1]!) * k + 2 * stroke)}" fill="none" stroke="${colour}" stroke-width="${esc(stroke)}"${dashed ? ` stroke-dasharray="${esc(stroke * 3)} ${esc(stroke * 2)}"` : ''}/>`,
+    );
+  const label = (text: string, x: number, y: number, colour: string) => {
+    const lw = labelWidth(text, fontPx);
+    const lx = Math.min(Math.max(2, x), width - lw - 2);
+    const ly = Math.min(Math.max(2, y), height - fontPx - 2);
+    svg.push(svgLabel(text, lx, ly, fontPx, colour));
+  };
+
+  for (const f of report.families.porosity.findings) {
+    box(f.bbox, OVERLAY_COLOURS.porosity);
+    label(`${f.diameterMm.toFixed(2)}mm`, f.bbox[0] * k, f.bbox[1] * k - fontPx - stroke * 2, OVERLAY_COLOURS.porosity);
+  }
+  for (const f of report.families.polish.findings) {
+    const colour = OVERLAY_COLOURS.polish[f.kind];
+    box(f.bbox, colour);
+    const size = f.lengthMm !== undefined ? `${f.lengthMm.toFixed(2)}mm` : `${(f.areaMm2 ?? 0).toFixed(2)}mm`;
+    label(size, f.bbox[0] * k, f.bbox[3] * k + stroke * 2, colour);
+  }
+
+  const spacing = report.families.stone_spacing;
+  const flaggedGaps = new Set(spacing.findings.filter((f) => f.gapIndex !== undefined && f.kind !== 'missing_stone').map((f) => f.gapIndex!));
+  const flaggedStones = new Set(spacing.findings.filter((f) => f.stoneIndex !== undefined).map((f) => f.stoneIndex!));
+  spacing.stones.forEach((s, i) => {
+    const colour = flaggedStones.has(i) ? OVERLAY_COLOURS.stoneFlagged : OVERLAY_COLOURS.stone;
+    svg.push(`<circle cx="${esc(s.cx * k)}" cy="${esc(s.cy * k)}" r="${esc(Math.max(2, s.r * k))}" fill="none" stroke="${colour}" stroke-width="${esc(stroke)}"/>`);
+    svg.push(`<circle cx="${esc(s.cx * k)}" cy="${esc(s.cy * k)}" r="${esc(stroke * 1.2)}" fill="${colour}"/>`);
+  });
+  spacing.gapsMm.forEach((gap, i) => {
+    const a = spacing.stones[i];
+    const b = spacing.stones[i + 1];
+    if (!a || !b) return;
+    const colour = flaggedGaps.has(i) ? OVERLAY_COLOURS.stoneFlagged : OVERLAY_COLOURS.stone;
+    const text = gap.toFixed(2);
+    const mx = ((a.cx + b.cx) / 2) * k;
+    const my = ((a.cy + b.cy) / 2) * k;
+    // Alternate above/below the row so neighbouring labels do not collide on tight rows.
+    const offset = (Math.max(a.r, b.r) * k + stroke * 3) * (i % 2 === 0 ? -1 : 1);
+    label(text, mx - labelWidth(text, fontPx) / 2, my + offset - (i % 2 === 0 ? fontPx : 0), colour);
+  });
+  const medianR = spacing.stones.length > 0 ? [...spacing.stones].map((s) => s.r).sort((x, y) => x - y)[spacing.stones.length >> 1]! : fontPx / k;
+  for (const m of spacing.missing) {
+    svg.push(
+      `<circle cx="${esc(m.cx * k)}" cy="${esc(m.cy * k)}" r="${esc(Math.max(3, medianR * k))}" fill="none" stroke="${OVERLAY_COLOURS.missing}" stroke-width="${esc(stroke)}" stroke-dasharray="${esc(stroke * 3)} ${esc(stroke * 2)}"/>`,
+    );
+    label('x', m.cx * k - fontPx / 3, m.cy * k - fontPx / 2, OVERLAY_COLOURS.missing);
+  }
+  for (const f of spacing.findings) if (f.kind === 'gap_wide' || f.kind === 'gap_narrow') box(f.bbox, OVERLAY_COLOURS.stoneFlagged, true);
+
+  if (svg.length > 0) {
+    layers.push({ input: Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${svg.join('')}</svg>`), left: 0, top: 0 });
+  }
+  return sharp(base.data, { raw: { width: base.info.width, height: base.info.height, channels: 3 } })
+    .composite(layers)
+    .png()
+    .toBuffer();
+}

@@ -1,0 +1,83 @@
+import type { OperatingPoint } from '../model-manifest.schema.js';
+import type { PorosityTolerance } from '../profile.schema.js';
+import type { PorosityFinding, PorosityKind } from '../report.schema.js';
+import { bboxToPhoto, centreToPhoto, round, type ToPhoto } from './coords.js';
+import { findRegions, maxSmoothed } from './regions.js';
+
+/**
+ * Pores: regions of the porosity map measured in mm and given a kind. The kind rule, in order:
+ *   1. `cluster`: the pore belongs to a group of at least `clusterMinCount` pores, where two pores are linked when
+ *      their centres are within `clusterLinkDiameters` x the larger one's diameter (single linkage);
+ *   2. `pinhole`: else, its equivalent diameter is below `pinholeMaxDiameterMm`;
+ *   3. `shrinkage_pit`: else, it is elongated (major/minor axis >= `shrinkageMinElongation`): shrinkage follows the
+ *      dendrites and is irregular, where gas porosity is round;
+ *   4. `gas_void`: else.
+ */
+
+export interface PorosityAnalysis {
+  score: number;
+  findings: PorosityFinding[];
+  /** Working-scale mask of the kept pores. */
+  mask: Uint8Array;
+}
+
+export function analysePorosity(
+  plane: Float32Array,
+  width: number,
+  height: number,
+  op: OperatingPoint,
+  tolerance: PorosityTolerance,
+  scale: ToPhoto,
+): PorosityAnalysis {
+  const { regions, labels } = findRegions(plane, width, height, op.pixelThreshold, op.minAreaPx);
+  const mmPerPx = scale.mmPerPx;
+  const pores = regions.map((r) => {
+    const diameterMm = 2 * Math.sqrt(r.area / Math.PI) * mmPerPx;
+    return { r, diameterMm, elongation: Math.sqrt(r.majorVar / r.minorVar) };
+  });
+
+  // Single-linkage groups by union-find over pairs; pores per photo are few (tens), so O(n^2) is fine.
+  const parent = pores.map((_, i) => i);
+  const root = (i: number): number => (parent[i] === i ? i : (parent[i] = root(parent[i]!)));
+  for (let i = 0; i < pores.length; i++) {
+    for (let j = i + 1; j < pores.length; j++) {
+      const a = pores[i]!;
+      const b = pores[j]!;
+      const distMm = Math.hypot(a.r.cx - b.r.cx, a.r.cy - b.r.cy) * mmPerPx;
+      if (distMm <= tolerance.kinds.clusterLinkDiameters * Math.max(a.diameterMm, b.diameterMm)) parent[root(i)] = root(j);
+    }
+  }
+  const groupSize = new Map<number, number>();
+  for (let i = 0; i < pores.length; i++) groupSize.set(root(i), (groupSize.get(root(i)) ?? 0) + 1);
+  const groupIds = new Map<number, number>();
+
+  const s = scale.scaleToPhoto;
+  const findings: PorosityFinding[] = pores.map((p, i) => {
+    const inCluster = groupSize.get(root(i))! >= tolerance.kinds.clusterMinCount;
+    let kind: PorosityKind;
+    if (inCluster) kind = 'cluster';
+    else if (p.diameterMm < tolerance.kinds.pinholeMaxDiameterMm) kind = 'pinhole';
+    else if (p.elongation >= tolerance.kinds.shrinkageMinElongation) kind = 'shrinkage_pit';
+    else kind = 'gas_void';
+    const finding: PorosityFinding = {
+      kind,
+      bbox: bboxToPhoto(p.r, s),
+      diameterMm: round(p.diameterMm),
+      areaMm2: round(p.r.area * mmPerPx * mmPerPx, 6),
+      confidence: round(p.r.maxProb),
+      cx: round(centreToPhoto(p.r.cx, s), 2),
+      cy: round(centreToPhoto(p.r.cy, s), 2),
+      elongation: round(p.elongation, 3),
+    };
+    if (inCluster) {
+      if (!groupIds.has(root(i))) groupIds.set(root(i), groupIds.size + 1);
+      finding.group = groupIds.get(root(i))!;
+    }
+    return finding;
+  });
+
+  const mask = new Uint8Array(width * height);
+  for (let i = 0; i < labels.length; i++) if (labels[i] !== 0) mask[i] = 1;
+  const regionMax = regions.reduce((m, r) => Math.max(m, r.maxProb), 0);
+  return { score: Math.max(regionMax, maxSmoothed(plane, width, height)), findings, mask };
+}

@@ -1,0 +1,206 @@
+/**
+ * Connected components (8-connected) of a thresholded probability plane, with the moments the measurements need.
+ * Everything runs on typed arrays in O(pixels); a 2400 x 1800 plane takes tens of milliseconds.
+ */
+
+export interface Region {
+  /** Working-pixel bounding box, end exclusive. */
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+  area: number;
+  /** Centre of mass, working pixels (pixel-centre convention: pixel i is at i). */
+  cx: number;
+  cy: number;
+  maxProb: number;
+  /** Principal axes of the region's second moments, working pixels (pixels counted as unit squares). */
+  majorVar: number;
+  minorVar: number;
+  /** Unit vector of the major axis. */
+  ux: number;
+  uy: number;
+  /** Extent of the region along its major axis, end to end, working pixels (a straight scratch's length). */
+  majorExtent: number;
+}
+
+export interface Regions {
+  regions: Region[];
+  /** Per pixel: 1 + index into `regions` for kept regions, else 0. */
+  labels: Int32Array;
+}
+
+function find(parent: Int32Array, a: number): number {
+  while (parent[a] !== a) {
+    parent[a] = parent[parent[a]!]!;
+    a = parent[a]!;
+  }
+  return a;
+}
+
+/**
+ * Pixels with `prob >= threshold`, grouped into regions; regions under `minArea` pixels are dropped (and unlabelled).
+ */
+export function findRegions(prob: Float32Array, width: number, height: number, threshold: number, minArea: number): Regions {
+  const labels = new Int32Array(width * height);
+  let parent = new Int32Array(1024);
+  let next = 1;
+  const union = (a: number, b: number) => {
+    const ra = find(parent, a);
+    const rb = find(parent, b);
+    if (ra !== rb) parent[Math.max(ra, rb)] = Math.min(ra, rb);
+  };
+
+  for (let y = 0; y < height; y++) {
+    const row = y * width;
+    for (let x = 0; x < width; x++) {
+      const i = row + x;
+      if (!(prob[i]! >= threshold)) continue;
+      // Already-visited neighbours: W, NW, N, NE.
+      const w = x > 0 ? labels[i - 1]! : 0;
+      const nw = x > 0 && y > 0 ? labels[i - width - 1]! : 0;
+      const n = y > 0 ? labels[i - width]! : 0;
+      const ne = x < width - 1 && y > 0 ? labels[i - width + 1]! : 0;
+      let label = 0;
+      for (const l of [w, nw, n, ne]) {
+        if (l === 0) continue;
+        if (label === 0) label = l;
+        else if (l !== label) union(label, l);
+      }
+      if (label === 0) {
+        if (next >= parent.length) {
+          const grown = new Int32Array(parent.length * 2);
+          grown.set(parent);
+          parent = grown;
+        }
+        parent[next] = next;
+        label = next++;
+      }
+      labels[i] = label;
+    }
+  }
+
+  // Resolve provisional labels to compact component ids and accumulate moments.
+  const compact = new Int32Array(next);
+  let count = 0;
+  for (let l = 1; l < next; l++) {
+    const root = find(parent, l);
+    if (root === l) compact[l] = ++count;
+  }
+  for (let l = 1; l < next; l++) compact[l] = compact[find(parent, l)]!;
+
+  const area = new Float64Array(count + 1);
+  const sx = new Float64Array(count + 1);
+  const sy = new Float64Array(count + 1);
+  const sxx = new Float64Array(count + 1);
+  const syy = new Float64Array(count + 1);
+  const sxy = new Float64Array(count + 1);
+  const maxP = new Float32Array(count + 1);
+  const bx0 = new Int32Array(count + 1).fill(width);
+  const by0 = new Int32Array(count + 1).fill(height);
+  const bx1 = new Int32Array(count + 1);
+  const by1 = new Int32Array(count + 1);
+  for (let y = 0; y < height; y++) {
+    const row = y * width;
+    for (let x = 0; x < width; x++) {
+      const i = row + x;
+      const l = labels[i]!;
+      if (l === 0) continue;
+      const c = compact[l]!;
+      labels[i] = c;
+      area[c]! += 1;
+      sx[c]! += x;
+      sy[c]! += y;
+      sxx[c]! += x * x;
+      syy[c]! += y * y;
+      sxy[c]! += x * y;
+      if (prob[i]! > maxP[c]!) maxP[c] = prob[i]!;
+      if (x < bx0[c]!) bx0[c] = x;
+      if (y < by0[c]!) by0[c] = y;
+      if (x + 1 > bx1[c]!) bx1[c] = x + 1;
+      if (y + 1 > by1[c]!) by1[c] = y + 1;
+    }
+  }
+
+  const keep = new Int32Array(count + 1);
+  const regions: Region[] = [];
+  for (let c = 1; c <= count; c++) {
+    const a = area[c]!;
+    if (a < minArea) continue;
+    const cx = sx[c]! / a;
+    const cy = sy[c]! / a;
+    // + 1/12: each pixel is a unit square, not a point; without it a 1-px-wide line would have zero width.
+    const vxx = sxx[c]! / a - cx * cx + 1 / 12;
+    const vyy = syy[c]! / a - cy * cy + 1 / 12;
+    const vxy = sxy[c]! / a - cx * cy;
+    const half = (vxx + vyy) / 2;
+    const disc = Math.sqrt(((vxx - vyy) / 2) ** 2 + vxy * vxy);
+    const majorVar = half + disc;
+    const minorVar = Math.max(half - disc, 1 / 12);
+    const angle = 0.5 * Math.atan2(2 * vxy, vxx - vyy);
+    regions.push({
+      x0: bx0[c]!,
+      y0: by0[c]!,
+      x1: bx1[c]!,
+      y1: by1[c]!,
+      area: a,
+      cx,
+      cy,
+      maxProb: maxP[c]!,
+      majorVar,
+      minorVar,
+      ux: Math.cos(angle),
+      uy: Math.sin(angle),
+      majorExtent: 0,
+    });
+    keep[c] = regions.length;
+  }
+
+  // Second pass: relabel to kept indices and measure each region's extent along its major axis.
+  const lo = new Float64Array(regions.length + 1).fill(Infinity);
+  const hi = new Float64Array(regions.length + 1).fill(-Infinity);
+  for (let y = 0; y < height; y++) {
+    const row = y * width;
+    for (let x = 0; x < width; x++) {
+      const i = row + x;
+      const c = labels[i]!;
+      if (c === 0) continue;
+      const k = keep[c]!;
+      labels[i] = k;
+      if (k === 0) continue;
+      const r = regions[k - 1]!;
+      const p = x * r.ux + y * r.uy;
+      if (p < lo[k]!) lo[k] = p;
+      if (p > hi[k]!) hi[k] = p;
+    }
+  }
+  for (let k = 1; k <= regions.length; k++) {
+    const r = regions[k - 1]!;
+    // A pixel's own footprint along the axis is |ux| + |uy| (1 when axis-aligned, sqrt 2 on the diagonal).
+    r.majorExtent = hi[k]! - lo[k]! + Math.abs(r.ux) + Math.abs(r.uy);
+  }
+  return { regions, labels };
+}
+
+/** The largest 3x3 mean of a plane: the image-level score, robust to a single hot pixel, continuous for ranking. */
+export function maxSmoothed(plane: Float32Array, width: number, height: number): number {
+  if (width < 3 || height < 3) {
+    let m = 0;
+    for (let i = 0; i < plane.length; i++) if (plane[i]! > m) m = plane[i]!;
+    return m;
+  }
+  // Column sums of 3 rows, then a running 3-wide window.
+  const col = new Float32Array(width);
+  let best = 0;
+  for (let y = 1; y < height - 1; y++) {
+    const a = (y - 1) * width;
+    const b = y * width;
+    const c = (y + 1) * width;
+    for (let x = 0; x < width; x++) col[x] = plane[a + x]! + plane[b + x]! + plane[c + x]!;
+    for (let x = 1; x < width - 1; x++) {
+      const s = col[x - 1]! + col[x]! + col[x + 1]!;
+      if (s > best) best = s;
+    }
+  }
+  return Math.min(1, best / 9);
+}

@@ -1,0 +1,54 @@
+import type { InspectionReport } from './report.schema.js';
+
+/** The human-readable summary `loupe inspect` prints: verdict first and loud, then what was found, in mm. */
+
+const BANNER: Record<InspectionReport['verdict'], string> = {
+  pass: 'PASS',
+  review: 'REVIEW',
+  fail: 'FAIL',
+  retake: 'RETAKE PHOTO',
+};
+
+const mm = (v: number, digits = 3) => `${v.toFixed(digits)} mm`;
+const box = (b: readonly number[]) => `[${b.map((v) => Math.round(v)).join(', ')}]`;
+
+export function formatSummary(file: string, r: InspectionReport): string {
+  const lines: string[] = [];
+  lines.push(`${'='.repeat(8)} ${BANNER[r.verdict]} ${'='.repeat(8)}  ${file}`);
+  lines.push(
+    `  photo ${r.photo.width}x${r.photo.height}, ${r.photo.mmPerPx} mm/px (${r.photo.mmPerPxSource}); profile ${r.profile.name}@${r.profile.version}; ` +
+      `models ${r.models.map((m) => `${m.id}@${m.version}`).join(', ')}`,
+  );
+  if (!r.quality.ok) for (const q of r.quality.reasons) lines.push(`  retake: ${q.message}`);
+
+  const p = r.families.porosity;
+  lines.push(`  porosity       ${p.verdict.toUpperCase().padEnd(6)} score ${p.score.toFixed(2)}  ${p.findings.length} pore(s)`);
+  for (const f of p.findings.slice(0, 20)) {
+    lines.push(`    ${f.kind.padEnd(13)} ⌀ ${mm(f.diameterMm)}  area ${f.areaMm2.toFixed(4)} mm²  conf ${f.confidence.toFixed(2)}  at ${box(f.bbox)}${f.group ? `  cluster #${f.group}` : ''}`);
+  }
+  if (p.findings.length > 20) lines.push(`    ... ${p.findings.length - 20} more`);
+
+  const s = r.families.stone_spacing;
+  const expected = s.expectedCount === null ? '' : ` of ${s.expectedCount} expected`;
+  lines.push(`  stone spacing  ${s.verdict.toUpperCase().padEnd(6)} score ${s.score.toFixed(2)}  ${s.found} stone(s)${expected}`);
+  if (s.gapsMm.length > 0) {
+    lines.push(`    gaps ${s.gapsMm.map((g) => g.toFixed(3)).join(' | ')} mm`);
+    if (s.meanGapMm !== null) {
+      lines.push(
+        `    mean ${mm(s.meanGapMm)}  spread ${mm(s.spreadMm ?? 0)}  nominal ${mm(s.nominalGapMm ?? 0)} (${s.nominalGapSource})  worst deviation ${mm(s.worstDeviationMm ?? 0)}`,
+      );
+    }
+  }
+  for (const f of s.findings) lines.push(`    ${f.kind.padEnd(16)} ${f.message}`);
+
+  const pol = r.families.polish;
+  lines.push(`  polish         ${pol.verdict.toUpperCase().padEnd(6)} score ${pol.score.toFixed(2)}  ${pol.findings.length} finding(s)`);
+  for (const f of pol.findings.slice(0, 20)) {
+    const size = f.lengthMm !== undefined ? `length ${mm(f.lengthMm, 2)}` : `area ${(f.areaMm2 ?? 0).toFixed(3)} mm²`;
+    lines.push(`    ${f.kind.padEnd(12)} ${size}  severity ${f.severity.toFixed(2)}  conf ${f.confidence.toFixed(2)}  at ${box(f.bbox)}`);
+  }
+  if (pol.findings.length > 20) lines.push(`    ... ${pol.findings.length - 20} more`);
+  const t = r.timingsMs;
+  lines.push(`  time ${t.total.toFixed(0)} ms (decode ${t.decode.toFixed(0)}, quality ${t.quality.toFixed(0)}, preprocess ${t.preprocess.toFixed(0)}, inference ${t.inference.toFixed(0)}, postprocess ${t.postprocess.toFixed(0)})`);
+  return lines.join('\n');
+}
