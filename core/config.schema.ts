@@ -1,0 +1,170 @@
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * Every setting of the service comes from one environment variable parsed here; nothing else reads `process.env`.
+ * Each `.describe()` is the documentation (README's table is generated from it by `configDocs()`).
+ */
+
+const MiB = 1024 * 1024;
+
+const int = (d: number, min = 0) => z.coerce.number().int().min(min).default(d);
+const optionalInt = (min = 0) => z.coerce.number().int().min(min).optional();
+
+const PHOTO_TYPES = ['jpeg', 'png', 'tiff', 'webp'] as const;
+export const PhotoTypeSchema = z.enum(PHOTO_TYPES);
+export type PhotoType = z.infer<typeof PhotoTypeSchema>;
+
+const EnvSchema = z.object({
+  LOUPE_DATA_DIR: z
+    .string()
+    .min(1)
+    .default('data')
+    .describe('Folder for everything the service writes by default: SQLite file, photos, overlay cache, demo Redis.'),
+  DATABASE_URL: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'postgres://user@host:5432/db (PostgreSQL) or sqlite:PATH / a plain file path (SQLite, WAL mode). ' +
+        'Default: sqlite file `loupe.db` in LOUPE_DATA_DIR.',
+    ),
+  PHOTO_STORE: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('Where photos are kept, content-addressed by sha256: a directory path. Default: LOUPE_DATA_DIR/photos.'),
+  REDIS_URL: z.url().default('redis://127.0.0.1:6379').describe('Redis used by BullMQ (redis://[:pass@]host:port[/db]).'),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_-]+$/)
+    .default('loupe')
+    .describe('Prefix of every BullMQ key in Redis, so several deployments (or test runs) can share one Redis.'),
+  HOST: z.string().min(1).default('127.0.0.1').describe('Interface the API listens on (0.0.0.0 to accept remote stations).'),
+  PORT: int(3000).pipe(z.number().max(65535)).describe('TCP port of the API (0 picks a free one).'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level.'),
+
+  MAX_PHOTO_BYTES: int(32 * MiB, 1).describe('Largest photo file accepted, in bytes; larger uploads get 413.'),
+  MAX_PHOTOS_PER_INSPECTION: int(8, 1).describe('Most photos (views) in one inspection upload.'),
+  MAX_FIELD_BYTES: int(64 * 1024, 1024).describe('Largest non-file multipart field (the metadata JSON), in bytes.'),
+  MAX_PHOTO_PIXELS: int(60_000_000, 1).describe(
+    'Largest width×height accepted, read from the image header before decoding, so a decompression bomb is refused.',
+  ),
+  ALLOWED_PHOTO_TYPES: z
+    .string()
+    .default(PHOTO_TYPES.join(','))
+    .transform((s) => s.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean))
+    .pipe(z.array(PhotoTypeSchema).min(1))
+    .describe(`Comma-separated photo formats accepted, sniffed from magic bytes (any of ${PHOTO_TYPES.join(', ')}).`),
+  ENQUEUE_TIMEOUT_MS: int(3000, 100).describe('How long an upload waits for Redis to accept its job before answering 503.'),
+
+  WORKER_CONCURRENCY: int(1, 1).describe('Jobs one worker process runs at once.'),
+  ORT_INTRA_OP_THREADS: optionalInt(1).describe(
+    'onnxruntime threads per inference. Default: CPU cores ÷ WORKER_CONCURRENCY (at least 1), so one host is not oversubscribed.',
+  ),
+  ORT_INTER_OP_THREADS: int(1, 1).describe('onnxruntime inter-op threads per session.'),
+  JOB_ATTEMPTS: int(5, 1).describe('Attempts per inspection job before it is marked failed (retryable errors only).'),
+  JOB_BACKOFF_MS: int(2000, 1).describe('First retry delay; doubles on each attempt (exponential backoff).'),
+  JOB_LOCK_MS: int(30_000, 1000).describe(
+    'BullMQ lock duration: a job whose worker stops renewing its lock for this long (crash) is handed to another worker.',
+  ),
+  JOB_STALLED_INTERVAL_MS: int(30_000, 500).describe('How often workers look for jobs whose lock expired (crashed workers).'),
+  SWEEPER_INTERVAL_MS: int(30_000, 0).describe(
+    'How often a worker compares accepted inspections with the queue and re-enqueues lost jobs (0 disables the sweeper).',
+  ),
+  SWEEPER_GRACE_MS: int(60_000, 0).describe(
+    'An accepted inspection is only re-enqueued when it is older than this, so an upload still between commit and enqueue is left alone.',
+  ),
+  SHUTDOWN_TIMEOUT_MS: int(30_000, 0).describe('Longest a SIGTERM waits for running jobs / open requests before exiting.'),
+
+  MODELS_DIR: z.string().min(1).default('models').describe('Folder of `<model-id>/<version>/{model.onnx,model.json}`.'),
+  LOUPE_PROFILES: z
+    .string()
+    .min(1)
+    .default('pipeline/profiles.default.json')
+    .describe('JSON file of product profiles (tolerances, required views) keyed by SKU/profile name.'),
+  OVERLAY_CACHE_DIR: z.string().min(1).optional().describe('Where rendered overlays are cached. Default: LOUPE_DATA_DIR/overlays.'),
+});
+
+export type DatabaseTarget =
+  | { kind: 'sqlite'; file: string }
+  | { kind: 'postgres'; url: string };
+
+function databaseTarget(url: string): DatabaseTarget {
+  if (/^postgres(ql)?:\/\//.test(url)) return { kind: 'postgres', url };
+  const file = url.replace(/^sqlite:(\/\/)?/, '').replace(/^file:(\/\/)?/, '');
+  return { kind: 'sqlite', file: file === ':memory:' ? file : path.resolve(file) };
+}
+
+export const ConfigSchema = EnvSchema.transform((env, ctx) => {
+  const dataDir = path.resolve(env.LOUPE_DATA_DIR);
+  const photoStore = env.PHOTO_STORE ?? path.join(dataDir, 'photos');
+  if (/^[a-z0-9]+:\/\//i.test(photoStore) && !photoStore.startsWith('file://')) {
+    // S3 arrives with the production issue; refuse rather than silently writing to a folder called "s3:".
+    ctx.addIssue({ code: 'custom', path: ['PHOTO_STORE'], message: `${photoStore}: only a directory is supported so far` });
+    return z.NEVER;
+  }
+  return {
+    dataDir,
+    database: databaseTarget(env.DATABASE_URL ?? path.join(dataDir, 'loupe.db')),
+    photoStoreDir: path.resolve(photoStore.replace(/^file:\/\//, '')),
+    overlayCacheDir: path.resolve(env.OVERLAY_CACHE_DIR ?? path.join(dataDir, 'overlays')),
+    redisUrl: env.REDIS_URL,
+    queuePrefix: env.QUEUE_PREFIX,
+    host: env.HOST,
+    port: env.PORT,
+    logLevel: env.LOG_LEVEL,
+    upload: {
+      maxPhotoBytes: env.MAX_PHOTO_BYTES,
+      maxPhotos: env.MAX_PHOTOS_PER_INSPECTION,
+      maxFieldBytes: env.MAX_FIELD_BYTES,
+      maxPixels: env.MAX_PHOTO_PIXELS,
+      allowedTypes: env.ALLOWED_PHOTO_TYPES,
+      enqueueTimeoutMs: env.ENQUEUE_TIMEOUT_MS,
+    },
+    worker: {
+      concurrency: env.WORKER_CONCURRENCY,
+      intraOpThreads:
+        env.ORT_INTRA_OP_THREADS ?? Math.max(1, Math.floor(os.availableParallelism() / env.WORKER_CONCURRENCY)),
+      interOpThreads: env.ORT_INTER_OP_THREADS,
+      lockMs: env.JOB_LOCK_MS,
+      stalledIntervalMs: env.JOB_STALLED_INTERVAL_MS,
+    },
+    jobs: { attempts: env.JOB_ATTEMPTS, backoffMs: env.JOB_BACKOFF_MS },
+    sweeper: { intervalMs: env.SWEEPER_INTERVAL_MS, graceMs: env.SWEEPER_GRACE_MS },
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    modelsDir: path.resolve(env.MODELS_DIR),
+    profilesFile: path.resolve(env.LOUPE_PROFILES),
+  };
+});
+export type Config = z.infer<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses the environment once; a bad variable stops start-up with every problem named. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = ConfigSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(config)'}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}
+
+/** `[name, description, default]` for every variable, for README and `loupe serve --help`. */
+export function configDocs(): Array<{ name: string; description: string; default: string }> {
+  return Object.entries(EnvSchema.shape).map(([name, schema]) => {
+    const s = schema as z.ZodType;
+    let def = '';
+    try {
+      const v = s.parse(undefined);
+      def = v === undefined ? '' : Array.isArray(v) ? v.join(',') : String(v);
+    } catch {
+      def = '';
+    }
+    return { name, description: s.description ?? '', default: def };
+  });
+}

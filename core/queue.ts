@@ -1,0 +1,111 @@
+import { Queue, type JobsOptions } from 'bullmq';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Config } from './config.schema.js';
+import { ServiceUnavailableError } from './errors.js';
+import { JOB_SCHEMAS, QUEUE_NAMES, type JobName, type JobPayload } from './jobs.schema.js';
+
+export type JobStateName = 'waiting' | 'delayed' | 'active' | 'prioritized' | 'waiting-children' | 'completed' | 'failed' | 'unknown';
+
+export interface JobQueue {
+  /** Validates the payload against the job map and adds it under `jobId`; a second add of the same id is a no-op. */
+  enqueue<N extends JobName>(name: N, data: JobPayload<N>, jobId: string): Promise<void>;
+  /** Throws ServiceUnavailableError when Redis does not answer right now. */
+  ping(): Promise<void>;
+  /** The job's state, or `missing` when Redis no longer has it (wiped, evicted, removed). */
+  state(name: JobName, jobId: string): Promise<JobStateName | 'missing'>;
+  failedReason(name: JobName, jobId: string): Promise<string | null>;
+  counts(name: JobName): Promise<Record<string, number>>;
+  close(): Promise<void>;
+}
+
+/**
+ * A producer connection fails fast: with ioredis' offline queue disabled, a command sent while Redis is down errors
+ * at once instead of waiting for a reconnect, so an upload can answer 503 rather than hang.
+ */
+export function producerRedisOptions(): RedisOptions {
+  return {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2000,
+    retryStrategy: (times) => Math.min(200 * times, 2000),
+  };
+}
+
+export function jobOptions(config: Config, jobId: string): JobsOptions {
+  return {
+    jobId,
+    attempts: config.jobs.attempts,
+    backoff: { type: 'exponential', delay: config.jobs.backoffMs },
+    // The database keeps the outcome; Redis keeps finished jobs only long enough to debug them.
+    removeOnComplete: { age: 24 * 3600, count: 10_000 },
+    removeOnFail: { age: 7 * 24 * 3600 },
+  };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ServiceUnavailableError(`${what}: Redis did not answer within ${ms} ms`, 'queue_unavailable')), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+function unavailable(what: string, err: unknown): ServiceUnavailableError {
+  if (err instanceof ServiceUnavailableError) return err;
+  const reason = err instanceof Error ? err.message : String(err);
+  return new ServiceUnavailableError(`${what}: the job queue (Redis) is unreachable (${reason}); retry later`, 'queue_unavailable');
+}
+
+export function createJobQueue(config: Config, opts: { onError?: (err: Error) => void } = {}): JobQueue {
+  const redis = new Redis(config.redisUrl, producerRedisOptions());
+  redis.on('error', (err) => opts.onError?.(err));
+  const queues = new Map<JobName, Queue>();
+  const queueOf = (name: JobName): Queue => {
+    let q = queues.get(name);
+    if (!q) {
+      q = new Queue(QUEUE_NAMES[name], { connection: redis, prefix: config.queuePrefix });
+      q.on('error', (err) => opts.onError?.(err));
+      queues.set(name, q);
+    }
+    return q;
+  };
+  const timeoutMs = config.upload.enqueueTimeoutMs;
+
+  return {
+    async enqueue(name, data, jobId) {
+      const payload = JOB_SCHEMAS[name].parse(data);
+      try {
+        await withTimeout(queueOf(name).add(name, payload, jobOptions(config, jobId)), timeoutMs, 'enqueue');
+      } catch (err) {
+        throw unavailable('enqueue', err);
+      }
+    },
+    async ping() {
+      try {
+        await withTimeout(redis.ping(), timeoutMs, 'ping');
+      } catch (err) {
+        throw unavailable('ping', err);
+      }
+    },
+    async state(name, jobId) {
+      const job = await withTimeout(queueOf(name).getJob(jobId), timeoutMs, 'job state');
+      if (!job) return 'missing';
+      return (await job.getState()) as JobStateName;
+    },
+    async failedReason(name, jobId) {
+      const job = await withTimeout(queueOf(name).getJob(jobId), timeoutMs, 'job state');
+      return job?.failedReason ?? null;
+    },
+    async counts(name) {
+      return withTimeout(
+        queueOf(name).getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized'),
+        timeoutMs,
+        'job counts',
+      );
+    },
+    async close() {
+      await Promise.allSettled([...queues.values()].map((q) => q.close()));
+      redis.disconnect();
+    },
+  };
+}

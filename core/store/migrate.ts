@@ -1,0 +1,20 @@
+import { Migrator, type Migration, type MigrationProvider } from 'kysely';
+import type { DbHandle } from './db.js';
+import { initial } from './migrations/001-initial.js';
+
+/** Migrations live in code (not a folder scan) so they run the same under tsx, a bundle or a test. Append only. */
+function migrations(dialect: DbHandle['dialect']): Record<string, Migration> {
+  return { '001-initial': initial(dialect) };
+}
+
+/**
+ * Brings the schema to the latest version. Safe to call from every API and worker process at start-up: Kysely
+ * takes a lock table, so concurrent callers wait and then find nothing left to do.
+ */
+export async function migrateToLatest(handle: DbHandle): Promise<string[]> {
+  const provider: MigrationProvider = { getMigrations: async () => migrations(handle.dialect) };
+  const migrator = new Migrator({ db: handle.db, provider });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
