@@ -51,7 +51,7 @@ export const PorosityToleranceSchema = z.object({
   countMinDiameterMm: mm,
   /** Kind rule, applied in order (see `postprocess/porosity.ts`). */
   kinds: z.object({
-    /** Pores whose centres lie within this many diameters (of the larger) link into a group... */
+    /** Pores whose centres lie within this many (mean) diameters of each other link into a group... */
     clusterLinkDiameters: z.number().positive(),
     /** ...and a group of at least this many pores is a `cluster`. */
     clusterMinCount: z.number().int().min(2),

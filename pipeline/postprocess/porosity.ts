@@ -7,7 +7,8 @@ import { findRegions, maxSmoothed } from './regions.js';
 /**
  * Pores: regions of the porosity map measured in mm and given a kind. The kind rule, in order:
  *   1. `cluster`: the pore belongs to a group of at least `clusterMinCount` pores, where two pores are linked when
- *      their centres are within `clusterLinkDiameters` x the larger one's diameter (single linkage);
+ *      their centres are within `clusterLinkDiameters` x their mean diameter (single linkage; the mean, so one big
+ *      void does not swallow the small pores around it);
  *   2. `pinhole`: else, its equivalent diameter is below `pinholeMaxDiameterMm`;
  *   3. `shrinkage_pit`: else, it is elongated (major/minor axis >= `shrinkageMinElongation`): shrinkage follows the
  *      dendrites and is irregular, where gas porosity is round;
@@ -44,7 +45,7 @@ export function analysePorosity(
       const a = pores[i]!;
       const b = pores[j]!;
       const distMm = Math.hypot(a.r.cx - b.r.cx, a.r.cy - b.r.cy) * mmPerPx;
-      if (distMm <= tolerance.kinds.clusterLinkDiameters * Math.max(a.diameterMm, b.diameterMm)) parent[root(i)] = root(j);
+      if (distMm <= (tolerance.kinds.clusterLinkDiameters * (a.diameterMm + b.diameterMm)) / 2) parent[root(i)] = root(j);
     }
   }
   const groupSize = new Map<number, number>();

@@ -1,0 +1,153 @@
+import { describe, expect, it } from 'vitest';
+import { analysePolishKind } from '../../pipeline/postprocess/polish.js';
+import { analysePorosity } from '../../pipeline/postprocess/porosity.js';
+import { findRegions } from '../../pipeline/postprocess/regions.js';
+import { compactMask, decodeRle, encodeRle } from '../../pipeline/postprocess/rle.js';
+import { detectStones } from '../../pipeline/postprocess/stones.js';
+import { ringProfile } from './helpers.js';
+
+const OP = { pixelThreshold: 0.5, minAreaPx: 4, imageThreshold: 0.5 };
+
+/** A probability map with antialiased discs: prob = covered fraction of the pixel. */
+function discMap(w: number, h: number, discs: Array<{ cx: number; cy: number; r: number }>): Float32Array {
+  const p = new Float32Array(w * h);
+  for (const d of discs) {
+    for (let y = Math.floor(d.cy - d.r - 1); y <= Math.ceil(d.cy + d.r + 1); y++) {
+      for (let x = Math.floor(d.cx - d.r - 1); x <= Math.ceil(d.cx + d.r + 1); x++) {
+        let hit = 0;
+        for (let s = 0; s < 64; s++) {
+          const px = x - 0.5 + ((s % 8) + 0.5) / 8;
+          const py = y - 0.5 + (Math.floor(s / 8) + 0.5) / 8;
+          if ((px - d.cx) ** 2 + (py - d.cy) ** 2 <= d.r * d.r) hit++;
+        }
+        p[y * w + x] = Math.max(p[y * w + x]!, hit / 64);
+      }
+    }
+  }
+  return p;
+}
+
+describe('region measurements in mm', () => {
+  it('measures a drawn disc of known diameter within a few percent', () => {
+    // 0.3 mm disc at 0.01 mm per working pixel, working pixels twice the photo's (scaleToPhoto 2).
+    const w = 200;
+    const h = 160;
+    const plane = discMap(w, h, [{ cx: 80.3, cy: 70.6, r: 15 }]);
+    const a = analysePorosity(plane, w, h, OP, ringProfile().porosity, { scaleToPhoto: 2, mmPerPx: 0.01 });
+    expect(a.findings).toHaveLength(1);
+    const f = a.findings[0]!;
+    expect(f.diameterMm).toBeGreaterThan(0.3 * 0.97);
+    expect(f.diameterMm).toBeLessThan(0.3 * 1.03);
+    expect(f.areaMm2).toBeGreaterThan(Math.PI * 0.15 ** 2 * 0.95);
+    expect(f.areaMm2).toBeLessThan(Math.PI * 0.15 ** 2 * 1.05);
+    expect(f.kind).toBe('gas_void');
+    expect(f.confidence).toBe(1);
+    // Photo coordinates: the centre scales with the pixel-centre convention, the box with pixel edges.
+    expect(f.cx).toBeCloseTo((80.3 + 0.5) * 2 - 0.5, 0);
+    // Pixels at least half covered: 66..95 along x (the disc spans 65.3..95.3).
+    expect(f.bbox[0]).toBe(66 * 2);
+    expect(f.bbox[2]).toBe(96 * 2);
+  });
+
+  it('classifies pinholes, clusters and elongated pits', () => {
+    const w = 300;
+    const h = 200;
+    const plane = discMap(w, h, [
+      { cx: 40, cy: 40, r: 3 }, // isolated 0.06 mm: pinhole
+      { cx: 150, cy: 100, r: 3 },
+      { cx: 160, cy: 104, r: 3 },
+      { cx: 154, cy: 112, r: 2.5 }, // three within a few diameters: cluster
+    ]);
+    // An elongated 0.6 x 0.16 mm pit.
+    for (let y = 30; y < 46; y++) for (let x = 200; x < 260; x++) plane[y * w + x] = 0.9;
+    const a = analysePorosity(plane, w, h, OP, ringProfile().porosity, { scaleToPhoto: 1, mmPerPx: 0.01 });
+    const kinds = a.findings.map((f) => f.kind).sort();
+    expect(kinds).toEqual(['cluster', 'cluster', 'cluster', 'pinhole', 'shrinkage_pit']);
+    const groups = new Set(a.findings.filter((f) => f.kind === 'cluster').map((f) => f.group));
+    expect(groups.size).toBe(1);
+  });
+
+  it('measures a straight scratch by its length', () => {
+    const w = 400;
+    const h = 300;
+    const plane = new Float32Array(w * h);
+    // A 2-px wide diagonal line from (50, 50) to (250, 200): 250 px long.
+    for (let t = 0; t <= 1000; t++) {
+      const x = Math.round(50 + 200 * (t / 1000));
+      const y = Math.round(50 + 150 * (t / 1000));
+      plane[y * w + x] = 0.8;
+      plane[y * w + x + 1] = 0.8;
+    }
+    const mask = new Uint8Array(w * h);
+    const tol = ringProfile().polish;
+    const a = analysePolishKind({ kind: 'scratch', plane, op: OP }, w, h, tol, { scaleToPhoto: 1, mmPerPx: 0.01 }, mask);
+    expect(a.findings).toHaveLength(1);
+    expect(a.findings[0]!.lengthMm).toBeGreaterThan(2.5 * 0.97);
+    expect(a.findings[0]!.lengthMm).toBeLessThan(2.5 * 1.05);
+    expect(a.findings[0]!.severity).toBe(1);
+    expect(mask.reduce((s, v) => s + v, 0)).toBeGreaterThan(400);
+  });
+
+  it('drops regions below the minimum area and labels 8-connected pixels as one', () => {
+    const w = 10;
+    const h = 10;
+    const p = new Float32Array(w * h);
+    p[11] = 1; // lone pixel
+    p[55] = p[66] = p[77] = p[88] = 1; // a diagonal, 8-connected
+    const { regions, labels } = findRegions(p, w, h, 0.5, 2);
+    expect(regions).toHaveLength(1);
+    expect(regions[0]!.area).toBe(4);
+    expect(labels[11]).toBe(0);
+  });
+});
+
+describe('stone detection', () => {
+  it('finds peaks with sub-pixel centres and suppresses duplicates', () => {
+    const w = 300;
+    const h = 120;
+    const heat = new Float32Array(w * h);
+    const radius = new Float32Array(w * h).fill(12);
+    const centres = [
+      [60.4, 60.2],
+      [110.7, 59.6],
+      [161.2, 60.5],
+    ] as const;
+    for (const [cx, cy] of centres) {
+      for (let y = 0; y < h; y++) {
+        for (let x = 0; x < w; x++) {
+          const v = Math.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * 4 ** 2));
+          heat[y * w + x] = Math.max(heat[y * w + x]!, v);
+        }
+      }
+    }
+    const stones = detectStones(heat, radius, w, h, { peakThreshold: 0.5, nmsRadiusFactor: 1 }).sort((a, b) => a.x - b.x);
+    expect(stones).toHaveLength(3);
+    stones.forEach((s, i) => {
+      expect(s.x).toBeCloseTo(centres[i]![0], 0);
+      expect(Math.abs(s.x - centres[i]![0])).toBeLessThan(0.25);
+      expect(Math.abs(s.y - centres[i]![1])).toBeLessThan(0.25);
+      expect(s.r).toBeCloseTo(12, 5);
+    });
+  });
+});
+
+describe('mask run-length encoding', () => {
+  it('round-trips and starts with a run of zeros', () => {
+    const mask = new Uint8Array([1, 1, 0, 0, 0, 1, 0, 1, 1, 1]);
+    const rle = encodeRle(mask);
+    expect(rle).toEqual([0, 2, 3, 1, 1, 3]);
+    expect([...decodeRle({ width: 5, height: 2, scaleToPhoto: 1, rle })]).toEqual([...mask]);
+  });
+
+  it('halves a mask that would be too large, keeping every defect', () => {
+    const w = 400;
+    const h = 400;
+    const mask = new Uint8Array(w * h);
+    for (let i = 0; i < mask.length; i += 7) mask[i] = 1;
+    const c = compactMask(mask, w, h, 1.5, 1000)!;
+    expect(c.rle.length).toBeLessThanOrEqual(1000);
+    expect(c.scaleToPhoto).toBeGreaterThan(1.5);
+    expect(c.width * c.scaleToPhoto).toBeCloseTo(w * 1.5, -1);
+    expect(compactMask(new Uint8Array(100), 10, 10, 1)).toBeNull();
+  });
+});
