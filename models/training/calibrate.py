@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from data import BIT, BIT_POLISH_FAMILY, Sample, load_dirs, normalise
+from export import TILE
 from net import POLISH_KINDS, SEG_CHANNELS, SIZE_MULTIPLE
 
 PIXEL_THRESHOLDS = [0.05] + [round(t, 2) for t in np.arange(0.1, 0.95, 0.1)]
@@ -32,27 +33,34 @@ METHOD = ("pixelThreshold and minAreaPx maximise region-level F1 (a region count
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, s: Sample, max_side: int = 2048) -> tuple[np.ndarray, np.ndarray]:
-    """Whole-image forward at working scale (zero-padded to SIZE_MULTIPLE); tiles only beyond max_side."""
+def predict(model: torch.nn.Module, s: Sample) -> tuple[np.ndarray, np.ndarray]:
+    """Working-scale forward padded to SIZE_MULTIPLE by edge replication, tiled and stitched like the pipeline."""
     H, W = s.bits.shape
     x = torch.from_numpy(normalise(s.image))[None]
     ph, pw = -H % SIZE_MULTIPLE, -W % SIZE_MULTIPLE
-    if ph or pw:
-        x = F.pad(x, (0, pw, 0, ph))
-    if max(H, W) <= max_side:
+    if ph or pw:  # edge replication, as the pipeline pads
+        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+    size, ov = TILE["size"], TILE["overlap"]
+    if max(x.shape[-2:]) <= size:
         seg, st = model(x)
-    else:  # coarse tiling with generous overlap; calibration only needs it for unusually large val photos
+    else:
         seg = torch.zeros(1, len(SEG_CHANNELS), *x.shape[-2:])
         st = torch.zeros(1, 2, *x.shape[-2:])
-        tile, ov = 1024, 128
-        for y0 in range(0, x.shape[2], tile - 2 * ov):
-            for x0 in range(0, x.shape[3], tile - 2 * ov):
-                y1, x1 = min(x.shape[2], y0 + tile), min(x.shape[3], x0 + tile)
-                a, b = model(x[:, :, y0:y1, x0:x1])
-                iy, ix = (ov if y0 else 0), (ov if x0 else 0)
-                seg[:, :, y0 + iy:y1, x0 + ix:x1] = a[:, :, iy:, ix:]
-                st[:, :, y0 + iy:y1, x0 + ix:x1] = b[:, :, iy:, ix:]
+        for y0 in _starts(x.shape[2], size, ov):
+            for x0 in _starts(x.shape[3], size, ov):
+                a, b = model(x[:, :, y0:y0 + size, x0:x0 + size])
+                # Later tiles overwrite all but their first ov/2 px: each pixel comes from a tile whose edge is far.
+                iy, ix = (ov // 2 if y0 else 0), (ov // 2 if x0 else 0)
+                seg[:, :, y0 + iy:y0 + size, x0 + ix:x0 + size] = a[:, :, iy:, ix:]
+                st[:, :, y0 + iy:y0 + size, x0 + ix:x0 + size] = b[:, :, iy:, ix:]
     return seg[0, :, :H, :W].numpy(), st[0, :, :H, :W].numpy()
+
+
+def _starts(length: int, size: int, overlap: int) -> list[int]:
+    if length <= size:
+        return [0]
+    out = list(range(0, length - size, size - overlap))
+    return out + [length - size]
 
 
 def components(mask: np.ndarray) -> tuple[np.ndarray, int]:

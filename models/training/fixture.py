@@ -42,7 +42,7 @@ def main() -> None:
                 m.bias.uniform_(-0.2, 0.2)
         # Lift the heads' priors so both sigmoid channels and the radius carry signal worth comparing.
         model.seg_head.bias.zero_()
-        model.stone_head.bias.zero_()
+        model.stone_head[-1].bias.zero_()
     model.eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

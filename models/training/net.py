@@ -60,13 +60,15 @@ class LoupeSeg(nn.Module):
         self.up1 = Up(w2, w1)
         self.up0 = Up(w1, w0)
         self.to_full = nn.Sequential(nn.Conv2d(w0, full, 1, bias=False), nn.BatchNorm2d(full))
-        # Heads read the 8-channel full-resolution sum directly: every extra full-res layer costs ~40 ms at 1.4 MP.
+        # The seg head reads the 8-channel full-resolution sum directly: every extra full-res layer costs ~40 ms at
+        # 1.4 MP. Stones (20-150 px radius) need no full-res detail, so their head reads the 1/2-scale decoder and is
+        # upsampled bilinearly; sharing the 8 full-res channels with the stone head starved the seg head in training.
         self.seg_head = nn.Conv2d(full, len(SEG_CHANNELS), 1)
-        self.stone_head = nn.Conv2d(full, 2, 1)
+        self.stone_head = nn.Sequential(cbr(w0, w0), nn.Conv2d(w0, 2, 1))
         # Focal-style prior: start with rare positives so early losses are not dominated by the background.
         nn.init.constant_(self.seg_head.bias, -4.6)
         with torch.no_grad():
-            self.stone_head.bias.copy_(torch.tensor([-4.6, 0.5]))
+            self.stone_head[-1].bias.copy_(torch.tensor([-4.6, 0.5]))
 
     def forward_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f = self.full(x)
@@ -79,7 +81,8 @@ class LoupeSeg(nn.Module):
         d0 = self.up0(d1, s0)
         u = F.interpolate(self.to_full(d0), size=f.shape[-2:], mode="nearest")
         h = F.relu(u + f)
-        return self.seg_head(h), self.stone_head(h)
+        st = F.interpolate(self.stone_head(d0), size=f.shape[-2:], mode="bilinear", align_corners=False)
+        return self.seg_head(h), st
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         seg_logits, st = self.forward_logits(x)

@@ -99,6 +99,9 @@ def parse_args(argv=None):
     ap.add_argument("--val-limit", type=int, default=None)
     ap.add_argument("--resume", action="store_true", help="continue runs/<run>/last.pt")
     ap.add_argument("--base", default=None, help="initialise weights from a checkpoint, run or model folder")
+    ap.add_argument("--max-minutes", type=float, default=None,
+                    help="checkpoint and exit after this much wall time in this session; --resume continues")
+    ap.add_argument("--stop-after", type=int, default=None, help="checkpoint and exit at this step (resume tests)")
     ap.add_argument("--no-export", action="store_true", help="stop after training (export later with export.py)")
     ap.add_argument("--smoke", action="store_true", help="8 photos, 4 val, 30 steps, batch 4, crop 128: < 2 min")
     args = ap.parse_args(argv)
@@ -186,6 +189,7 @@ def main(argv=None) -> None:
     model.train()
     t_win, loss_win, n_win = time.time(), {}, 0
     t_start = time.time() - elapsed
+    t_session = time.time()
     while step < args.steps:
         lr = lr_at(step, args.steps, args.lr, warmup)
         for g in opt.param_groups:
@@ -212,10 +216,16 @@ def main(argv=None) -> None:
                 f"fam {avg['fam']:.3f} mil {avg['mil']:.3f} heat {avg['heat']:.3f} rad {avg['rad']:.3f}) "
                 f"lr {lr:.2e} {dt_ / n_win:.2f}s/step ETA {eta / 60:.1f}min")
             t_win, loss_win, n_win = time.time(), {}, 0
-        if step % args.ckpt_every == 0 or step == args.steps:
+        out_of_time = args.max_minutes is not None and time.time() - t_session > args.max_minutes * 60
+        stop = out_of_time or (args.stop_after is not None and step >= args.stop_after)
+        if step % args.ckpt_every == 0 or step == args.steps or stop:
             training["durationS"] = round(time.time() - t_start, 1)
             save_checkpoint(ckpt_path, model, opt, step, sampler, aug_rng, config, training, time.time() - t_start)
             log(f"checkpoint {ckpt_path} at step {step}")
+        if stop and step < args.steps:
+            log(f"stopping at step {step}/{args.steps} ({'time limit' if out_of_time else '--stop-after'}); continue "
+                f"with the same command plus --resume")
+            return
 
     training["durationS"] = round(time.time() - t_start, 1)
     training["checkpoint"] = os.path.relpath(ckpt_path, os.getcwd())
