@@ -19,9 +19,15 @@ export interface InferTimings {
 }
 
 export interface InferOptions {
-  /** Tiles per `session.run`; bigger batches amortise per-call overhead at the cost of memory. */
+  /** Most tiles per `session.run`; bigger batches amortise per-call overhead at the cost of memory. */
   batchSize: number;
 }
+
+/**
+ * Input pixels per `session.run` at most: 16 tiles of 256², 4 of 512², one 2048² tile. Past ~1 MP a batch gains
+ * nothing on CPU, and a batch of large tiles costs hundreds of MB of input and output tensors.
+ */
+const BATCH_PIXEL_BUDGET = 1 << 20;
 
 /**
  * Tiles the working image per `model.json`, runs batched inference and stitches each tile's centre region into
@@ -33,7 +39,7 @@ export async function runModel(model: LoadedModel, rgb: DecodedRgb, options: Inf
   const luts = normalisationTables(manifest.input.normalisation);
   const tw = plan.x.size;
   const th = plan.y.size;
-  const batch = Math.max(1, Math.min(options.batchSize, plan.tiles.length));
+  const batch = Math.max(1, Math.min(options.batchSize, plan.tiles.length, Math.floor(BATCH_PIXEL_BUDGET / (tw * th))));
   const input = new Float32Array(batch * 3 * tw * th);
   const planes = new Map<string, Float32Array>();
   for (const out of manifest.outputs) {

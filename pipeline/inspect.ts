@@ -27,11 +27,11 @@ import { gateFor, gateSpacing, judgePolish, judgePorosity, overallVerdict } from
 export interface InspectDeps {
   /** Models to run (a registry lease's `models`); their outputs are looked up by channel name. */
   models: readonly LoadedModel[];
-  /** Tiles per `session.run` (default 4: ~3 MB of input at 256², enough to amortise the call). */
+  /** Most tiles per `session.run` (default 8, further capped at ~1 MP of input per call by `infer.ts`). */
   batchSize?: number;
 }
 
-const DEFAULT_BATCH = 4;
+const DEFAULT_BATCH = 8;
 
 interface MapSet {
   maps: ChannelMaps;

@@ -96,10 +96,22 @@ export function fillBatch(rgb: DecodedRgb, plan: TilePlan, first: number, count:
     const x0 = plan.x.starts[col]!;
     const y0 = plan.y.starts[row]!;
     const base = t * 3 * plane;
+    const inside = x0 + tw <= rgb.width && y0 + th <= rgb.height;
     for (let y = 0; y < th; y++) {
       const sy = Math.min(y0 + y, rgb.height - 1);
-      const srcRow = sy * rgb.width;
       const dstRow = base + y * tw;
+      if (inside) {
+        // The common case: no clamping in the inner loop.
+        let si = (sy * rgb.width + x0) * 3;
+        for (let x = 0; x < tw; x++, si += 3) {
+          const di = dstRow + x;
+          out[di] = l0[src[si]!]!;
+          out[di + plane] = l1[src[si + 1]!]!;
+          out[di + 2 * plane] = l2[src[si + 2]!]!;
+        }
+        continue;
+      }
+      const srcRow = sy * rgb.width;
       for (let x = 0; x < tw; x++) {
         const sx = Math.min(x0 + x, rgb.width - 1);
         const si = (srcRow + sx) * 3;

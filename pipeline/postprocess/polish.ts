@@ -2,7 +2,7 @@ import type { OperatingPoint } from '../model-manifest.schema.js';
 import type { PolishTolerance } from '../profile.schema.js';
 import { LENGTH_POLISH_KINDS, type PolishFinding, type PolishKind } from '../report.schema.js';
 import { bboxToPhoto, round, type ToPhoto } from './coords.js';
-import { findRegions, maxSmoothed } from './regions.js';
+import { findRegions, planeMax } from './regions.js';
 
 /**
  * Polish findings by kind. Scratches and tool marks are lines, measured by their length: the region's extent along
@@ -47,7 +47,7 @@ export function analysePolishKind(
   mask: Uint8Array,
 ): PolishKindAnalysis {
   const { kind, plane, op } = input;
-  const { regions, labels } = findRegions(plane, width, height, op.pixelThreshold, op.minAreaPx);
+  const { regions, labels, rowFrom, rowTo } = findRegions(plane, width, height, op.pixelThreshold, op.minAreaPx);
   const limits = polishLimits(kind, tolerance);
   const mm = scale.mmPerPx;
   const findings = regions.map((r): PolishFinding => {
@@ -59,7 +59,6 @@ export function analysePolishKind(
     const areaMm2 = r.area * mm * mm;
     return { ...base, areaMm2: round(areaMm2, 6), severity: round(Math.min(1, limits.fail > 0 ? areaMm2 / limits.fail : 1)) };
   });
-  for (let i = 0; i < labels.length; i++) if (labels[i] !== 0) mask[i] = 1;
-  const regionMax = regions.reduce((m, r) => Math.max(m, r.maxProb), 0);
-  return { kind, score: Math.max(regionMax, maxSmoothed(plane, width, height)), findings };
+  for (let i = rowFrom * width; i < rowTo * width; i++) if (labels[i] !== 0) mask[i] = 1;
+  return { kind, score: planeMax(plane), findings };
 }

@@ -2,7 +2,7 @@ import type { OperatingPoint } from '../model-manifest.schema.js';
 import type { PorosityTolerance } from '../profile.schema.js';
 import type { PorosityFinding, PorosityKind } from '../report.schema.js';
 import { bboxToPhoto, centreToPhoto, round, type ToPhoto } from './coords.js';
-import { findRegions, maxSmoothed } from './regions.js';
+import { findRegions, planeMax } from './regions.js';
 
 /**
  * Pores: regions of the porosity map measured in mm and given a kind. The kind rule, in order:
@@ -30,7 +30,7 @@ export function analysePorosity(
   tolerance: PorosityTolerance,
   scale: ToPhoto,
 ): PorosityAnalysis {
-  const { regions, labels } = findRegions(plane, width, height, op.pixelThreshold, op.minAreaPx);
+  const { regions, labels, rowFrom, rowTo } = findRegions(plane, width, height, op.pixelThreshold, op.minAreaPx);
   const mmPerPx = scale.mmPerPx;
   const pores = regions.map((r) => {
     const diameterMm = 2 * Math.sqrt(r.area / Math.PI) * mmPerPx;
@@ -78,7 +78,6 @@ export function analysePorosity(
   });
 
   const mask = new Uint8Array(width * height);
-  for (let i = 0; i < labels.length; i++) if (labels[i] !== 0) mask[i] = 1;
-  const regionMax = regions.reduce((m, r) => Math.max(m, r.maxProb), 0);
-  return { score: Math.max(regionMax, maxSmoothed(plane, width, height)), findings, mask };
+  for (let i = rowFrom * width; i < rowTo * width; i++) if (labels[i] !== 0) mask[i] = 1;
+  return { score: planeMax(plane), findings, mask };
 }

@@ -28,6 +28,9 @@ export interface Regions {
   regions: Region[];
   /** Per pixel: 1 + index into `regions` for kept regions, else 0. */
   labels: Int32Array;
+  /** Rows [rowFrom, rowTo) hold every labelled pixel; callers scan only those. */
+  rowFrom: number;
+  rowTo: number;
 }
 
 function find(parent: Int32Array, a: number): number {
@@ -51,22 +54,25 @@ export function findRegions(prob: Float32Array, width: number, height: number, t
     if (ra !== rb) parent[Math.max(ra, rb)] = Math.min(ra, rb);
   };
 
+  let rowFrom = height;
+  let rowTo = 0;
   for (let y = 0; y < height; y++) {
     const row = y * width;
     for (let x = 0; x < width; x++) {
       const i = row + x;
       if (!(prob[i]! >= threshold)) continue;
+      if (y < rowFrom) rowFrom = y;
+      rowTo = y + 1;
       // Already-visited neighbours: W, NW, N, NE.
       const w = x > 0 ? labels[i - 1]! : 0;
       const nw = x > 0 && y > 0 ? labels[i - width - 1]! : 0;
       const n = y > 0 ? labels[i - width]! : 0;
       const ne = x < width - 1 && y > 0 ? labels[i - width + 1]! : 0;
       let label = 0;
-      for (const l of [w, nw, n, ne]) {
-        if (l === 0) continue;
-        if (label === 0) label = l;
-        else if (l !== label) union(label, l);
-      }
+      if (w !== 0) label = w;
+      if (nw !== 0) label === 0 ? (label = nw) : nw !== label && union(label, nw);
+      if (n !== 0) label === 0 ? (label = n) : n !== label && union(label, n);
+      if (ne !== 0) label === 0 ? (label = ne) : ne !== label && union(label, ne);
       if (label === 0) {
         if (next >= parent.length) {
           const grown = new Int32Array(parent.length * 2);
@@ -79,6 +85,9 @@ export function findRegions(prob: Float32Array, width: number, height: number, t
       labels[i] = label;
     }
   }
+
+  // Most planes of a good piece are empty: skip the other passes.
+  if (next === 1) return { regions: [], labels, rowFrom: 0, rowTo: 0 };
 
   // Resolve provisional labels to compact component ids and accumulate moments.
   const compact = new Int32Array(next);
@@ -100,7 +109,7 @@ export function findRegions(prob: Float32Array, width: number, height: number, t
   const by0 = new Int32Array(count + 1).fill(height);
   const bx1 = new Int32Array(count + 1);
   const by1 = new Int32Array(count + 1);
-  for (let y = 0; y < height; y++) {
+  for (let y = rowFrom; y < rowTo; y++) {
     const row = y * width;
     for (let x = 0; x < width; x++) {
       const i = row + x;
@@ -159,7 +168,7 @@ export function findRegions(prob: Float32Array, width: number, height: number, t
   // Second pass: relabel to kept indices and measure each region's extent along its major axis.
   const lo = new Float64Array(regions.length + 1).fill(Infinity);
   const hi = new Float64Array(regions.length + 1).fill(-Infinity);
-  for (let y = 0; y < height; y++) {
+  for (let y = rowFrom; y < rowTo; y++) {
     const row = y * width;
     for (let x = 0; x < width; x++) {
       const i = row + x;
@@ -179,28 +188,16 @@ export function findRegions(prob: Float32Array, width: number, height: number, t
     // A pixel's own footprint along the axis is |ux| + |uy| (1 when axis-aligned, sqrt 2 on the diagonal).
     r.majorExtent = hi[k]! - lo[k]! + Math.abs(r.ux) + Math.abs(r.uy);
   }
-  return { regions, labels };
+  return { regions, labels, rowFrom, rowTo };
 }
 
-/** The largest 3x3 mean of a plane: the image-level score, robust to a single hot pixel, continuous for ranking. */
-export function maxSmoothed(plane: Float32Array, width: number, height: number): number {
-  if (width < 3 || height < 3) {
-    let m = 0;
-    for (let i = 0; i < plane.length; i++) if (plane[i]! > m) m = plane[i]!;
-    return m;
-  }
-  // Column sums of 3 rows, then a running 3-wide window.
-  const col = new Float32Array(width);
-  let best = 0;
-  for (let y = 1; y < height - 1; y++) {
-    const a = (y - 1) * width;
-    const b = y * width;
-    const c = (y + 1) * width;
-    for (let x = 0; x < width; x++) col[x] = plane[a + x]! + plane[b + x]! + plane[c + x]!;
-    for (let x = 1; x < width - 1; x++) {
-      const s = col[x - 1]! + col[x]! + col[x + 1]!;
-      if (s > best) best = s;
-    }
-  }
-  return Math.min(1, best / 9);
+/**
+ * The image-level score of a plane: its largest probability. It is what `models/training/calibrate.py` calibrates
+ * `imageThreshold` on, so the gate and the score agree; it equals the best region's confidence whenever a region
+ * exists, and still ranks images without one.
+ */
+export function planeMax(plane: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < plane.length; i++) if (plane[i]! > m) m = plane[i]!;
+  return Math.min(1, m);
 }
