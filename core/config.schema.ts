@@ -1,5 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 
 /**
@@ -8,6 +9,9 @@ import { z } from 'zod';
  */
 
 const MiB = 1024 * 1024;
+
+/** Defaults are relative to the project, so `npm run serve` behaves the same from any working directory. */
+export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 const int = (d: number, min = 0) => z.coerce.number().int().min(min).default(d);
 const optionalInt = (min = 0) => z.coerce.number().int().min(min).optional();
@@ -20,7 +24,7 @@ const EnvSchema = z.object({
   LOUPE_DATA_DIR: z
     .string()
     .min(1)
-    .default('data')
+    .default(path.join(PROJECT_ROOT, 'data'))
     .describe('Folder for everything the service writes by default: SQLite file, photos, overlay cache, demo Redis.'),
   DATABASE_URL: z
     .string()
@@ -78,12 +82,14 @@ const EnvSchema = z.object({
   ),
   SHUTDOWN_TIMEOUT_MS: int(30_000, 0).describe('Longest a SIGTERM waits for running jobs / open requests before exiting.'),
 
-  MODELS_DIR: z.string().min(1).default('models').describe('Folder of `<model-id>/<version>/{model.onnx,model.json}`.'),
+  MODELS_DIR: z.string().min(1).default(path.join(PROJECT_ROOT, 'models')).describe('Folder of `<model-id>/<version>/{model.onnx,model.json}`.'),
   LOUPE_PROFILES: z
     .string()
     .min(1)
-    .default('pipeline/profiles.default.json')
-    .describe('JSON file of product profiles (tolerances, required views) keyed by SKU/profile name.'),
+    .optional()
+    .describe(
+      'A product-profiles JSON file deep-merged over pipeline/profiles.default.json (change a tolerance, add a profile). Default: none.',
+    ),
   OVERLAY_CACHE_DIR: z.string().min(1).optional().describe('Where rendered overlays are cached. Default: LOUPE_DATA_DIR/overlays.'),
 });
 
@@ -135,7 +141,7 @@ export const ConfigSchema = EnvSchema.transform((env, ctx) => {
     sweeper: { intervalMs: env.SWEEPER_INTERVAL_MS, graceMs: env.SWEEPER_GRACE_MS },
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     modelsDir: path.resolve(env.MODELS_DIR),
-    profilesFile: path.resolve(env.LOUPE_PROFILES),
+    profilesFile: env.LOUPE_PROFILES ? path.resolve(env.LOUPE_PROFILES) : null,
   };
 });
 export type Config = z.infer<typeof ConfigSchema>;

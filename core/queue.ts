@@ -15,6 +15,11 @@ export interface JobQueue {
   state(name: JobName, jobId: string): Promise<JobStateName | 'missing'>;
   failedReason(name: JobName, jobId: string): Promise<string | null>;
   counts(name: JobName): Promise<Record<string, number>>;
+  /**
+   * A lease of `ttlMs` under `name` that at most one holder has at a time, across hosts (SET NX PX): lets one of many
+   * worker processes do a periodic chore. Expires on its own, so a crashed holder never blocks the others.
+   */
+  tryLease(name: string, ttlMs: number): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -102,6 +107,10 @@ export function createJobQueue(config: Config, opts: { onError?: (err: Error) =>
         timeoutMs,
         'job counts',
       );
+    },
+    async tryLease(name, ttlMs) {
+      const ok = await withTimeout(redis.set(`${config.queuePrefix}:lease:${name}`, String(process.pid), 'PX', ttlMs, 'NX'), timeoutMs, 'lease');
+      return ok === 'OK';
     },
     async close() {
       await Promise.allSettled([...queues.values()].map((q) => q.close()));

@@ -8,6 +8,8 @@ import type { Command } from 'commander';
 const commandFiles: Array<{ register: (program: Command) => void }> = [
   await import('./dataset.js'),
   await import('./inspect.js'),
+  await import('./serve.js'),
+  await import('./worker.js'),
 ];
 
 export function registerCommands(program: Command): void {
