@@ -177,7 +177,10 @@ def load_dirs(dirs: list[str], limit: int | None = None, log=print) -> tuple[lis
                 raise ManifestError(f"{d}/manifest.jsonl:{e['_line']}: {err}") from err
             if (i + 1) % 200 == 0:
                 log(f"  loaded {i + 1}/{len(entries)} from {d}")
-        seeds = sorted({e["seed"] for e in entries if isinstance(e.get("seed"), int)})
+        # The generator records its run seed under render.seed; other sources may put a seed at the top level.
+        seeds = sorted({sd for e in entries for sd in ((e.get("render") or {}).get("seed"), e.get("seed"))
+                        if isinstance(sd, int)})
+        generators = sorted({str((e.get("render") or {}).get("generator")) for e in entries if e.get("render")})
         meta = {}
         meta_path = os.path.join(d, "dataset.json")
         if os.path.exists(meta_path):
@@ -187,14 +190,21 @@ def load_dirs(dirs: list[str], limit: int | None = None, log=print) -> tuple[lis
             except (OSError, json.JSONDecodeError):
                 meta = {}
         summary.append({
-            "dir": os.path.relpath(os.path.abspath(d), os.getcwd()),
+            "dir": display_path(d),
             "count": len(entries),
             "source": ",".join(sources),
-            "seeds": seeds[:1] + seeds[-1:] if len(seeds) > 2 else seeds,
+            "seeds": seeds[:20],
+            **({"generator": ",".join(generators)} if generators else {}),
             **({"generatorSeed": meta["seed"]} if isinstance(meta.get("seed"), int) else {}),
             "labels": {f: sum(bool(e["labels"].get(f)) for e in entries) for f in ("porosity", "stone_spacing", "polish")},
         })
     return samples, summary
+
+
+def display_path(p: str) -> str:
+    """Repo-relative when inside the working directory, absolute otherwise (no ../../../tmp)."""
+    rel = os.path.relpath(os.path.abspath(p), os.getcwd())
+    return os.path.abspath(p) if rel.startswith("..") else rel
 
 
 def cache_bytes(samples: list[Sample]) -> int:
@@ -272,7 +282,12 @@ def make_crop(s: Sample, crop: int, rng: np.random.Generator, aug: AugConfig | N
     j = aug.scale_jitter if aug else 0.0
     sc = math.exp(rng.uniform(-math.log1p(j), math.log1p(j))) if j > 0 else 1.0
     region = max(8, int(round(crop * sc)))
-    if aug and len(s.pois) and rng.random() < aug.poi_prob:
+    if s.mil and max(H, W) <= 1.5 * region:
+        # An image-level positive says the defect is somewhere in the photo, so a crop that misses it would teach a
+        # false "clean": take the whole photo (a mild downscale, within the scale jitter) when it nearly fits.
+        region = max(H, W)
+        cx, cy = W / 2, H / 2
+    elif aug and len(s.pois) and rng.random() < aug.poi_prob:
         px, py = s.pois[rng.integers(len(s.pois))]
         cx = px + rng.uniform(-region / 3, region / 3)
         cy = py + rng.uniform(-region / 3, region / 3)

@@ -16,7 +16,7 @@ import onnx
 import torch
 
 import net
-from data import MEAN, STD, WORKING_MM_PER_PX
+from data import MEAN, STD, WORKING_MM_PER_PX, display_path
 
 MODEL_ID = "loupe-seg"
 OPSET = 17
@@ -213,7 +213,7 @@ def main() -> None:
     training = dict(ck.get("training") or {})
     training.setdefault("data", [])
     training.setdefault("seeds", {})
-    training["checkpoint"] = os.path.relpath(os.path.abspath(args.checkpoint), os.getcwd())
+    training["checkpoint"] = display_path(args.checkpoint)
     write_model_dir(model, args.out, ops, metrics, training)
 
 

@@ -25,7 +25,7 @@ import torch  # noqa: E402
 
 import net  # noqa: E402
 from calibrate import METHOD, calibrate  # noqa: E402
-from data import AugConfig, Sampler, cache_bytes, load_dirs, make_batch  # noqa: E402
+from data import AugConfig, Sampler, cache_bytes, display_path, load_dirs, make_batch  # noqa: E402
 from export import write_model_dir  # noqa: E402
 from losses import total_loss  # noqa: E402
 
@@ -228,7 +228,7 @@ def main(argv=None) -> None:
             return
 
     training["durationS"] = round(time.time() - t_start, 1)
-    training["checkpoint"] = os.path.relpath(ckpt_path, os.getcwd())
+    training["checkpoint"] = display_path(ckpt_path)
     if args.no_export:
         log("--no-export: done; export with models/training/export.py --checkpoint " + training["checkpoint"])
         return
