@@ -1,0 +1,34 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import type { SynthCliOptions } from '../../datasets/synth/cli.js';
+
+const int = (name: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
+  return n;
+};
+const list = (value: string) => value.split(',').map((v) => v.trim()).filter(Boolean);
+
+export function register(program: Command): void {
+  program
+    .command('synth')
+    .description('Render synthetic jewelry QC photos with exact defect labels (images/, masks/, manifest.jsonl)')
+    .requiredOption('--out <dir>', 'output folder')
+    .requiredOption('--count <n>', 'number of images', int('--count'))
+    .requiredOption('--seed <s>', 'seed (see datasets/README.md for the seed policy)', int('--seed'))
+    .option('--size <px>', 'long side in pixels; the field of view stays 10-30 mm', int('--size'), 1024)
+    .option('--workers <k>', 'worker threads (default: number of cores)', int('--workers'))
+    .option('--metals <list>', 'only these metals (comma-separated)', list)
+    .option('--exclude-metals <list>', 'never these metals', list)
+    .option('--pieces <list>', 'only these pieces: ring_band, ring_shank, pendant', list)
+    .option('--exclude-pieces <list>', 'never these pieces', list)
+    .option('--backgrounds <list>', 'only these backgrounds: paper, grey_card, velvet, lightbox, tinted_card', list)
+    .option('--exclude-backgrounds <list>', 'never these backgrounds', list)
+    .option('--views <list>', 'only these views: top, oblique', list)
+    .option('--cover-kinds', 'cycle through a fixed plan that covers every defect kind (committed samples)', false)
+    .option('--contact-sheet <file>', 'also write a contact sheet of the images beside their masks')
+    .option('--no-progress', 'no progress bar')
+    .action(async (opts: SynthCliOptions) => {
+      const { runSynthCli } = await import('../../datasets/synth/cli.js');
+      await runSynthCli(opts);
+    });
+}

@@ -1,0 +1,40 @@
+import { z } from 'zod';
+import { METALS, MetalSchema, PIECES, PieceSchema } from '../manifest.schema.js';
+
+export const BACKGROUNDS = ['paper', 'grey_card', 'velvet', 'lightbox', 'tinted_card'] as const;
+export const BackgroundSchema = z.enum(BACKGROUNDS);
+export type Background = z.infer<typeof BackgroundSchema>;
+
+export const VIEWS = ['top', 'oblique'] as const;
+export const ViewSchema = z.enum(VIEWS);
+export type View = z.infer<typeof ViewSchema>;
+
+export const SETTINGS = ['channel', 'pave', 'eternity'] as const;
+export const SettingSchema = z.enum(SETTINGS);
+export type Setting = z.infer<typeof SettingSchema>;
+
+/**
+ * The domain an image is drawn from. Held-out ("shifted") evaluations restrict or exclude metals, pieces and
+ * backgrounds, so these lists travel into every manifest entry's `render.domain`.
+ */
+export const DomainSchema = z.object({
+  metals: z.array(MetalSchema).min(1).default([...METALS]),
+  pieces: z.array(PieceSchema).min(1).default([...PIECES]),
+  backgrounds: z.array(BackgroundSchema).min(1).default([...BACKGROUNDS]),
+  views: z.array(ViewSchema).min(1).default([...VIEWS]),
+});
+export type Domain = z.infer<typeof DomainSchema>;
+
+export const RenderOptionsSchema = z.object({
+  seed: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  index: z.number().int().nonnegative(),
+  /** Long side in pixels. The field of view is drawn in mm, so a larger size means a finer mm/px, same scene. */
+  size: z.number().int().min(128).max(8192).default(1024),
+  domain: DomainSchema.default(DomainSchema.parse({})),
+  /** Replace the random kind plan by a fixed cycle that covers every defect kind (for the committed samples). */
+  coverKinds: z.boolean().default(false),
+  /** Debug: render the identical scene without stones (tests compare against it). */
+  omitStones: z.boolean().default(false),
+});
+export type RenderOptions = z.infer<typeof RenderOptionsSchema>;
+export type RenderOptionsInput = z.input<typeof RenderOptionsSchema>;
