@@ -173,7 +173,7 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
       reasons: quality.reasons.map((r) => ({ ...r, measured: round(r.measured), limit: r.limit })),
       metrics: {
         ...quality.metrics,
-        sharpness: round(quality.metrics.sharpness),
+        blur: round(quality.metrics.blur),
         meanLuma: round(quality.metrics.meanLuma),
         clippedHigh: round(quality.metrics.clippedHigh),
         clippedLow: round(quality.metrics.clippedLow),

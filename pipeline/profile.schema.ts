@@ -23,8 +23,8 @@ export const QualityLimitsSchema = z.object({
   analysisMaxSide: z.number().int().positive(),
   /** Smaller photos are a retake: too few pixels per mm for the tolerances to be meaningful. */
   minImageSide: z.number().int().positive(),
-  /** Steepest edge slope per unit of contrast at the analysis scale (~0.4 / blur sigma px); below it: blurred. */
-  minSharpness: z.number().nonnegative(),
+  /** Crete-Roffet blur at the analysis scale (0 sharp .. 1 flat); above it the photo is a retake. */
+  maxBlur: fraction,
   /** Mean luma of the piece (or of the frame when no piece is found), in [0,1]. */
   minMeanLuma: fraction,
   maxMeanLuma: fraction,
@@ -35,7 +35,7 @@ export const QualityLimitsSchema = z.object({
   maxClippedFraction: fraction,
   /** The border strip (this share of each side) is taken as background when modelling its colour. */
   borderFraction: z.number().positive().max(0.25),
-  /** A pixel is "piece" when its luma differs from the border median by more than this (or 3 border MADs). */
+  /** A pixel is "piece" when its luma differs from the border's most common luma by more than this (or 3 noise sigmas). */
   pieceContrast: fraction,
   /** Fewer piece pixels than this share of the frame: nothing to inspect in the photo. */
   minPieceFraction: fraction,

@@ -58,8 +58,8 @@ export const QualityReasonSchema = z.object({
 export type QualityReason = z.infer<typeof QualityReasonSchema>;
 
 export const QualityMetricsSchema = z.object({
-  /** Steepest edge slope per unit of edge contrast at the analysis scale, px⁻¹ (~0.4 / blur sigma in px). */
-  sharpness: z.number(),
+  /** Crete-Roffet re-blur measure at the analysis scale: 0 = sharp, 1 = flat (see `quality.ts`). */
+  blur: z.number(),
   /** Mean luma in [0,1] of the piece (the frame when no piece was found). */
   meanLuma: z.number(),
   /** Share of the piece's pixels at or beyond the clip levels. */

@@ -54,7 +54,7 @@ describe('product profiles', () => {
   });
 
   it('refuses an invalid override naming the field, and an unknown profile', async () => {
-    const path = await overrideFile({ profiles: { ring: { quality: { minSharpness: -1 } } } });
+    const path = await overrideFile({ profiles: { ring: { quality: { maxBlur: -1 } } } });
     let error: unknown;
     try {
       loadProfiles({ overridePath: path, env: {} });
@@ -62,7 +62,7 @@ describe('product profiles', () => {
       error = e;
     }
     expect(isPipelineError(error, 'profile_invalid')).toBe(true);
-    expect((error as Error).message).toContain('profiles.ring.quality.minSharpness');
+    expect((error as Error).message).toContain('profiles.ring.quality.maxBlur');
     expect(() => loadProfiles({ env: {} }).get('tiara')).toThrow(/unknown profile "tiara"/);
   });
 });

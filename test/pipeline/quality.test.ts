@@ -25,7 +25,7 @@ describe('photo-quality gate', () => {
     expect(q.ok).toBe(false);
     expect(q.reasons.map((r) => r.code)).toContain('blurred');
     const blurred = q.reasons.find((r) => r.code === 'blurred')!;
-    expect(blurred.measured).toBeLessThan(blurred.limit);
+    expect(blurred.measured).toBeGreaterThan(blurred.limit);
   });
 
   it('flags a black photo as underexposed with no piece', async () => {
