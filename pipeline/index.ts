@@ -1,5 +1,5 @@
 /** The pipeline's public API: what workers, the API, eval and the CLI import. */
-export { inspect, type InspectDeps } from './inspect.js';
+export { inspect, type InspectDeps, type PipelineMaps } from './inspect.js';
 export { renderOverlay, OVERLAY_MAX_SIDE, type RenderOverlayOptions } from './overlay.js';
 export { createModelRegistry, loadModel, type LoadedModel, type ModelInfo, type ModelLease, type ModelRegistry, type RegistryOptions } from './registry.js';
 export { loadProfiles, profileSetFrom, profileVersion, canonicalJson, DEFAULT_PROFILES_PATH, PROFILES_ENV, type ProfileSet, type LoadProfilesOptions } from './profiles.js';

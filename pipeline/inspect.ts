@@ -24,9 +24,24 @@ import {
 } from './report.schema.js';
 import { gateFor, gateSpacing, judgePolish, judgePorosity, overallVerdict } from './score.js';
 
+/** One model's stitched probability maps at its working scale, for callers that need pixels (eval's pixel AUROC). */
+export interface PipelineMaps {
+  modelId: string;
+  width: number;
+  height: number;
+  /** Photo pixels per map pixel. */
+  scaleToPhoto: number;
+  /** mm per map pixel. */
+  mmPerPx: number;
+  /** Channel name -> plane (width x height, row major); valid only during the callback's synchronous run or after. */
+  planes: Map<string, Float32Array>;
+}
+
 export interface InspectDeps {
   /** Models to run (a registry lease's `models`); their outputs are looked up by channel name. */
   models: readonly LoadedModel[];
+  /** Called once per model with its maps, before post-processing; off the report, so reports stay small. */
+  onMaps?: (maps: PipelineMaps) => void;
   /** Most tiles per `session.run` (default 8, further capped at ~1 MP of input per call by `infer.ts`). */
   batchSize?: number;
 }
@@ -105,6 +120,7 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
     }
     const maps = await runModel(model, input, { batchSize: deps.batchSize ?? DEFAULT_BATCH }, timings);
     sets.push({ maps, scale, model });
+    deps.onMaps?.({ ...maps, scaleToPhoto: scale.scaleToPhoto, mmPerPx: scale.mmPerPx });
     await yieldToLoop();
   }
   const tInfer = performance.now();

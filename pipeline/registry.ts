@@ -210,7 +210,13 @@ export async function loadModel(versionDir: string, intraOpThreads = availablePa
   return { id: manifest.id, version: manifest.version, dir: versionDir, manifest, session };
 }
 
-export async function createModelRegistry(dir: string, options: RegistryOptions = {}): Promise<ModelRegistry> {
+/** `createModelRegistry(dir, options)` or `createModelRegistry({ dir, ...options })`. */
+export async function createModelRegistry(
+  dirOrOptions: string | (RegistryOptions & { dir: string }),
+  moreOptions: RegistryOptions = {},
+): Promise<ModelRegistry> {
+  const { dir, ...options }: RegistryOptions & { dir: string } =
+    typeof dirOrOptions === 'string' ? { ...moreOptions, dir: dirOrOptions } : dirOrOptions;
   const threads = options.intraOpThreads ?? availableParallelism();
   const checkInterval = options.checkIntervalMs ?? 0;
   const active = new Map<string, Entry>();

@@ -104,6 +104,18 @@ describe('inspect() end to end with the hand-crafted fixture model', () => {
     expect(s.missing).toEqual([]);
   });
 
+  it('hands the stitched maps to onMaps for callers that need pixels', async () => {
+    const bytes = await renderPhoto({ width: 1600, height: 1200, pores: [{ cx: 700, cy: 520, r: 30 }] });
+    const seen: Array<{ width: number; height: number; scaleToPhoto: number; channels: string[] }> = [];
+    await inspect(bytes, { mmPerPx: 0.005 }, profile, {
+      models: lease.models,
+      onMaps: (m) => seen.push({ width: m.width, height: m.height, scaleToPhoto: m.scaleToPhoto, channels: [...m.planes.keys()] }),
+    });
+    expect(seen).toEqual([
+      { width: 800, height: 600, scaleToPhoto: 2, channels: ['porosity', 'scratch', 'haze', 'tool_mark', 'orange_peel', 'stone_heat', 'stone_radius'] },
+    ]);
+  });
+
   it('refuses metadata that does not validate', async () => {
     const bytes = await renderPhoto({ width: 64, height: 64 });
     await expect(inspect(bytes, { mmPerPx: -1 }, profile, { models: lease.models })).rejects.toMatchObject({ code: 'invalid_metadata' });

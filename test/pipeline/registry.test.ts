@@ -36,7 +36,7 @@ async function runsOnce(session: import('onnxruntime-node').InferenceSession): P
 describe('model registry', () => {
   it('loads the fixture with its manifest and a working session', async () => {
     const { root } = await fixtureDir();
-    const registry = await createModelRegistry(root, { intraOpThreads: 1 });
+    const registry = await createModelRegistry({ dir: root, intraOpThreads: 1 });
     registries.push(registry);
     expect(registry.list().map((m) => [m.id, m.version])).toEqual([[FIXTURE_ID, FIXTURE_VERSION]]);
     const lease = await registry.lease();
