@@ -1,0 +1,57 @@
+import { z } from 'zod';
+
+/** What `loupe eval` writes. The keys of the pipeline issue are a contract; the breakdowns are extra. */
+
+const metric = z.number().nullable();
+
+export const FamilyMetricsSchema = z.object({
+  auroc: metric,
+  ap: metric,
+  precision: metric,
+  recall: metric,
+  f1: metric,
+  positives: z.number().int(),
+  negatives: z.number().int(),
+});
+
+export const PixelMetricsSchema = z.object({ auroc: metric, iou: metric, images: z.number().int() });
+
+export const BinSchema = z.object({
+  bin: z.string(),
+  /** Ground-truth defects in the bin and how many a finding overlapped. */
+  defects: z.number().int(),
+  detected: z.number().int(),
+  recall: metric,
+});
+
+export const EvalResultSchema = z.object({
+  schemaVersion: z.literal(1),
+  data: z.string(),
+  images: z.number().int(),
+  model: z.object({ id: z.string(), version: z.string(), sha256: z.string() }),
+  profile: z.object({ name: z.string(), version: z.string() }),
+  families: z.object({ porosity: FamilyMetricsSchema, stone_spacing: FamilyMetricsSchema, polish: FamilyMetricsSchema }),
+  pixel: z.object({ porosity: PixelMetricsSchema, polish: PixelMetricsSchema }),
+  stones: z.object({
+    precision: metric,
+    recall: metric,
+    f1: metric,
+    gapMaeMm: metric,
+    truth: z.number().int(),
+    predicted: z.number().int(),
+    matched: z.number().int(),
+    gapPairs: z.number().int(),
+  }),
+  /** Share of images with every label false that got any verdict other than `pass`. */
+  cleanFalseFlagRate: metric,
+  retakes: z.number().int(),
+  byPoreSizeMm: z.array(BinSchema),
+  byKind: z.record(z.string(), BinSchema),
+  byMmPerPx: z.array(
+    z.object({ bin: z.string(), images: z.number().int(), porosityAuroc: metric, polishAuroc: metric, spacingAuroc: metric }),
+  ),
+  timing: z.object({ msPerImage: z.number(), totalS: z.number() }),
+  createdAt: z.string(),
+});
+export type EvalResult = z.infer<typeof EvalResultSchema>;
+export type FamilyMetrics = z.infer<typeof FamilyMetricsSchema>;

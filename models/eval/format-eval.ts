@@ -1,0 +1,24 @@
+import type { EvalResult } from './eval-result.schema.js';
+
+const f = (v: number | null, digits = 3) => (v === null ? '—' : v.toFixed(digits));
+
+/** The human summary printed after `loupe eval`; the JSON file holds everything. */
+export function formatEvalSummary(r: EvalResult): string {
+  const lines = [
+    `${r.images} images · model ${r.model.id}@${r.model.version} · profile ${r.profile.name}@${r.profile.version}`,
+    '',
+    'family          AUROC    AP       prec     recall   F1       pos  neg',
+  ];
+  for (const [name, m] of Object.entries(r.families)) {
+    lines.push(
+      `${name.padEnd(15)} ${f(m.auroc).padEnd(8)} ${f(m.ap).padEnd(8)} ${f(m.precision).padEnd(8)} ${f(m.recall).padEnd(8)} ${f(m.f1).padEnd(8)} ${String(m.positives).padStart(4)} ${String(m.negatives).padStart(4)}`,
+    );
+  }
+  lines.push('');
+  lines.push(`pixel porosity AUROC ${f(r.pixel.porosity.auroc)} IoU ${f(r.pixel.porosity.iou)} · polish AUROC ${f(r.pixel.polish.auroc)} IoU ${f(r.pixel.polish.iou)}`);
+  lines.push(`stones P ${f(r.stones.precision)} R ${f(r.stones.recall)} F1 ${f(r.stones.f1)} · gap MAE ${f(r.stones.gapMaeMm, 4)} mm over ${r.stones.gapPairs} gaps`);
+  lines.push(`clean pieces flagged ${f(r.cleanFalseFlagRate)} · retakes ${r.retakes} · ${r.timing.msPerImage.toFixed(0)} ms/image`);
+  lines.push(`pore recall by size: ${r.byPoreSizeMm.map((b) => `${b.bin} mm ${f(b.recall, 2)} (${b.detected}/${b.defects})`).join(' · ')}`);
+  lines.push(`recall by kind: ${Object.values(r.byKind).map((b) => `${b.bin} ${f(b.recall, 2)} (${b.detected}/${b.defects})`).join(' · ')}`);
+  return lines.join('\n');
+}

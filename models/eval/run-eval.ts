@@ -1,0 +1,251 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import sharp from 'sharp';
+import { loadManifest } from '../../datasets/manifest-io.js';
+import type { Defect, ManifestEntry } from '../../datasets/manifest.schema.js';
+import { createModelRegistry, inspect, loadProfiles, type InspectionReport, type PipelineMaps } from '../../pipeline/index.js';
+import { EvalResultSchema, type EvalResult } from './eval-result.schema.js';
+import { classificationMetrics, edgeGapPx, matchStones, mean, PooledPixelAuroc } from './metrics.js';
+
+export interface EvalOptions {
+  data: string;
+  out: string;
+  modelsDir: string;
+  /** `id` or `id@version`; default: every active model. */
+  model?: string;
+  profile: string;
+  limit?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+const FAMILY_KEYS = ['porosity', 'stone_spacing', 'polish'] as const;
+type FamilyKey = (typeof FAMILY_KEYS)[number];
+
+/** Pore-size bins of the model-quality issue, in mm of equivalent diameter. */
+const PORE_BINS: Array<{ bin: string; lo: number; hi: number }> = [
+  { bin: '<0.1', lo: 0, hi: 0.1 },
+  { bin: '0.1-0.3', lo: 0.1, hi: 0.3 },
+  { bin: '>0.3', lo: 0.3, hi: Infinity },
+];
+const SCALE_BINS: Array<{ bin: string; lo: number; hi: number }> = [
+  { bin: '<0.005', lo: 0, hi: 0.005 },
+  { bin: '0.005-0.01', lo: 0.005, hi: 0.01 },
+  { bin: '0.01-0.015', lo: 0.01, hi: 0.015 },
+  { bin: '0.015-0.02', lo: 0.015, hi: 0.02 },
+  { bin: '0.02-0.03', lo: 0.02, hi: 0.0300001 },
+  { bin: 'unknown', lo: NaN, hi: NaN },
+];
+
+function parseModelRef(ref: string | undefined): { id: string; version?: string } | undefined {
+  if (!ref) return undefined;
+  const [id, version] = ref.split('@');
+  return { id: id!, ...(version ? { version } : {}) };
+}
+
+async function readMask(dir: string, rel: string): Promise<{ data: Uint8Array; width: number; height: number }> {
+  const { data, info } = await sharp(join(dir, rel)).extractChannel(0).raw().toBuffer({ resolveWithObject: true });
+  return { data, width: info.width, height: info.height };
+}
+
+/** Samples a working-scale probability plane at every photo pixel (nearest), so truth masks keep their thin lines. */
+function planeAtPhoto(plane: Float32Array, pw: number, ph: number, scaleToPhoto: number, width: number, height: number): Float32Array {
+  const out = new Float32Array(width * height);
+  for (let y = 0; y < height; y++) {
+    const sy = Math.min(ph - 1, Math.floor(y / scaleToPhoto));
+    const row = sy * pw;
+    for (let x = 0; x < width; x++) out[y * width + x] = plane[row + Math.min(pw - 1, Math.floor(x / scaleToPhoto))];
+  }
+  return out;
+}
+
+function maxPlanes(planes: Float32Array[]): Float32Array {
+  const out = new Float32Array(planes[0]!.length);
+  for (const p of planes) for (let i = 0; i < p.length; i++) if (p[i] > out[i]) out[i] = p[i];
+  return out;
+}
+
+function boxesOverlap(a: readonly number[], b: readonly number[], pad: number): boolean {
+  return a[0]! - pad < b[2]! && b[0]! - pad < a[2]! && a[1]! - pad < b[3]! && b[1]! - pad < a[3]!;
+}
+
+/** A truth defect counts as found when a finding of its family overlaps its box (one pixel of slack for rounding). */
+function defectFound(defect: Defect, report: InspectionReport): boolean {
+  const fam = report.families;
+  if (defect.family === 'porosity') return fam.porosity.findings.some((f) => boxesOverlap(f.bbox, defect.bbox, 1));
+  if (defect.family === 'polish') return fam.polish.findings.some((f) => boxesOverlap(f.bbox, defect.bbox, 1));
+  return fam.stone_spacing.verdict !== 'pass';
+}
+
+function flagged(report: InspectionReport, family: FamilyKey): boolean {
+  return report.verdict === 'retake' || report.families[family].verdict !== 'pass';
+}
+
+export async function runEval(options: EvalOptions): Promise<EvalResult> {
+  const started = performance.now();
+  const entries: ManifestEntry[] = await loadManifest(options.data);
+  const selected = options.limit ? entries.slice(0, options.limit) : entries;
+  const profiles = loadProfiles();
+  const registry = await createModelRegistry({ dir: options.modelsDir });
+  const pin = parseModelRef(options.model);
+  const lease = await registry.lease(pin ? [pin] : undefined);
+  try {
+    const model = lease.models[0]!;
+    const scores: Record<FamilyKey, number[]> = { porosity: [], stone_spacing: [], polish: [] };
+    const flags: Record<FamilyKey, boolean[]> = { porosity: [], stone_spacing: [], polish: [] };
+    const labels: Record<FamilyKey, boolean[]> = { porosity: [], stone_spacing: [], polish: [] };
+    const pixel = { porosity: new PooledPixelAuroc(), polish: new PooledPixelAuroc() };
+    const pixelImages = { porosity: 0, polish: 0 };
+    const stoneCounts = { truth: 0, predicted: 0, matched: 0 };
+    const gapErrors: number[] = [];
+    const poreBins = PORE_BINS.map((b) => ({ ...b, defects: 0, detected: 0 }));
+    const kinds = new Map<string, { defects: number; detected: number }>();
+    const byScale = SCALE_BINS.map((b) => ({ ...b, idx: [] as number[] }));
+    let cleanImages = 0;
+    let cleanFlagged = 0;
+    let retakes = 0;
+    let inspectMs = 0;
+
+    for (const [i, entry] of selected.entries()) {
+      const bytes = await readFile(join(options.data, entry.file));
+      const profile = profiles.get(options.profile, entry.metal);
+      let maps: PipelineMaps | undefined;
+      const t0 = performance.now();
+      const report = await inspect(
+        bytes,
+        {
+          // Unknown scale (real sets): feed native pixels as working pixels rather than invent a scale.
+          mmPerPx: entry.mmPerPx ?? model.manifest.input.workingMmPerPx ?? profile.defaultMmPerPx,
+          ...(entry.view ? { view: entry.view } : {}),
+          ...(entry.metal ? { metal: entry.metal } : {}),
+          ...(entry.stoneRow ? { expectedStones: entry.stoneRow.expectedCount } : {}),
+        },
+        profile,
+        { models: lease.models, onMaps: (m) => (maps = m) },
+      );
+      inspectMs += performance.now() - t0;
+      if (report.verdict === 'retake') retakes++;
+
+      for (const f of FAMILY_KEYS) {
+        scores[f].push(report.families[f].score);
+        flags[f].push(flagged(report, f));
+        labels[f].push(entry.labels[f]);
+      }
+      const clean = !entry.labels.porosity && !entry.labels.stone_spacing && !entry.labels.polish;
+      if (clean) {
+        cleanImages++;
+        if (report.verdict !== 'pass') cleanFlagged++;
+      }
+      const scaleBin = byScale.find((b) => (entry.mmPerPx === null ? b.bin === 'unknown' : entry.mmPerPx >= b.lo && entry.mmPerPx < b.hi));
+      scaleBin?.idx.push(i);
+
+      // Pixel metrics pooled over images that carry masks (a clean image of a pixel-labelled set counts, all-zero).
+      const pixelLabelled = entry.labelLevel !== 'image';
+      if (maps && pixelLabelled) {
+        const m = maps;
+        for (const fam of ['porosity', 'polish'] as const) {
+          const planes = fam === 'porosity' ? [m.planes.get('porosity')] : ['scratch', 'haze', 'tool_mark', 'orange_peel'].map((k) => m.planes.get(k));
+          if (planes.some((p) => !p)) continue;
+          const prob = planeAtPhoto(maxPlanes(planes as Float32Array[]), m.width, m.height, m.scaleToPhoto, entry.width, entry.height);
+          const maskRel = entry.masks[fam];
+          const truth = maskRel ? (await readMask(options.data, maskRel)).data : new Uint8Array(entry.width * entry.height);
+          const threshold =
+            fam === 'porosity'
+              ? (model.manifest.operatingPoints.porosity?.pixelThreshold ?? 0.5)
+              : Math.min(...Object.values(model.manifest.operatingPoints.polish ?? {}).map((op) => op.pixelThreshold));
+          pixel[fam].add(prob, truth, threshold);
+          pixelImages[fam]++;
+        }
+      }
+
+      for (const d of entry.defects) {
+        const found = defectFound(d, report);
+        const k = kinds.get(d.kind) ?? { defects: 0, detected: 0 };
+        k.defects++;
+        if (found) k.detected++;
+        kinds.set(d.kind, k);
+        if (d.family === 'porosity' && d.sizeMm !== null) {
+          const bin = poreBins.find((b) => d.sizeMm! >= b.lo && d.sizeMm! < b.hi)!;
+          bin.defects++;
+          if (found) bin.detected++;
+        }
+      }
+
+      if (entry.stones.length > 0 || report.families.stone_spacing.stones.length > 0) {
+        const truth = entry.stones;
+        const pred = report.families.stone_spacing.stones;
+        const matches = matchStones(truth, pred);
+        stoneCounts.truth += truth.length;
+        stoneCounts.predicted += pred.length;
+        stoneCounts.matched += matches.length;
+        if (entry.mmPerPx !== null) {
+          const byTruth = new Map(matches);
+          for (let t = 0; t + 1 < truth.length; t++) {
+            const a = byTruth.get(t);
+            const b = byTruth.get(t + 1);
+            if (a === undefined || b === undefined) continue;
+            const trueGap = edgeGapPx(truth[t]!, truth[t + 1]!) * entry.mmPerPx;
+            const predGap = edgeGapPx(pred[a]!, pred[b]!) * entry.mmPerPx;
+            gapErrors.push(Math.abs(trueGap - predGap));
+          }
+        }
+      }
+      options.onProgress?.(i + 1, selected.length);
+    }
+
+    const fam = (f: FamilyKey) => classificationMetrics(scores[f], flags[f], labels[f]);
+    const sub = (f: FamilyKey, idx: number[]) =>
+      classificationMetrics(
+        idx.map((i) => scores[f][i]!),
+        idx.map((i) => flags[f][i]!),
+        idx.map((i) => labels[f][i]!),
+      ).auroc;
+    const sp = stoneCounts.predicted > 0 ? stoneCounts.matched / stoneCounts.predicted : null;
+    const sr = stoneCounts.truth > 0 ? stoneCounts.matched / stoneCounts.truth : null;
+    const result: EvalResult = {
+      schemaVersion: 1,
+      data: resolve(options.data),
+      images: selected.length,
+      model: { id: lease.models[0]!.id, version: lease.models[0]!.version, sha256: lease.models[0]!.manifest.sha256 },
+      profile: { name: options.profile, version: profiles.get(options.profile).version },
+      families: { porosity: fam('porosity'), stone_spacing: fam('stone_spacing'), polish: fam('polish') },
+      pixel: {
+        porosity: { auroc: pixel.porosity.auroc(), iou: pixel.porosity.iou(), images: pixelImages.porosity },
+        polish: { auroc: pixel.polish.auroc(), iou: pixel.polish.iou(), images: pixelImages.polish },
+      },
+      stones: {
+        precision: sp,
+        recall: sr,
+        f1: sp !== null && sr !== null && sp + sr > 0 ? (2 * sp * sr) / (sp + sr) : null,
+        gapMaeMm: mean(gapErrors),
+        truth: stoneCounts.truth,
+        predicted: stoneCounts.predicted,
+        matched: stoneCounts.matched,
+        gapPairs: gapErrors.length,
+      },
+      cleanFalseFlagRate: cleanImages > 0 ? cleanFlagged / cleanImages : null,
+      retakes,
+      byPoreSizeMm: poreBins.map((b) => ({ bin: b.bin, defects: b.defects, detected: b.detected, recall: b.defects ? b.detected / b.defects : null })),
+      byKind: Object.fromEntries(
+        [...kinds.entries()].sort().map(([k, v]) => [k, { bin: k, defects: v.defects, detected: v.detected, recall: v.defects ? v.detected / v.defects : null }]),
+      ),
+      byMmPerPx: byScale
+        .filter((b) => b.idx.length > 0)
+        .map((b) => ({
+          bin: b.bin,
+          images: b.idx.length,
+          porosityAuroc: sub('porosity', b.idx),
+          polishAuroc: sub('polish', b.idx),
+          spacingAuroc: sub('stone_spacing', b.idx),
+        })),
+      timing: { msPerImage: selected.length ? inspectMs / selected.length : 0, totalS: (performance.now() - started) / 1000 },
+      createdAt: new Date().toISOString(),
+    };
+    const parsed = EvalResultSchema.parse(result);
+    await mkdir(dirname(resolve(options.out)), { recursive: true });
+    await writeFile(options.out, JSON.stringify(parsed, null, 2) + '\n');
+    return parsed;
+  } finally {
+    lease.release();
+    await registry.close();
+  }
+}

@@ -1,0 +1,38 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateDataset } from '../../datasets/synth/generate.js';
+import { EvalResultSchema } from '../../models/eval/eval-result.schema.js';
+import { runEval } from '../../models/eval/run-eval.js';
+
+const FIXTURE_MODELS = join(import.meta.dirname, '..', 'fixtures', 'models');
+
+describe('loupe eval', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'loupe-eval-'));
+    await generateDataset({ out: join(dir, 'data'), count: 6, seed: 31, size: 512, workers: 1, progress: false, domain: {} });
+  }, 120_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('writes every metric key of the contract, with null where a metric has no positives or negatives', async () => {
+    const out = join(dir, 'eval.json');
+    const result = await runEval({ data: join(dir, 'data'), out, modelsDir: FIXTURE_MODELS, profile: 'ring' });
+    const written = EvalResultSchema.parse(JSON.parse(readFileSync(out, 'utf8')));
+    expect(written).toEqual(result);
+    expect(written.images).toBe(6);
+    expect(written.model.id).toBe('loupe-fixture');
+    for (const family of ['porosity', 'stone_spacing', 'polish'] as const) {
+      const m = written.families[family];
+      expect(m.positives + m.negatives).toBe(6);
+      for (const key of ['auroc', 'ap', 'precision', 'recall', 'f1'] as const) {
+        if (m.positives === 0 || m.negatives === 0) expect(m.auroc).toBeNull();
+        expect(m).toHaveProperty(key);
+      }
+    }
+    expect(written.pixel.porosity.images).toBe(6);
+    expect(Object.keys(written.stones)).toEqual(expect.arrayContaining(['precision', 'recall', 'f1', 'gapMaeMm']));
+    expect(written.timing.msPerImage).toBeGreaterThan(0);
+  }, 120_000);
+});
