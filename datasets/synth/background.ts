@@ -39,7 +39,9 @@ export function paintBackground(kind: Background, s: Surface, light: Lighting, r
       texCellMm = rng.range(0.1, 1);
       break;
   }
-  const grain = fbmField(rng, W, H, Math.max(1, texCellMm * S), 3);
+  // Texture finer than a pixel is averaged away by the lens anyway: start the octaves at 1.5 px at least.
+  const grainCell = Math.max(1.5, texCellMm * S);
+  const grain = fbmField(rng, W, H, grainCell, grainCell > 12 ? 3 : 2);
   // A broad gradient: light falls off across the table, stronger on a light box.
   const gAng = rng.range(-Math.PI, Math.PI);
   const gAmp = kind === 'lightbox' ? rng.range(0.1, 0.45) : rng.range(0.0, 0.3);

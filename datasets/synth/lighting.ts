@@ -18,6 +18,11 @@ export interface Lighting {
   lensDark: number;
   lensSize: number;
   diffuse: number;
+  /** A bright band around the horizon of the environment (light-tent walls, a window): the banding seen on
+   * curved polished metal. `bandZ` is the z of the mirror direction where it peaks. */
+  bandZ: number;
+  bandWidth: number;
+  bandIntensity: number;
   shadowStrength: number;
   shadowSoftMm: number;
   shadowOffsetMm: number;
@@ -59,11 +64,14 @@ export function drawLighting(rng: Rng): Lighting {
   return {
     key,
     lobes,
-    ambientLow: rng.range(0.02, 0.12),
+    ambientLow: rng.range(0.005, 0.08),
     ambientHigh: style === 'dome' ? rng.range(0.35, 0.7) : rng.range(0.1, 0.4),
-    lensDark: rng.chance(0.6) ? rng.range(0.3, 0.9) : 0,
-    lensSize: rng.range(0.1, 0.3),
+    lensDark: rng.chance(0.35) ? rng.range(0.3, 0.9) : 0,
+    lensSize: rng.range(0.06, 0.22),
     diffuse: rng.range(0.02, 0.12),
+    bandZ: rng.range(-0.3, 0.7),
+    bandWidth: rng.range(0.04, 0.25),
+    bandIntensity: rng.chance(0.7) ? rng.range(0.2, 1.2) : 0,
     shadowStrength: style === 'dome' ? rng.range(0.1, 0.3) : rng.range(0.25, 0.6),
     shadowSoftMm: style === 'spot' ? rng.range(0.1, 0.4) : rng.range(0.5, 2.5),
     shadowOffsetMm: rng.range(0.2, 1.5),

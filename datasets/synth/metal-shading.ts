@@ -49,6 +49,11 @@ export function shadeMetal(s: Surface, light: Lighting, look: MetalLook, rgb: Fl
   const lz = light.key.dir[2];
   const [fr, fg, fb] = look.f0;
   const lut = buildEnvLut(light, look.roughness);
+  // Haze scatters light diffusely: a milky, less saturated tone than the metal's own colour.
+  const grey = (fr + fg + fb) / 3;
+  const vr = hazeTint * (0.55 * fr + 0.45 * grey);
+  const vg = hazeTint * (0.55 * fg + 0.45 * grey);
+  const vb = hazeTint * (0.55 * fb + 0.45 * grey);
   for (let y = 0; y < H; y++) {
     for (let x = 0; x < W; x++) {
       const i = y * W + x;
@@ -94,9 +99,9 @@ export function shadeMetal(s: Surface, light: Lighting, look: MetalLook, rgb: Fl
       let gg = (fg + (1 - fg) * fres) * e;
       let b = (fb + (1 - fb) * fres) * e;
       if (veil > 0) {
-        r = r * (1 - veil) + veil * hazeTint * fr;
-        gg = gg * (1 - veil) + veil * hazeTint * fg;
-        b = b * (1 - veil) + veil * hazeTint * fb;
+        r = r * (1 - veil) + veil * vr;
+        gg = gg * (1 - veil) + veil * vg;
+        b = b * (1 - veil) + veil * vb;
       }
       const c = s.cov[i];
       const o = 3 * i;
@@ -120,6 +125,11 @@ function envDirect(light: Lighting, rx: number, ry: number, rz: number, rough: n
   if (light.lensDark > 0 && rz > cosLens - 0.05) {
     const t = Math.min(1, (rz - (cosLens - 0.05)) / 0.05);
     env *= 1 - light.lensDark * t;
+  }
+  if (light.bandIntensity > 0) {
+    const bw2 = light.bandWidth * light.bandWidth + r2;
+    const dz = rz - light.bandZ;
+    env += light.bandIntensity * (light.bandWidth / Math.sqrt(bw2)) * Math.exp((-0.5 * dz * dz) / bw2);
   }
   const lobes = light.lobes;
   for (let k = 0; k < lobes.length; k++) {

@@ -64,7 +64,7 @@ export async function renderSample(input: RenderOptionsInput): Promise<RenderedS
   const look = drawMetalLook(plan.metal, root.fork('metal'));
   const bg = paintBackground(plan.background, surface, light, root.fork('background'));
   const rgb = bg.rgb;
-  const hazeTint = root.fork('haze-tint').range(0.25, 0.6);
+  const hazeTint = root.fork('haze-tint').range(0.3, 0.8);
   shadeMetal(surface, light, look, rgb, hazeTint);
   let stoneInfo: { colour: string; sparkles: number } | null = null;
   if (row && !opts.omitStones) {

@@ -123,9 +123,11 @@ export function chamfer(src: Uint8Array, w: number, h: number): Float32Array {
 export class FreeMetalSampler {
   private readonly free: Int32Array;
   constructor(private readonly s: Surface) {
-    const list: number[] = [];
-    for (let i = 0; i < s.width * s.height; i++) if (isFreeMetal(s, i)) list.push(i);
-    this.free = Int32Array.from(list);
+    const n = s.width * s.height;
+    let count = 0;
+    for (let i = 0; i < n; i++) if (isFreeMetal(s, i)) count++;
+    this.free = new Int32Array(count);
+    for (let i = 0, k = 0; i < n; i++) if (isFreeMetal(s, i)) this.free[k++] = i;
   }
   get size(): number {
     return this.free.length;

@@ -261,6 +261,7 @@ function patch(
 export function addPolish(s: Surface, kinds: readonly PolishKind[], light: Lighting, occupied: Uint8Array, rng: Rng): PixelDefect[] {
   const out: PixelDefect[] = [];
   const S = s.pxPerMm;
+  if (kinds.length === 0) return out;
   const sampler = new FreeMetalSampler(s);
   for (const kind of kinds) {
     if (kind === 'scratch') {
@@ -276,8 +277,8 @@ export function addPolish(s: Surface, kinds: readonly PolishKind[], light: Light
         if (d) out.push(d);
       }
     } else if (kind === 'haze') {
-      const rough = rng.range(0.15, 0.5);
-      const veil = rng.range(0.15, 0.55);
+      const rough = rng.range(0.2, 0.6);
+      const veil = rng.range(0.3, 0.7);
       const d = patch(s, occupied, rng, sampler, [0.3, 2.2], 'haze', (i, w) => {
         s.rough[i] += rough * w;
         s.veil[i] = Math.max(s.veil[i], veil * w);

@@ -151,6 +151,7 @@ export function addPorosity(
   const minPx = Math.max(0.05 * S, 3);
   const maxPx = MAX_DIAMETER_MM * S;
   const out: PixelDefect[] = [];
+  if (kinds.length === 0) return [];
   const sampler = new FreeMetalSampler(s);
   const randomFree = () => sampler.pick(rng, occupied);
   // `shrink` in [0, 1): later attempts draw from the lower part of the range, so a crowded or narrow piece still
