@@ -11,6 +11,7 @@ const commandFiles: Array<{ register: (program: Command) => void }> = [
   await import('./synth.js'),
   await import('./serve.js'),
   await import('./worker.js'),
+  await import('./demo.js'),
 ];
 
 export function registerCommands(program: Command): void {

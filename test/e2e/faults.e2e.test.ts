@@ -22,7 +22,7 @@ const FAST_RECOVERY = { JOB_LOCK_MS: '3000', JOB_STALLED_INTERVAL_MS: '1000', SW
 
 async function post(base: string, metadata: unknown, photo: Buffer, headers: Record<string, string> = {}) {
   const { body, contentType } = uploadBody(metadata, [{ data: photo }]);
-  const res = await fetch(`${base}/v1/inspections`, { method: 'POST', body, headers: { 'content-type': contentType, ...headers } });
+  const res = await fetch(`${base}/v1/inspections`, { method: 'POST', body: new Uint8Array(body), headers: { 'content-type': contentType, ...headers } });
   return { status: res.status, body: (await res.json()) as { id: string; error?: string; message?: string } };
 }
 
