@@ -15,7 +15,7 @@ export function fakeReport(opts: { verdict?: Verdict; porous?: boolean; view?: s
     quality: {
       ok: true,
       reasons: [],
-      metrics: { sharpness: 1, meanLuma: 0.5, clippedHigh: 0, clippedLow: 0, pieceFraction: 0.4, analysisWidth: 800, analysisHeight: 600 },
+      metrics: { blur: 0.1, meanLuma: 0.5, clippedHigh: 0, clippedLow: 0, pieceFraction: 0.4, analysisWidth: 800, analysisHeight: 600 },
     },
     families: {
       porosity: {
