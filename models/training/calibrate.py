@@ -170,8 +170,10 @@ def best_image_threshold(scores: np.ndarray, labels: np.ndarray) -> tuple[float,
 
 def peaks(heat: np.ndarray, radius: np.ndarray, min_thr: float) -> np.ndarray:
     """Local maxima above min_thr after radius-scaled greedy NMS: rows (x, y, r, score), best first."""
+    # Same rule as pipeline/postprocess/stones.ts: 3x3 local maxima, radius = 3x3 mean of the radius plane.
     h = torch.from_numpy(heat)[None, None]
-    local = (F.max_pool2d(h, 5, 1, 2) == h)[0, 0].numpy() & (heat >= min_thr)
+    local = (F.max_pool2d(h, 3, 1, 1) == h)[0, 0].numpy() & (heat >= min_thr)
+    radius = F.avg_pool2d(torch.from_numpy(radius)[None, None], 3, 1, 1, count_include_pad=False)[0, 0].numpy()
     ys, xs = np.nonzero(local)
     sc = heat[ys, xs]
     order = np.argsort(-sc)
