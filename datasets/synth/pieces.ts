@@ -261,7 +261,7 @@ function pendant(s: Surface, f: Frame, rng: Rng, finish: Finish): PieceResult {
   const b = a * rng.range(0.7, 1.4);
   const pw = rng.range(2, 5);
   const dome = rng.range(0.1, 1.2);
-  const m = rng.range(2, 6);
+  const m = rng.int(2, 6);
   const Th = rng.range(0.9, 2);
   const bailR = rng.range(0.8, 1.5);
   const bailW = rng.range(0.45, 0.8);
@@ -296,18 +296,23 @@ function pendant(s: Surface, f: Frame, rng: Rng, finish: Finish): PieceResult {
       const u = p[0];
       const w = p[1];
       const v = w / f.ct;
-      const qq = q(u, v);
+      // |u/a|^p and |v/b|^p once: q and its gradient follow without further powers (pow dominates this loop).
+      const A = u === 0 ? 0 : Math.exp(pw * Math.log(Math.abs(u / a)));
+      const B = v === 0 ? 0 : Math.exp(pw * Math.log(Math.abs(v / b)));
+      const AB = A + B;
+      const qq = AB > 0 ? Math.exp(Math.log(AB) / pw) : 0;
       // Distance to the outline is roughly (q - 1) times the local radius; min(a, b) keeps it conservative.
       const sd = (qq - 1) * minAB * S * Math.min(1, f.ct + 0.15);
       const cov = clamp01(0.5 - sd);
       if (cov > 0) {
         const qs = Math.max(qq, 1e-6);
-        const au = Math.abs(u / a);
-        const av = Math.abs(v / b);
-        const dqdu = (Math.pow(qs, 1 - pw) * Math.pow(au, pw - 1) * Math.sign(u)) / a;
-        const dqdv = (Math.pow(qs, 1 - pw) * Math.pow(av, pw - 1) * Math.sign(v)) / b;
+        // dq/du = q^(1-p) |u/a|^(p-1) sign(u)/a = q A / ((A+B) u), likewise for v.
+        const dqdu = AB > 0 && u !== 0 ? (qs * A) / (AB * u) : 0;
+        const dqdv = AB > 0 && v !== 0 ? (qs * B) / (AB * v) : 0;
         const qc = Math.min(qs, 1);
-        let dhdq = -dome * m * Math.pow(qc, m - 1);
+        let qm = 1;
+        for (let k = 1; k < m; k++) qm *= qc;
+        let dhdq = -dome * m * qm;
         const rimStart = 1 - 0.45 / minAB;
         if (qc > rimStart) dhdq -= 2.5 * minAB * ((qc - rimStart) / (1 - rimStart)) ** 2;
         f.normal(s, i, -dhdq * dqdu, -dhdq * dqdv, 1);

@@ -66,7 +66,7 @@ function drawStrokes(s: Surface, strokes: readonly Stroke[], rng: Rng): Int32Arr
     for (const [i, [d, t]] of best) {
       if (s.mat[i] !== MAT_METAL || s.cov[i] < 0.999) continue;
       const taper = Math.min(1, t / 0.08, (1 - t) / 0.08);
-      const along = 0.6 + 0.4 * Math.sin(2 * Math.PI * wav * t + ph);
+      const along = 0.75 + 0.25 * Math.sin(2 * Math.PI * wav * t + ph);
       const cov = Math.max(0, Math.min(1, st.halfWidth + 0.5 - d));
       const strength = Math.max(0.35, taper) * along;
       if (cov > 0) {
@@ -100,8 +100,9 @@ function lineContrast(angle: number, light: Lighting, rng: Rng): number {
   const lightAz = Math.atan2(light.key.dir[1], light.key.dir[0]);
   const across = Math.abs(Math.sin(angle - lightAz));
   const bright = rng.chance(0.2) ? !(across > 0.5) : across > 0.5;
-  const c = rng.range(0.12, 0.6);
-  return bright ? c * rng.range(1, 2) : -c;
+  // Below ~0.25 a one-pixel line vanishes under the lens blur and JPEG: a label nobody could see teaches nothing.
+  const c = rng.range(0.28, 0.7);
+  return bright ? c * rng.range(1.2, 2.2) : -c;
 }
 
 function pathLength(xs: number[], ys: number[]): number {
@@ -121,7 +122,7 @@ function scratch(s: Surface, light: Lighting, occupied: Uint8Array, rng: Rng, sa
     const { xs, ys } = growPath(s, c[0], c[1], heading, want, curv, 0.02 / S, occupied, rng);
     const L = pathLength(xs, ys);
     if (L < Math.max(12, 0.3 * want)) continue;
-    const halfWidth = Math.max(0.5, (rng.logRange(0.006, 0.04) * S) / 2);
+    const halfWidth = Math.max(0.6, (rng.logRange(0.006, 0.04) * S) / 2);
     const stroke: Stroke = { xs, ys, halfWidth, depthMm: rng.range(0.002, 0.012), contrast: lineContrast(heading, light, rng) };
     const pixels = drawStrokes(s, [stroke], rng);
     if (pixels.length === 0) continue;
