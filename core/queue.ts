@@ -75,11 +75,23 @@ export function createJobQueue(config: Config, opts: { onError?: (err: Error) =>
     return q;
   };
   const timeoutMs = config.upload.enqueueTimeoutMs;
+  // Without the offline queue a command sent before the (lazy) connection is up fails at once, so the first
+  // upload after start-up, or the first after a Redis restart, waits for the connection, at most `timeoutMs`.
+  const connected = async (what: string) => {
+    if (redis.status === 'ready') return;
+    let onReady: (() => void) | undefined;
+    try {
+      await withTimeout(new Promise<void>((resolve) => redis.once('ready', (onReady = resolve))), timeoutMs, what);
+    } finally {
+      if (onReady) redis.off('ready', onReady);
+    }
+  };
 
   return {
     async enqueue(name, data, jobId) {
       const payload = JOB_SCHEMAS[name].parse(data);
       try {
+        await connected('enqueue');
         await withTimeout(queueOf(name).add(name, payload, jobOptions(config, jobId)), timeoutMs, 'enqueue');
       } catch (err) {
         throw unavailable('enqueue', err);
@@ -87,21 +99,25 @@ export function createJobQueue(config: Config, opts: { onError?: (err: Error) =>
     },
     async ping() {
       try {
+        await connected('ping');
         await withTimeout(redis.ping(), timeoutMs, 'ping');
       } catch (err) {
         throw unavailable('ping', err);
       }
     },
     async state(name, jobId) {
+      await connected('job state');
       const job = await withTimeout(queueOf(name).getJob(jobId), timeoutMs, 'job state');
       if (!job) return 'missing';
       return (await job.getState()) as JobStateName;
     },
     async failedReason(name, jobId) {
+      await connected('job state');
       const job = await withTimeout(queueOf(name).getJob(jobId), timeoutMs, 'job state');
       return job?.failedReason ?? null;
     },
     async counts(name) {
+      await connected('job counts');
       return withTimeout(
         queueOf(name).getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized'),
         timeoutMs,
@@ -109,6 +125,7 @@ export function createJobQueue(config: Config, opts: { onError?: (err: Error) =>
       );
     },
     async tryLease(name, ttlMs) {
+      await connected('lease');
       const ok = await withTimeout(redis.set(`${config.queuePrefix}:lease:${name}`, String(process.pid), 'PX', ttlMs, 'NX'), timeoutMs, 'lease');
       return ok === 'OK';
     },
