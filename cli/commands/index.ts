@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 const commandFiles: Array<{ register: (program: Command) => void }> = [
   await import('./dataset.js'),
   await import('./inspect.js'),
+  await import('./eval.js'),
   await import('./synth.js'),
   await import('./serve.js'),
   await import('./worker.js'),
