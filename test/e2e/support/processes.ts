@@ -52,6 +52,12 @@ export async function spawnWorker(env: Record<string, string>, readyTimeoutMs = 
       });
     },
   };
-  await child.waitForLog(/"msg":"worker ready"/, readyTimeoutMs);
+  try {
+    await child.waitForLog(/"msg":"worker ready"/, readyTimeoutMs);
+  } catch (err) {
+    // Never leave a half-started worker behind: it would keep polling Redis after the test is gone.
+    await child.kill('SIGKILL');
+    throw err;
+  }
   return child;
 }
