@@ -1,10 +1,15 @@
 import { Migrator, type Migration, type MigrationProvider } from 'kysely';
 import type { DbHandle } from './db.js';
 import { initial } from './migrations/001-initial.js';
+import { production } from './migrations/002-production.js';
+import { reviewsAndTrends } from './migrations/003-reviews-and-trends.js';
 
 /** Migrations live in code (not a folder scan) so they run the same under tsx, a bundle or a test. Append only. */
 function migrations(dialect: DbHandle['dialect']): Record<string, Migration> {
-  return { '001-initial': initial(dialect) };
+  return {
+    '001-initial': initial(dialect),
+    '003-reviews-and-trends': reviewsAndTrends(dialect),
+  };
 }
 
 /**
