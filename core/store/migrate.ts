@@ -8,6 +8,7 @@ import { reviewsAndTrends } from './migrations/003-reviews-and-trends.js';
 function migrations(dialect: DbHandle['dialect']): Record<string, Migration> {
   return {
     '001-initial': initial(dialect),
+    '002-production': production(dialect),
     '003-reviews-and-trends': reviewsAndTrends(dialect),
   };
 }

@@ -54,6 +54,9 @@ export interface ViewsTable {
   bytes: number;
   file_name: string | null;
   mm_per_px: number | null;
+  /** `given` (in the upload) or `calibration` (the station's latest, fixed at upload); null: the profile default. */
+  mm_per_px_source: ColumnType<string | null, string | null | undefined, string | null>;
+  calibration_id: ColumnType<string | null, string | null | undefined, string | null>;
   verdict: string | null;
   report: Json | null;
 }
@@ -91,13 +94,87 @@ export interface ModelsTable {
 }
 
 export interface AuditEventsTable {
+  /** Assigned by `auditDal.append` under the chain lock: previous seq + 1. */
   seq: Generated<number>;
   at: Timestamp;
   actor: string;
+  /** The API key that acted (null for the worker, the CLI and events from before keys existed). */
+  actor_key_id: ColumnType<string | null, string | null | undefined, string | null>;
   action: string;
   subject_type: string;
   subject_id: string;
   data: Json;
+  /** Hash of the event before (64 zeros for the first), and of this one: see `audit-hash.ts`. */
+  prev_hash: ColumnType<string | null, string | undefined, string>;
+  hash: ColumnType<string | null, string | undefined, string>;
+}
+
+export interface ApiKeysTable {
+  /** Public part of the key (`lp_<id>_…`), shown in lists and the audit trail. */
+  id: string;
+  name: string;
+  role: string;
+  /** A station key bound to a station may only upload for it. */
+  station_id: string | null;
+  /** sha256 hex of the whole key; the key itself is never stored. */
+  hash: string;
+  created_at: Timestamp;
+  created_by: string;
+  revoked_at: Timestamp | null;
+  last_used_at: Timestamp | null;
+}
+
+export interface SessionsTable {
+  /** sha256 hex of the cookie value. */
+  token_hash: string;
+  key_id: string;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+}
+
+export interface WebhooksTable {
+  id: string;
+  url: string;
+  /** HMAC key; needed in clear to sign, so it is only ever shown once to the admin who registers it. */
+  secret: string;
+  /** null: every station. */
+  station_id: string | null;
+  events: Json;
+  created_at: Timestamp;
+  created_by: string;
+  disabled_at: Timestamp | null;
+}
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  webhook_id: string;
+  event: string;
+  inspection_id: string | null;
+  /** The exact body sent (every attempt sends the same bytes, signed afresh with the attempt's timestamp). */
+  body: string;
+  status: string;
+  attempts: number;
+  last_status_code: number | null;
+  last_error: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  delivered_at: Timestamp | null;
+}
+
+export interface StationCalibrationsTable {
+  id: string;
+  station_id: string;
+  mm_per_px: number;
+  mm_per_px_x: number;
+  mm_per_px_y: number;
+  square_mm: number;
+  corners_x: number;
+  corners_y: number;
+  photo_sha256: string;
+  warnings: Json;
+  metrics: Json;
+  created_at: Timestamp;
+  created_by: string;
 }
 
 export interface IdempotencyKeysTable {
@@ -116,4 +193,9 @@ export interface Database {
   models: ModelsTable;
   audit_events: AuditEventsTable;
   idempotency_keys: IdempotencyKeysTable;
+  api_keys: ApiKeysTable;
+  sessions: SessionsTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  station_calibrations: StationCalibrationsTable;
 }
