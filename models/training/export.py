@@ -25,6 +25,7 @@ OPSET = 17
 # per side) keeps the zero-padding effects of the 1/16-scale dilated convolutions out of the kept centre.
 TILE = {"size": 2048, "overlap": 128}
 SIZE_LIMIT = 20 * 1024 * 1024
+WEIGHTS_FILE = "weights.pt"
 
 
 def export_onnx(model: torch.nn.Module, path: str, sample_hw: tuple[int, int] = (64, 96)) -> None:
@@ -95,6 +96,10 @@ def write_model_dir(model: torch.nn.Module, out_dir: str, operating_points: dict
         "metrics": metrics,
         "architecture": {"name": "LoupeSeg", **model.config, "params": net.count_params(model)},
     }
+    # The PyTorch weights travel with the ONNX file: runs/ is not committed, and fine-tuning (`train.py --base
+    # models/loupe-seg/<v>`) and the eager-PyTorch benchmark must work from a fresh clone.
+    torch.save({"config": model.config, "model": model.state_dict()}, os.path.join(out_dir, WEIGHTS_FILE))
+    manifest["weights"] = WEIGHTS_FILE
     with open(os.path.join(out_dir, "model.json"), "w", encoding="utf8") as fh:
         json.dump(manifest, fh, indent=2)
         fh.write("\n")

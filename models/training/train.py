@@ -65,10 +65,11 @@ def save_checkpoint(path: str, model, opt, step: int, sampler: Sampler, aug_rng:
 
 
 def resolve_base(base: str) -> str:
-    """--base accepts a checkpoint file, a run folder, or a model folder whose model.json names its checkpoint."""
+    """--base accepts a checkpoint file, a run folder, or a model folder (its shipped weights.pt, else the checkpoint
+    its model.json names)."""
     if os.path.isfile(base):
         return base
-    for cand in (os.path.join(base, "last.pt"), os.path.join(RUNS, base, "last.pt")):
+    for cand in (os.path.join(base, "weights.pt"), os.path.join(base, "last.pt"), os.path.join(RUNS, base, "last.pt")):
         if os.path.isfile(cand):
             return cand
     mj = os.path.join(base, "model.json")

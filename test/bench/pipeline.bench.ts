@@ -1,0 +1,129 @@
+/**
+ * Pipeline benchmark (a plain script, not a test):
+ *   npx tsx test/bench/pipeline.bench.ts [--out bench/pipeline.json] [--runs 5] [--mm-per-px 0.005]
+ * Renders one 4000×3000 synthetic photo, runs `inspect()` with the active model(s) and reports milliseconds per stage
+ * (median of --runs after a warm-up), the overlay separately, the ratio of non-model to model time, and the same
+ * network in PyTorch eager on the same working-scale tensor (when /usr/bin/python3 has torch and the model folder
+ * ships weights.pt).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as ort from 'onnxruntime-node';
+import sharp from 'sharp';
+import { renderSample } from '../../datasets/synth/render-sample.js';
+import { createModelRegistry, inspect, loadProfiles, renderOverlay } from '../../pipeline/index.js';
+import { workingScale } from '../../pipeline/preprocess.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const args = process.argv.slice(2);
+const arg = (name: string, fallback: string) => (args.includes(name) ? args[args.indexOf(name) + 1]! : fallback);
+const outFile = arg('--out', join(ROOT, 'bench', 'pipeline.json'));
+const runs = Number(arg('--runs', '5'));
+const modelsDir = arg('--models', join(ROOT, 'models'));
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+async function main(): Promise<void> {
+  process.stderr.write('rendering a 4000×3000 photo (seed 300, index 0)…\n');
+  const sample = await renderSample({ seed: 300, index: 0, size: 4000 });
+  const photo = sample.jpeg;
+  const mmPerPx = Number(arg('--mm-per-px', String(sample.entry.mmPerPx)));
+  const profile = loadProfiles().get('ring');
+  const registry = await createModelRegistry({ dir: modelsDir });
+  const lease = await registry.lease();
+  const model = lease.models[0]!;
+  try {
+    const meta = { mmPerPx, view: 'top' };
+    await inspect(photo, meta, profile, { models: lease.models });
+    const stages: Record<string, number[]> = { decode: [], quality: [], preprocess: [], inference: [], postprocess: [], total: [] };
+    let lastReport;
+    for (let i = 0; i < runs; i++) {
+      const report = await inspect(photo, meta, profile, { models: lease.models });
+      for (const k of Object.keys(stages)) stages[k]!.push(report.timingsMs[k as keyof typeof report.timingsMs]);
+      lastReport = report;
+    }
+    const overlayMs: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      await renderOverlay(photo, lastReport!);
+      overlayMs.push(performance.now() - t0);
+    }
+    const med = Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, median(v)])) as Record<string, number>;
+    const nonModel = med.decode! + med.quality! + med.preprocess! + med.postprocess!;
+
+    // The same network on the same tensor: onnxruntime-node alone, then PyTorch eager.
+    const ws = workingScale({ width: 4000, height: 3000 }, mmPerPx, model.manifest.input.workingMmPerPx);
+    const mult = model.manifest.input.sizeMultiple;
+    const H = Math.ceil(ws.height / mult) * mult;
+    const W = Math.ceil(ws.width / mult) * mult;
+    const { data } = await sharp(photo).resize(ws.width, ws.height, { fit: 'fill' }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    const norm = model.manifest.input.normalisation;
+    const tensor = new Float32Array(3 * H * W);
+    for (let y = 0; y < ws.height; y++)
+      for (let x = 0; x < ws.width; x++)
+        for (let c = 0; c < 3; c++) tensor[c * H * W + y * W + x] = (data[(y * ws.width + x) * 3 + c]! / norm.scale - norm.mean[c]!) / norm.std[c]!;
+    const ortTimes: number[] = [];
+    const feeds = { [model.manifest.input.name]: new ort.Tensor('float32', tensor, [1, 3, H, W]) };
+    await model.session.run(feeds);
+    for (let i = 0; i < runs; i++) {
+      const t0 = performance.now();
+      await model.session.run(feeds);
+      ortTimes.push(performance.now() - t0);
+    }
+    let torch: { msMedian: number; msMin: number } | { error: string } = { error: 'not run' };
+    const weights = join(model.dir, 'weights.pt');
+    if (existsSync(weights)) {
+      const tmp = mkdtempSync(join(tmpdir(), 'loupe-bench-'));
+      const input = join(tmp, 'input.f32');
+      writeFileSync(input, Buffer.from(tensor.buffer));
+      try {
+        const out = execFileSync(
+          '/usr/bin/python3',
+          [join(ROOT, 'models/training/bench_torch.py'), '--weights', weights, '--input', input, '--shape', `1,3,${H},${W}`, '--runs', String(runs), '--threads', String(availableParallelism())],
+          { cwd: join(ROOT, 'models/training'), encoding: 'utf8' },
+        );
+        torch = JSON.parse(out.trim().split('\n').pop()!);
+      } catch (error) {
+        torch = { error: String((error as Error).message).split('\n')[0]! };
+      }
+    } else torch = { error: `${weights} missing` };
+
+    const result = {
+      photo: { width: 4000, height: 3000, bytes: photo.length, mmPerPx },
+      working: { width: ws.width, height: ws.height, mmPerPx: ws.mmPerPx },
+      model: { id: model.id, version: model.version },
+      runs,
+      cores: availableParallelism(),
+      msPerStage: med,
+      overlayMs: median(overlayMs),
+      nonModelToModelRatio: nonModel / med.inference!,
+      ortSessionRunMs: median(ortTimes),
+      torchEager: torch,
+      torchToOrtRatio: 'msMedian' in torch ? torch.msMedian / median(ortTimes) : null,
+      createdAt: new Date().toISOString(),
+    };
+    const rows: Array<[string, string]> = [
+      ['photo', `4000×3000 JPEG ${(photo.length / 1e6).toFixed(1)} MB at ${mmPerPx.toFixed(4)} mm/px → working ${ws.width}×${ws.height}`],
+      ...Object.entries(med).map(([k, v]) => [k, `${v.toFixed(0)} ms`] as [string, string]),
+      ['overlay (not on the timed path)', `${result.overlayMs.toFixed(0)} ms`],
+      ['non-model / model time', result.nonModelToModelRatio.toFixed(2)],
+      ['onnxruntime session.run alone', `${result.ortSessionRunMs.toFixed(0)} ms`],
+      ['PyTorch eager, same tensor', 'msMedian' in torch ? `${torch.msMedian.toFixed(0)} ms (×${result.torchToOrtRatio!.toFixed(2)} of onnxruntime)` : torch.error],
+    ];
+    process.stdout.write(rows.map(([k, v]) => `${k.padEnd(34)} ${v}`).join('\n') + '\n');
+    mkdirSync(dirname(outFile), { recursive: true });
+    writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
+    process.stdout.write(`wrote ${outFile}\n`);
+  } finally {
+    lease.release();
+    await registry.close();
+  }
+}
+
+await main();
