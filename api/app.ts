@@ -14,8 +14,11 @@ import { auditDal } from '../core/store/audit-dal.js';
 import type { Db } from '../core/store/db.js';
 import { idempotencyDal } from '../core/store/idempotency-dal.js';
 import { inspectionsDal } from '../core/store/inspections-dal.js';
+import { keysDal } from '../core/store/keys-dal.js';
 import { modelsDal } from '../core/store/models-dal.js';
+import { registerAuth } from './auth/auth.js';
 import { createErrorHandler } from './errors.js';
+import { registerQueuesDashboard } from './routes/admin/queues-dashboard.js';
 import { healthRoutes } from './routes/health/health.routes.js';
 import { inspectionsRoutes } from './routes/inspections/inspections.routes.js';
 import { inspectionsService } from './routes/inspections/inspections-service.js';
@@ -24,6 +27,10 @@ import { createMetrics } from './routes/metrics/metrics.js';
 import { metricsRoutes } from './routes/metrics/metrics.routes.js';
 import { modelsRoutes } from './routes/models/models.routes.js';
 import { piecesRoutes } from './routes/pieces/pieces.routes.js';
+import { keysRoutes } from './routes/keys/keys.routes.js';
+import { sessionRoutes } from './routes/session/session.routes.js';
+import { webhooksRoutes } from './routes/webhooks/webhooks.routes.js';
+import { webhooksDal } from '../core/store/webhooks-dal.js';
 
 /** Everything the API needs, built by the caller (server.ts, a test, the demo), so a test runs the same app. */
 export interface AppDeps {
@@ -38,6 +45,8 @@ export interface AppDeps {
   /** Defaults to reading MODELS_DIR. */
   modelCatalog?: () => Promise<CatalogModel[]>;
   logger?: FastifyServerOptions['logger'];
+  /** Where the default logger writes (stdout when absent); a test reads it to prove keys never reach the log. */
+  logStream?: NodeJS.WritableStream;
 }
 
 /** The multipart body of the upload, for the OpenAPI document only (it is parsed by `receive-upload.ts`). */
@@ -53,13 +62,19 @@ const uploadBodyJsonSchema = {
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
   const app = Fastify({
-    logger: deps.logger ?? { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie'] },
+    logger: deps.logger ?? {
+      level: config.logLevel,
+      // Any object's `headers` one level down: the request's, and @fastify/multipart's busboy options (trace level).
+      redact: ['*.headers.authorization', '*.headers["x-api-key"]', '*.headers.cookie', '*.headers["set-cookie"]'],
+      ...(deps.logStream ? { stream: deps.logStream } : {}),
+    },
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
     },
     // JSON bodies (none today besides small admin calls to come) never need more than a metadata field does.
     bodyLimit: config.upload.maxFieldBytes,
+    trustProxy: config.trustProxy,
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
@@ -87,6 +102,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  const keys = keysDal(deps.db);
+  if (config.auth.bootstrapAdminKey) await keys.ensureBootstrap(config.auth.bootstrapAdminKey);
+  // Before any route: every request is authenticated and checked against its route's roles (api/auth/auth.ts).
+  registerAuth(app, { keys });
 
   const inspections = inspectionsDal(deps.db);
   const catalog = deps.modelCatalog ?? (() => readModelCatalog(config.modelsDir));
@@ -117,5 +137,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(modelsRoutes({ catalog, models: modelsDal(deps.db) }));
   await app.register(healthRoutes({ db: deps.db, queue: deps.queue, catalog }));
   await app.register(metricsRoutes({ metrics }));
+  await app.register(sessionRoutes({ config, keys }));
+  await app.register(keysRoutes({ keys }));
+  await app.register(webhooksRoutes({ webhooks: webhooksDal(deps.db), inspections }));
+  await registerQueuesDashboard(app, deps.queue);
   return app;
 }

@@ -5,10 +5,12 @@ import type { Config } from '../core/config.schema.js';
 import {
   BadRequestError,
   ConflictError,
+  ForbiddenError,
   LoupeError,
   NotFoundError,
   PayloadTooLargeError,
   ServiceUnavailableError,
+  UnauthorizedError,
   UnprocessableError,
   UnsupportedMediaTypeError,
 } from '../core/errors.js';
@@ -25,6 +27,8 @@ export type ErrorBody = z.infer<typeof ErrorBodySchema>;
 
 const STATUS: Array<[new (...a: never[]) => LoupeError, number]> = [
   [BadRequestError, 400],
+  [UnauthorizedError, 401],
+  [ForbiddenError, 403],
   [NotFoundError, 404],
   [ConflictError, 409],
   [PayloadTooLargeError, 413],

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../core/config.schema.js';
-import { createDirPhotoStore } from '../core/photo-store/dir-photo-store.js';
+import { createPhotoStore } from '../core/photo-store/index.js';
 import { createJobQueue, type JobQueue } from '../core/queue.js';
 import { openDatabase, type DbHandle } from '../core/store/db.js';
 import { migrateToLatest } from '../core/store/migrate.js';
@@ -21,7 +21,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   try {
     db = await openDatabase(config.database);
     await migrateToLatest(db);
-    const photos = await createDirPhotoStore(config.photoStoreDir);
+    const photos = await createPhotoStore(config);
     const profiles = loadProfiles({ overridePath: config.profilesFile ?? undefined, env: {} });
     let app: FastifyInstance | undefined;
     let lastRedisError = 0;

@@ -38,7 +38,16 @@ const EnvSchema = z.object({
     .string()
     .min(1)
     .optional()
-    .describe('Where photos are kept, content-addressed by sha256: a directory path. Default: LOUPE_DATA_DIR/photos.'),
+    .describe(
+      'Where photos are kept, content-addressed by sha256: a directory path, or s3://bucket[/prefix] for any S3-compatible ' +
+        'store (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the usual AWS chain). Default: LOUPE_DATA_DIR/photos.',
+    ),
+  S3_ENDPOINT: z.url().optional().describe('S3 endpoint for a non-AWS store (MinIO: http://minio:9000). Default: AWS.'),
+  S3_REGION: z.string().min(1).default('us-east-1').describe('S3 region (MinIO ignores it, AWS needs the bucket\'s).'),
+  S3_FORCE_PATH_STYLE: z
+    .enum(['true', 'false', 'auto'])
+    .default('auto')
+    .describe('Path-style bucket URLs (MinIO and most self-hosted stores need them). auto: on when S3_ENDPOINT is set.'),
   REDIS_URL: z.url().default('redis://127.0.0.1:6379').describe('Redis used by BullMQ (redis://[:pass@]host:port[/db]).'),
   QUEUE_PREFIX: z
     .string()
@@ -91,7 +100,32 @@ const EnvSchema = z.object({
       'A product-profiles JSON file deep-merged over pipeline/profiles.default.json (change a tolerance, add a profile). Default: none.',
     ),
   OVERLAY_CACHE_DIR: z.string().min(1).optional().describe('Where rendered overlays are cached. Default: LOUPE_DATA_DIR/overlays.'),
+
+  LOUPE_BOOTSTRAP_ADMIN_KEY: z
+    .string()
+    .min(32, 'at least 32 characters (e.g. `openssl rand -base64 32`)')
+    .optional()
+    .describe(
+      'An admin API key the API installs at start-up (stored hashed, id `bootstrap`), for a first deployment, the demo and tests. ' +
+        'Prefer `loupe keys create` and leave this unset in production.',
+    ),
+  SESSION_TTL_HOURS: int(12, 1).describe('Lifetime of a session cookie made by POST /v1/session (review and station pages).'),
+  COOKIE_SECURE: z
+    .enum(['true', 'false', 'auto'])
+    .default('auto')
+    .describe('Mark the session cookie Secure. auto: when the request came over HTTPS (x-forwarded-proto from a trusted proxy).'),
+  TRUST_PROXY: z
+    .enum(['true', 'false'])
+    .default('false')
+    .describe('Trust X-Forwarded-* headers (set true behind a TLS-terminating proxy).'),
+  WEBHOOK_ATTEMPTS: int(10, 1).describe('Delivery attempts per webhook event before it is marked failed.'),
+  WEBHOOK_BACKOFF_MS: int(10_000, 1).describe('First webhook retry delay; doubles each attempt (10 attempts from 10 s span about 85 min).'),
+  WEBHOOK_TIMEOUT_MS: int(10_000, 100).describe('How long a webhook receiver has to answer one delivery attempt.'),
 });
+
+export type PhotoStoreTarget =
+  | { kind: 'dir' }
+  | { kind: 's3'; bucket: string; prefix: string; endpoint: string | null; region: string; forcePathStyle: boolean };
 
 export type DatabaseTarget =
   | { kind: 'sqlite'; file: string }
@@ -106,15 +140,33 @@ function databaseTarget(url: string): DatabaseTarget {
 export const ConfigSchema = EnvSchema.transform((env, ctx) => {
   const dataDir = path.resolve(env.LOUPE_DATA_DIR);
   const photoStore = env.PHOTO_STORE ?? path.join(dataDir, 'photos');
-  if (/^[a-z0-9]+:\/\//i.test(photoStore) && !photoStore.startsWith('file://')) {
-    // S3 arrives with the production issue; refuse rather than silently writing to a folder called "s3:".
-    ctx.addIssue({ code: 'custom', path: ['PHOTO_STORE'], message: `${photoStore}: only a directory is supported so far` });
+  let photoTarget: PhotoStoreTarget = { kind: 'dir' };
+  if (/^s3:\/\//i.test(photoStore)) {
+    const m = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/i.exec(photoStore);
+    if (!m) {
+      ctx.addIssue({ code: 'custom', path: ['PHOTO_STORE'], message: `${photoStore}: expected s3://bucket or s3://bucket/prefix` });
+      return z.NEVER;
+    }
+    const prefix = (m[2] ?? '').replace(/^\/+|\/+$/g, '');
+    photoTarget = {
+      kind: 's3',
+      bucket: m[1]!,
+      prefix: prefix ? `${prefix}/` : '',
+      endpoint: env.S3_ENDPOINT ?? null,
+      region: env.S3_REGION,
+      forcePathStyle: env.S3_FORCE_PATH_STYLE === 'auto' ? Boolean(env.S3_ENDPOINT) : env.S3_FORCE_PATH_STYLE === 'true',
+    };
+  } else if (/^[a-z0-9]+:\/\//i.test(photoStore) && !photoStore.startsWith('file://')) {
+    // Refuse rather than silently writing to a folder called "gs:".
+    ctx.addIssue({ code: 'custom', path: ['PHOTO_STORE'], message: `${photoStore}: a directory or s3://bucket/prefix` });
     return z.NEVER;
   }
   return {
     dataDir,
     database: databaseTarget(env.DATABASE_URL ?? path.join(dataDir, 'loupe.db')),
-    photoStoreDir: path.resolve(photoStore.replace(/^file:\/\//, '')),
+    photoStore: photoTarget,
+    /** The photo directory, or for S3 the local folder uploads are staged in before they are sent. */
+    photoStoreDir: path.resolve(photoTarget.kind === 's3' ? path.join(dataDir, 'photo-staging') : photoStore.replace(/^file:\/\//, '')),
     overlayCacheDir: path.resolve(env.OVERLAY_CACHE_DIR ?? path.join(dataDir, 'overlays')),
     redisUrl: env.REDIS_URL,
     queuePrefix: env.QUEUE_PREFIX,
@@ -142,9 +194,21 @@ export const ConfigSchema = EnvSchema.transform((env, ctx) => {
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     modelsDir: path.resolve(env.MODELS_DIR),
     profilesFile: env.LOUPE_PROFILES ? path.resolve(env.LOUPE_PROFILES) : null,
+    auth: {
+      bootstrapAdminKey: env.LOUPE_BOOTSTRAP_ADMIN_KEY ?? null,
+      sessionTtlMs: env.SESSION_TTL_HOURS * 3600_000,
+      cookieSecure: env.COOKIE_SECURE,
+    },
+    trustProxy: env.TRUST_PROXY === 'true',
+    webhooks: { attempts: env.WEBHOOK_ATTEMPTS, backoffMs: env.WEBHOOK_BACKOFF_MS, timeoutMs: env.WEBHOOK_TIMEOUT_MS },
   };
 });
 export type Config = z.infer<typeof ConfigSchema>;
+
+/** The configuration for printing (`loupe serve --print-config`): secrets replaced. */
+export function redactedConfig(config: Config): unknown {
+  return { ...config, auth: { ...config.auth, bootstrapAdminKey: config.auth.bootstrapAdminKey ? '[redacted]' : null } };
+}
 
 export class ConfigError extends Error {
   override name = 'ConfigError';

@@ -23,5 +23,9 @@ export class NotFoundError extends LoupeError {}
 export class ConflictError extends LoupeError {}
 export class PayloadTooLargeError extends LoupeError {}
 export class UnsupportedMediaTypeError extends LoupeError {}
+/** No credentials, or credentials that are unknown, expired or revoked. */
+export class UnauthorizedError extends LoupeError {}
+/** Valid credentials whose role may not do this. */
+export class ForbiddenError extends LoupeError {}
 /** A dependency (Redis, database) is down; the client may retry later. */
 export class ServiceUnavailableError extends LoupeError {}

@@ -20,14 +20,21 @@ export const InspectJobSchema = z.object({
         view: ViewNameSchema,
         photoKey: z.string().regex(PHOTO_KEY_RE),
         mmPerPx: z.number().positive().optional(),
+        /** `calibration` when the scale is the station's calibration, fixed at upload (absent: `given`). */
+        mmPerPxSource: z.enum(['given', 'calibration']).optional(),
       }),
     )
     .min(1),
 });
 export type InspectJob = z.infer<typeof InspectJobSchema>;
 
+/** One signed POST of one event to one webhook; the body is in the delivery row, so every attempt sends the same bytes. */
+export const WebhookJobSchema = z.object({ deliveryId: z.uuid() });
+export type WebhookJob = z.infer<typeof WebhookJobSchema>;
+
 export const JOB_SCHEMAS = {
   inspect: InspectJobSchema,
+  webhook: WebhookJobSchema,
 } as const;
 
 export type JobName = keyof typeof JOB_SCHEMAS;
@@ -36,4 +43,5 @@ export type JobPayload<N extends JobName> = z.infer<(typeof JOB_SCHEMAS)[N]>;
 /** One queue per job name, so a slow kind of job never holds up another and each scales on its own workers. */
 export const QUEUE_NAMES: Record<JobName, string> = {
   inspect: 'inspect',
+  webhook: 'webhook',
 };

@@ -16,7 +16,7 @@ export function inspectJobFor(i: InspectionWithViews): InspectJob {
       n: v.n,
       view: v.view,
       photoKey: v.photo.sha256,
-      ...(v.mmPerPx === null ? {} : { mmPerPx: v.mmPerPx }),
+      ...(v.mmPerPx === null ? {} : { mmPerPx: v.mmPerPx, ...(v.mmPerPxSource === 'calibration' ? { mmPerPxSource: 'calibration' as const } : {}) }),
     })),
   };
 }

@@ -20,6 +20,8 @@ export interface JobQueue {
    * worker processes do a periodic chore. Expires on its own, so a crashed holder never blocks the others.
    */
   tryLease(name: string, ttlMs: number): Promise<boolean>;
+  /** The BullMQ queues themselves, one per job name (the admin dashboard reads them). */
+  bullQueues(): Queue[];
   close(): Promise<void>;
 }
 
@@ -36,11 +38,13 @@ export function producerRedisOptions(): RedisOptions {
   };
 }
 
-export function jobOptions(config: Config, jobId: string): JobsOptions {
+export function jobOptions(config: Config, jobId: string, name: JobName = 'inspect'): JobsOptions {
+  // Webhook receivers are other people's servers: more attempts, spread over longer, than our own inspections.
+  const retry = name === 'webhook' ? config.webhooks : config.jobs;
   return {
     jobId,
-    attempts: config.jobs.attempts,
-    backoff: { type: 'exponential', delay: config.jobs.backoffMs },
+    attempts: retry.attempts,
+    backoff: { type: 'exponential', delay: retry.backoffMs },
     // The database keeps the outcome; Redis keeps finished jobs only long enough to debug them.
     removeOnComplete: { age: 24 * 3600, count: 10_000 },
     removeOnFail: { age: 7 * 24 * 3600 },
@@ -92,7 +96,7 @@ export function createJobQueue(config: Config, opts: { onError?: (err: Error) =>
       const payload = JOB_SCHEMAS[name].parse(data);
       try {
         await connected('enqueue');
-        await withTimeout(queueOf(name).add(name, payload, jobOptions(config, jobId)), timeoutMs, 'enqueue');
+        await withTimeout(queueOf(name).add(name, payload, jobOptions(config, jobId, name)), timeoutMs, 'enqueue');
       } catch (err) {
         throw unavailable('enqueue', err);
       }
@@ -128,6 +132,9 @@ export function createJobQueue(config: Config, opts: { onError?: (err: Error) =>
       await connected('lease');
       const ok = await withTimeout(redis.set(`${config.queuePrefix}:lease:${name}`, String(process.pid), 'PX', ttlMs, 'NX'), timeoutMs, 'lease');
       return ok === 'OK';
+    },
+    bullQueues() {
+      return (Object.keys(QUEUE_NAMES) as JobName[]).map(queueOf);
     },
     async close() {
       await Promise.allSettled([...queues.values()].map((q) => q.close()));

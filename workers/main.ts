@@ -1,14 +1,17 @@
 import { pino, type Logger } from 'pino';
 import type { Worker } from 'bullmq';
 import type { Config } from '../core/config.schema.js';
-import { createDirPhotoStore } from '../core/photo-store/dir-photo-store.js';
+import { createPhotoStore } from '../core/photo-store/index.js';
 import { createJobQueue } from '../core/queue.js';
 import { openDatabase } from '../core/store/db.js';
 import { inspectionsDal } from '../core/store/inspections-dal.js';
 import { migrateToLatest } from '../core/store/migrate.js';
 import { modelsDal } from '../core/store/models-dal.js';
+import { webhooksDal } from '../core/store/webhooks-dal.js';
+import { createWebhookEmitter } from '../core/webhooks/emitter.js';
 import { createModelRegistry, inspect, loadProfiles, type ModelRegistry } from '../pipeline/index.js';
 import { inspectHandler, type InspectPhoto } from './handlers/inspect.handler.js';
+import { webhookHandler } from './handlers/webhook.handler.js';
 import { startLoopLagMonitor } from './loop-lag.js';
 import { startWorkers } from './queues.js';
 import { startSweeper } from './sweeper.js';
@@ -29,17 +32,24 @@ export async function startWorkerProcess(config: Config, opts: { log?: Logger } 
   const log = opts.log ?? pino({ level: config.logLevel, base: { role: 'worker', pid: process.pid } });
   const db = await openDatabase(config.database);
   await migrateToLatest(db);
-  const photos = await createDirPhotoStore(config.photoStoreDir);
+  const photos = await createPhotoStore(config);
   const profiles = loadProfiles({ overridePath: config.profilesFile ?? undefined, env: {} });
   const registry = await createModelRegistry(config.modelsDir, {
     intraOpThreads: config.worker.intraOpThreads,
     checkIntervalMs: 5000,
     onReloadError: (err) => log.error({ err }, 'promoted model refused; the previous version keeps serving'),
   });
+  const models = modelsDal(db.db);
+  const recorded = new Set<string>();
+  // Recorded at start-up and whenever a lease shows a version not seen yet (a promotion picked up by the registry).
+  const recordModels = async (loaded: ReadonlyArray<{ id: string; version: string; manifest: { sha256: string; sizeBytes: number } }>) => {
+    const fresh = loaded.filter((m) => !recorded.has(`${m.id}@${m.version}`));
+    if (fresh.length === 0) return;
+    await models.recordLoaded(fresh.map((m) => ({ id: m.id, version: m.version, sha256: m.manifest.sha256, sizeBytes: m.manifest.sizeBytes, manifest: m.manifest })));
+    for (const m of fresh) recorded.add(`${m.id}@${m.version}`);
+  };
   const lease = await registry.lease();
-  await modelsDal(db.db).recordLoaded(
-    lease.models.map((m) => ({ id: m.id, version: m.version, sha256: m.manifest.sha256, sizeBytes: m.manifest.sizeBytes, manifest: m.manifest })),
-  );
+  await recordModels(lease.models);
   lease.release();
   log.info({ models: registry.list().map((m) => `${m.id}@${m.version}`), threads: config.worker.intraOpThreads, concurrency: config.worker.concurrency }, 'models loaded');
 
@@ -47,6 +57,7 @@ export async function startWorkerProcess(config: Config, opts: { log?: Logger } 
     // A lease per photo: a model promoted meanwhile is used from the next photo on, never halfway through one.
     const l = await registry.lease();
     try {
+      await recordModels(l.models).catch((err: unknown) => log.warn({ err }, 'could not record a newly loaded model version'));
       return await inspect(bytes, metadata, profile, { models: l.models });
     } finally {
       l.release();
@@ -54,8 +65,12 @@ export async function startWorkerProcess(config: Config, opts: { log?: Logger } 
   };
 
   const inspections = inspectionsDal(db.db);
+  const webhooks = webhooksDal(db.db);
+  const queue = createJobQueue(config, { onError: (err) => log.debug({ err: err.message }, 'worker producer redis error') });
+  const emitter = createWebhookEmitter({ db: db.db, webhooks, queue, log });
   const lag = startLoopLagMonitor();
-  const handler = inspectHandler({ inspections, photos, profiles, inspectPhoto, log });
+  const handler = inspectHandler({ inspections, photos, profiles, inspectPhoto, webhooks: emitter, log });
+  const deliver = webhookHandler({ webhooks, timeoutMs: config.webhooks.timeoutMs, log });
   const workers = startWorkers(
     config,
     {
@@ -65,6 +80,7 @@ export async function startWorkerProcess(config: Config, opts: { log?: Logger } 
         log.info({ inspectionId: job.id, eventLoopLag: lag.snapshot() }, 'event-loop delay during job');
         return result;
       },
+      webhook: deliver,
     },
     (err) => log.warn({ err: err.message }, 'worker connection error'),
   );
@@ -72,8 +88,7 @@ export async function startWorkerProcess(config: Config, opts: { log?: Logger } 
     w.on('failed', (job, err) => log.warn({ jobId: job?.id, attemptsMade: job?.attemptsMade, err: err.message }, 'job failed'));
     w.on('stalled', (jobId) => log.warn({ jobId }, 'job stalled (its worker stopped renewing the lock); it will run again'));
   }
-  const queue = createJobQueue(config, { onError: (err) => log.debug({ err: err.message }, 'sweeper redis error') });
-  const sweeper = startSweeper({ inspections, queue, intervalMs: config.sweeper.intervalMs, graceMs: config.sweeper.graceMs, log });
+  const sweeper = startSweeper({ inspections, webhooks, queue, intervalMs: config.sweeper.intervalMs, graceMs: config.sweeper.graceMs, log });
 
   let closing: Promise<void> | null = null;
   return {

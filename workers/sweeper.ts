@@ -1,9 +1,12 @@
 import { inspectJobFor } from '../core/jobs.js';
 import type { JobQueue } from '../core/queue.js';
 import type { InspectionsDal } from '../core/store/inspections-dal.js';
+import type { WebhooksDal } from '../core/store/webhooks-dal.js';
 
 export interface SweeperDeps {
   inspections: InspectionsDal;
+  /** Webhook deliveries committed but never enqueued (a crash between the two) are enqueued again too. */
+  webhooks?: WebhooksDal;
   queue: JobQueue;
   intervalMs: number;
   graceMs: number;
@@ -32,6 +35,14 @@ export async function sweepOnce(deps: Omit<SweeperDeps, 'intervalMs'>): Promise<
       const reason = (await deps.queue.failedReason('inspect', c.id)) ?? 'job failed';
       await deps.inspections.markFailed(c.id, reason);
       failed.push(c.id);
+    }
+  }
+  if (deps.webhooks) {
+    for (const id of await deps.webhooks.unfinished(before, 1000)) {
+      if ((await deps.queue.state('webhook', id)) === 'missing') {
+        await deps.queue.enqueue('webhook', { deliveryId: id }, id);
+        requeued.push(id);
+      }
     }
   }
   if (requeued.length > 0 || failed.length > 0) {

@@ -1,4 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -178,8 +179,13 @@ export async function runDemo(opts: { once: boolean; timeoutMs: number }): Promi
 
     // 3. API and worker, as child processes.
     const port = (await portFree(config.port, config.host)) ? config.port : await freePort();
+    // Every request needs a key: the demo runs the API with a bootstrap admin key of its own (new each run, unless
+    // LOUPE_BOOTSTRAP_ADMIN_KEY is set) and prints it, so the URLs below can be opened with it.
+    const apiKey = process.env.LOUPE_BOOTSTRAP_ADMIN_KEY ?? `demo-${randomBytes(24).toString('base64url')}`;
+    const auth = { authorization: `Bearer ${apiKey}` };
     const env: NodeJS.ProcessEnv = {
       ...process.env,
+      LOUPE_BOOTSTRAP_ADMIN_KEY: apiKey,
       REDIS_URL: redisUrl,
       MODELS_DIR: modelsDir,
       PORT: String(port),
@@ -202,7 +208,7 @@ export async function runDemo(opts: { once: boolean; timeoutMs: number }): Promi
     const run = Date.now().toString(36);
     const accepted: Outcome[] = [];
     for (const s of samples) {
-      const r = await uploadSample(base, s, `demo-${run}-${s.name}`);
+      const r = await uploadSample(base, s, { idempotencyKey: `demo-${run}-${s.name}`, apiKey });
       if (r.status !== 202) {
         say(`  upload of ${s.name} refused: ${r.status} ${JSON.stringify(r.body)}`);
         continue;
@@ -218,7 +224,7 @@ export async function runDemo(opts: { once: boolean; timeoutMs: number }): Promi
       await Promise.all(
         accepted.map(async (a) => {
           if (a.body && (a.body.status === 'done' || a.body.status === 'failed')) return;
-          a.body = await (await fetch(`${base}/v1/inspections/${a.id}`)).json();
+          a.body = await (await fetch(`${base}/v1/inspections/${a.id}`, { headers: auth })).json();
         }),
       );
       const done = accepted.filter((a) => a.body?.status === 'done' || a.body?.status === 'failed').length;
@@ -249,6 +255,10 @@ export async function runDemo(opts: { once: boolean; timeoutMs: number }): Promi
     say(table(rows));
     say();
     const withFindings = accepted.find((a) => a.body?.views?.[0]?.overlayUrl && a.s.expected !== 'clean') ?? accepted[0];
+    say(`API key of this demo (admin; send it as "Authorization: Bearer <key>", or POST it to /v1/session for a cookie):`);
+    say(`  ${apiKey}`);
+    say(`  e.g. curl -H 'authorization: Bearer ${apiKey}' ${base}/v1/inspections`);
+    say();
     say('Open:');
     say(`  API docs (OpenAPI):   ${base}/docs`);
     say(`  all inspections:      ${base}/v1/inspections`);
@@ -256,6 +266,7 @@ export async function runDemo(opts: { once: boolean; timeoutMs: number }): Promi
     if (withFindings) say(`  a piece's history:    ${base}/v1/pieces/${encodeURIComponent(withFindings.s.metadata.pieceId)}`);
     say(`  metrics:              ${base}/metrics`);
     say(`  readiness:            ${base}/readyz`);
+    say(`  queue dashboard:      ${base}/admin/queues (admin; sign in with POST /v1/session first)`);
 
     const complete = accepted.length === samples.length && accepted.every((a) => a.body?.status === 'done');
     if (opts.once) {

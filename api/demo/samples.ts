@@ -43,14 +43,18 @@ export async function loadSampleUploads(dir = SAMPLES_DIR): Promise<SampleUpload
 }
 
 /** Uploads one sample through the HTTP API, as a station would (multipart: metadata first, then the photo). */
-export async function uploadSample(baseUrl: string, s: SampleUpload, idempotencyKey?: string): Promise<{ id: string; status: number; body: unknown }> {
+export async function uploadSample(
+  baseUrl: string,
+  s: SampleUpload,
+  opts: { idempotencyKey?: string; apiKey: string },
+): Promise<{ id: string; status: number; body: unknown }> {
   const form = new FormData();
   form.append('metadata', JSON.stringify(s.metadata));
   form.append('photo', new Blob([fs.readFileSync(s.file)]), path.basename(s.file));
   const res = await fetch(`${baseUrl}/v1/inspections`, {
     method: 'POST',
     body: form,
-    headers: idempotencyKey ? { 'idempotency-key': idempotencyKey } : {},
+    headers: { authorization: `Bearer ${opts.apiKey}`, ...(opts.idempotencyKey ? { 'idempotency-key': opts.idempotencyKey } : {}) },
   });
   const body = (await res.json()) as { id?: string };
   return { id: body.id ?? '', status: res.status, body };

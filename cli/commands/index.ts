@@ -13,6 +13,8 @@ const commandFiles: Array<{ register: (program: Command) => void }> = [
   await import('./serve.js'),
   await import('./worker.js'),
   await import('./demo.js'),
+  await import('./keys.js'),
+  await import('./audit.js'),
 ];
 
 export function registerCommands(program: Command): void {

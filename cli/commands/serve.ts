@@ -7,14 +7,14 @@ export function register(program: Command): void {
     .option('--print-config', 'print the parsed configuration and exit')
     .option('--env-help', 'list every environment variable with its default and exit')
     .action(async (opts: { printConfig?: boolean; envHelp?: boolean }) => {
-      const { loadConfig, configDocs } = await import('../../core/config.schema.js');
+      const { loadConfig, configDocs, redactedConfig } = await import('../../core/config.schema.js');
       if (opts.envHelp) {
         for (const d of configDocs()) console.log(`${d.name}${d.default ? ` (default ${d.default})` : ''}\n    ${d.description}`);
         return;
       }
       const config = loadConfig();
       if (opts.printConfig) {
-        console.log(JSON.stringify(config, null, 2));
+        console.log(JSON.stringify(redactedConfig(config), null, 2));
         return;
       }
       const { startServer } = await import('../../api/server.js');

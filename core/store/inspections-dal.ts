@@ -11,6 +11,7 @@ import {
   type Verdict,
 } from '../inspection.schema.js';
 import { InspectionReportSchema, type InspectionReport } from '../../pipeline/report.schema.js';
+import { auditDal } from './audit-dal.js';
 import { intColumn, jsonColumn, nowIso, numberColumn, timestampColumn } from './columns.js';
 import type { Db } from './db.js';
 import type { Database } from './tables.js';
@@ -48,6 +49,8 @@ const ViewRowSchema = z.object({
   bytes: intColumn,
   file_name: z.string().nullable(),
   mm_per_px: numberColumn.nullable(),
+  mm_per_px_source: z.enum(['given', 'calibration']).nullable(),
+  calibration_id: z.string().nullable(),
   verdict: VerdictSchema.nullable(),
   report: jsonColumn(InspectionReportSchema.nullable()),
 });
@@ -83,6 +86,8 @@ function toView(row: unknown) {
     view: r.view,
     photo: { sha256: r.photo_sha256, type: r.photo_type, width: r.width, height: r.height, bytes: r.bytes, fileName: r.file_name },
     mmPerPx: r.mm_per_px,
+    mmPerPxSource: r.mm_per_px_source ?? (r.mm_per_px === null ? null : ('given' as const)),
+    calibrationId: r.calibration_id,
     verdict: r.verdict,
     report: r.report,
   };
@@ -99,6 +104,9 @@ export interface NewView {
   bytes: number;
   fileName: string | null;
   mmPerPx: number | null;
+  /** Where `mmPerPx` came from; absent: `given` when there is a value. */
+  mmPerPxSource?: 'given' | 'calibration';
+  calibrationId?: string | null;
 }
 
 export interface NewFinding {
@@ -137,6 +145,7 @@ export const CursorSchema = z.object({ createdAt: z.string(), id: z.string() });
 export type Cursor = z.infer<typeof CursorSchema>;
 
 export function inspectionsDal(db: Db) {
+  const audit = auditDal(db);
   async function viewsOf(ex: Executor, ids: string[]): Promise<Map<string, InspectionView[]>> {
     const out = new Map<string, InspectionView[]>(ids.map((id) => [id, []]));
     if (ids.length === 0) return out;
@@ -195,6 +204,8 @@ export function inspectionsDal(db: Db) {
             bytes: v.bytes,
             file_name: v.fileName,
             mm_per_px: v.mmPerPx,
+            mm_per_px_source: v.mmPerPx === null ? null : (v.mmPerPxSource ?? 'given'),
+            calibration_id: v.calibrationId ?? null,
           })),
         )
         .execute();
@@ -274,9 +285,10 @@ export function inspectionsDal(db: Db) {
 
     /**
      * Report, per-view results and findings in one transaction. Findings are replaced, not appended, so a job that
-     * runs again after a crash (or twice after a lost lock) leaves exactly one set.
+     * runs again after a crash (or twice after a lost lock) leaves exactly one set. `afterWrite` runs in the same
+     * transaction (webhook deliveries), before the audit event, which goes last to hold the chain lock briefly.
      */
-    async complete(id: string, result: Completion): Promise<void> {
+    async complete(id: string, result: Completion, afterWrite?: (trx: Transaction<Database>) => Promise<void>): Promise<void> {
       const now = nowIso();
       await db.transaction().execute(async (trx) => {
         await trx.deleteFrom('findings').where('inspection_id', '=', id).execute();
@@ -325,17 +337,19 @@ export function inspectionsDal(db: Db) {
           })
           .where('id', '=', id)
           .execute();
-        await trx
-          .insertInto('audit_events')
-          .values({
-            at: now,
-            actor: 'worker',
-            action: 'inspection.verdict',
-            subject_type: 'inspection',
-            subject_id: id,
-            data: JSON.stringify({ verdict: result.verdict, profile: result.summary.profile, models: result.summary.models }),
-          })
-          .execute();
+        await afterWrite?.(trx);
+        await audit.append(trx, {
+          actor: 'worker',
+          action: 'inspection.verdict',
+          subjectType: 'inspection',
+          subjectId: id,
+          data: {
+            verdict: result.verdict,
+            profile: result.summary.profile,
+            models: result.summary.models,
+            photos: result.views.map((v) => ({ n: v.n, sha256: v.report.photo.sha256, mmPerPx: v.report.photo.mmPerPx, mmPerPxSource: v.report.photo.mmPerPxSource })),
+          },
+        });
       });
     },
 

@@ -33,7 +33,7 @@ describe.skipIf(skipUnless(redisUp, 'Redis'))('POST /v1/inspections and reading 
 
   async function upload(metadata: unknown, photos: Array<{ data: Buffer; filename?: string }>, headers: Record<string, string> = {}) {
     const { body, contentType } = uploadBody(metadata, photos);
-    return t.app.inject({ method: 'POST', url: '/v1/inspections', payload: body, headers: { 'content-type': contentType, ...headers } });
+    return t.inject({ method: 'POST', url: '/v1/inspections', payload: body, headers: { 'content-type': contentType, ...headers } });
   }
 
   it('accepts an upload with 202, stores the photo by hash and queues a job carrying keys, not bytes', async () => {
@@ -51,7 +51,7 @@ describe.skipIf(skipUnless(redisUp, 'Redis'))('POST /v1/inspections and reading 
     expect(JSON.stringify(job?.data).length).toBeLessThan(1000);
     expect(await storedPhotoKeys(t.photos)).toContain(job?.data.views[0].photoKey);
 
-    const got = await t.app.inject({ method: 'GET', url: body.statusUrl });
+    const got = await t.inject({ method: 'GET', url: body.statusUrl });
     expect(got.statusCode).toBe(200);
     expect(got.json()).toMatchObject({
       id: body.id,
@@ -87,16 +87,16 @@ describe.skipIf(skipUnless(redisUp, 'Redis'))('POST /v1/inspections and reading 
 
   it('lists inspections newest first with filters and a cursor, and links every inspection of a piece', async () => {
     for (let i = 0; i < 3; i++) expect((await upload(sampleMetadata({ pieceId: 'R-list', stationId: 'qc-list' }), [{ data: photo }])).statusCode).toBe(202);
-    const p1 = await t.app.inject({ method: 'GET', url: '/v1/inspections?station=qc-list&limit=2' });
+    const p1 = await t.inject({ method: 'GET', url: '/v1/inspections?station=qc-list&limit=2' });
     expect(p1.statusCode).toBe(200);
     expect(p1.json().items).toHaveLength(2);
     expect(p1.json().next).toContain('station=qc-list');
-    const p2 = await t.app.inject({ method: 'GET', url: p1.json().next });
+    const p2 = await t.inject({ method: 'GET', url: p1.json().next });
     expect(p2.json().items).toHaveLength(1);
     expect(p2.json().nextCursor).toBeNull();
     const all = [...p1.json().items, ...p2.json().items].map((i: { id: string }) => i.id);
 
-    const piece = await t.app.inject({ method: 'GET', url: '/v1/pieces/R-list' });
+    const piece = await t.inject({ method: 'GET', url: '/v1/pieces/R-list' });
     expect(piece.statusCode).toBe(200);
     const ins = piece.json().inspections;
     expect(ins.map((i: { id: string }) => i.id)).toEqual([...all].reverse());
@@ -104,16 +104,16 @@ describe.skipIf(skipUnless(redisUp, 'Redis'))('POST /v1/inspections and reading 
     expect(ins[1].reinspectionOf).toBe(ins[0].id);
     expect(piece.json().firstInspectionId).toBe(ins[0].id);
 
-    expect((await t.app.inject({ method: 'GET', url: '/v1/inspections?verdict=maybe' })).statusCode).toBe(400);
-    expect((await t.app.inject({ method: 'GET', url: '/v1/inspections?cursor=garbage' })).json().error).toBe('invalid_cursor');
-    expect((await t.app.inject({ method: 'GET', url: '/v1/pieces/nobody' })).statusCode).toBe(404);
-    expect((await t.app.inject({ method: 'GET', url: '/v1/inspections/2b1c0a44-6c50-4d55-9a55-111111111111' })).statusCode).toBe(404);
+    expect((await t.inject({ method: 'GET', url: '/v1/inspections?verdict=maybe' })).statusCode).toBe(400);
+    expect((await t.inject({ method: 'GET', url: '/v1/inspections?cursor=garbage' })).json().error).toBe('invalid_cursor');
+    expect((await t.inject({ method: 'GET', url: '/v1/pieces/nobody' })).statusCode).toBe(404);
+    expect((await t.inject({ method: 'GET', url: '/v1/inspections/2b1c0a44-6c50-4d55-9a55-111111111111' })).statusCode).toBe(404);
   });
 
   it('renders an overlay once the view has a report, and serves it from the cache afterwards', async () => {
     const res = await upload(sampleMetadata({ pieceId: 'R-ovl' }), [{ data: photo }]);
     const id = res.json().id as string;
-    const before = await t.app.inject({ method: 'GET', url: `/v1/inspections/${id}/views/0/overlay.png` });
+    const before = await t.inject({ method: 'GET', url: `/v1/inspections/${id}/views/0/overlay.png` });
     expect(before.statusCode).toBe(409);
     const row = await inspectionsDal(db.handle.db).get(id);
     const report = fakeReport({ porous: true, sha256: row!.views[0]!.photo.sha256 });
@@ -123,17 +123,17 @@ describe.skipIf(skipUnless(redisUp, 'Redis'))('POST /v1/inspections and reading 
       views: [{ n: 0, verdict: 'fail', report }],
       findings: [],
     });
-    const first = await t.app.inject({ method: 'GET', url: `/v1/inspections/${id}/views/0/overlay.png` });
+    const first = await t.inject({ method: 'GET', url: `/v1/inspections/${id}/views/0/overlay.png` });
     expect(first.statusCode, first.body).toBe(200);
     expect(first.headers['content-type']).toBe('image/png');
     expect(first.rawPayload.subarray(0, 4).toString('hex')).toBe('89504e47');
     const cached = await fs.readdir(path.join(t.config.overlayCacheDir, id));
     expect(cached).toHaveLength(1);
-    const second = await t.app.inject({ method: 'GET', url: `/v1/inspections/${id}/views/0/overlay.png` });
+    const second = await t.inject({ method: 'GET', url: `/v1/inspections/${id}/views/0/overlay.png` });
     expect(second.rawPayload.equals(first.rawPayload)).toBe(true);
-    expect((await t.app.inject({ method: 'GET', url: `/v1/inspections/${id}/views/5/overlay.png` })).statusCode).toBe(404);
+    expect((await t.inject({ method: 'GET', url: `/v1/inspections/${id}/views/5/overlay.png` })).statusCode).toBe(404);
 
-    const got = (await t.app.inject({ method: 'GET', url: `/v1/inspections/${id}` })).json();
+    const got = (await t.inject({ method: 'GET', url: `/v1/inspections/${id}` })).json();
     expect(got).toMatchObject({ status: 'done', verdict: 'fail', missingViews: ['side'] });
     expect(got.views[0].overlayUrl).toBe(`/v1/inspections/${id}/views/0/overlay.png`);
   });
@@ -155,7 +155,7 @@ describe.skipIf(skipUnless(redisUp, 'Redis'))('bad input is refused with a 4xx t
   });
 
   async function send(body: { body: Buffer; contentType: string }) {
-    return t.app.inject({ method: 'POST', url: '/v1/inspections', payload: body.body, headers: { 'content-type': body.contentType } });
+    return t.inject({ method: 'POST', url: '/v1/inspections', payload: body.body, headers: { 'content-type': body.contentType } });
   }
 
   async function expectNothingStored() {
@@ -215,7 +215,7 @@ describe.skipIf(skipUnless(redisUp, 'Redis'))('bad input is refused with a 4xx t
   }
 
   it('refuses a JSON body with 415 and says what to send', async () => {
-    const res = await t.app.inject({ method: 'POST', url: '/v1/inspections', payload: { pieceId: 'x' } });
+    const res = await t.inject({ method: 'POST', url: '/v1/inspections', payload: { pieceId: 'x' } });
     expect(res.statusCode).toBe(400);
     expect(res.json().message).toMatch(/multipart\/form-data/);
   });
@@ -231,13 +231,13 @@ describe.skipIf(skipUnless(redisUp, 'Redis'))('Redis unreachable at upload', () 
     const t = await testApp(db, { REDIS_URL: `redis://127.0.0.1:${await freePort()}`, ENQUEUE_TIMEOUT_MS: '500' });
     try {
       const { body, contentType } = uploadBody(sampleMetadata(), [{ data: await jpegPhoto(800, 600, 4) }]);
-      const res = await t.app.inject({ method: 'POST', url: '/v1/inspections', payload: body, headers: { 'content-type': contentType } });
+      const res = await t.inject({ method: 'POST', url: '/v1/inspections', payload: body, headers: { 'content-type': contentType } });
       expect(res.statusCode).toBe(503);
       expect(res.json()).toMatchObject({ error: 'queue_unavailable' });
       expect(res.json().message).toMatch(/Redis/);
       expect(await storedPhotoKeys(t.photos)).toEqual([]);
       expect(await rowCounts(db.handle.db)).toMatchObject({ inspections: 0, views: 0, pieces: 0, audit_events: 0, idempotency_keys: 0 });
-      const ready = await t.app.inject({ method: 'GET', url: '/readyz' });
+      const ready = await t.inject({ method: 'GET', url: '/readyz' });
       expect(ready.statusCode).toBe(503);
       expect(ready.json().checks.redis.ok).toBe(false);
     } finally {
@@ -258,11 +258,11 @@ describe.skipIf(skipUnless(redisUp, 'Redis'))('Redis unreachable at upload', () 
     const t = await testApp(db, {}, { queue: flaky });
     try {
       const { body, contentType } = uploadBody(sampleMetadata(), [{ data: await jpegPhoto(800, 600, 5) }]);
-      const res = await t.app.inject({ method: 'POST', url: '/v1/inspections', payload: body, headers: { 'content-type': contentType, 'idempotency-key': 'k-flaky' } });
+      const res = await t.inject({ method: 'POST', url: '/v1/inspections', payload: body, headers: { 'content-type': contentType, 'idempotency-key': 'k-flaky' } });
       expect(res.statusCode).toBe(503);
       const counts = await rowCounts(db.handle.db);
       expect(counts).toMatchObject({ inspections: 0, views: 0, pieces: 0, idempotency_keys: 0 });
-      const audit = await db.handle.db.selectFrom('audit_events').select('action').orderBy('seq').execute();
+      const audit = await db.handle.db.selectFrom('audit_events').select('action').where('subject_type', '=', 'inspection').orderBy('seq').execute();
       expect(audit.map((a) => a.action)).toEqual(['inspection.upload', 'inspection.upload_withdrawn']);
     } finally {
       await t.close();
@@ -284,21 +284,21 @@ describe.skipIf(skipUnless(redisUp, 'Redis'))('health, readiness, models, metric
   });
 
   it('is live and ready with Redis, the database and a model', async () => {
-    expect((await t.app.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ ok: true });
-    const ready = await t.app.inject({ method: 'GET', url: '/readyz' });
+    expect((await t.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ ok: true });
+    const ready = await t.inject({ method: 'GET', url: '/readyz' });
     expect(ready.statusCode, ready.body).toBe(200);
     expect(ready.json().checks.models.detail).toContain('loupe-fixture@1.0.0');
   });
 
   it('lists the available models', async () => {
-    const res = await t.app.inject({ method: 'GET', url: '/v1/models' });
+    const res = await t.inject({ method: 'GET', url: '/v1/models' });
     expect(res.statusCode).toBe(200);
     expect(res.json().available[0]).toMatchObject({ id: 'loupe-fixture', version: '1.0.0', active: true, problem: null });
   });
 
   it('exposes Prometheus metrics: queue depth, inspections by verdict, stage durations, HTTP latency', async () => {
-    await t.app.inject({ method: 'GET', url: '/healthz' });
-    const res = await t.app.inject({ method: 'GET', url: '/metrics' });
+    await t.inject({ method: 'GET', url: '/healthz' });
+    const res = await t.inject({ method: 'GET', url: '/metrics' });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/text\/plain/);
     for (const name of ['loupe_queue_jobs', 'loupe_queue_up 1', 'loupe_http_request_duration_seconds_bucket', 'loupe_job_stage_seconds']) {
@@ -308,18 +308,18 @@ describe.skipIf(skipUnless(redisUp, 'Redis'))('health, readiness, models, metric
   });
 
   it('serves the OpenAPI document at /docs, with the multipart upload described', async () => {
-    const res = await t.app.inject({ method: 'GET', url: '/docs/json' });
+    const res = await t.inject({ method: 'GET', url: '/docs/json' });
     expect(res.statusCode).toBe(200);
     const doc = res.json();
     const post = doc.paths['/v1/inspections'].post;
     expect(Object.keys(post.requestBody.content)).toEqual(['multipart/form-data']);
     expect(post.requestBody.content['multipart/form-data'].schema.properties.metadata.properties.metal.enum).toContain('pt950');
     expect(doc.paths['/v1/inspections/{id}'].get.responses['200']).toBeDefined();
-    expect((await t.app.inject({ method: 'GET', url: '/docs' })).statusCode).toBeLessThan(400);
+    expect((await t.inject({ method: 'GET', url: '/docs' })).statusCode).toBeLessThan(400);
   });
 
   it('answers unknown routes with 404 and a hint', async () => {
-    const res = await t.app.inject({ method: 'GET', url: '/v2/whatever' });
+    const res = await t.inject({ method: 'GET', url: '/v2/whatever' });
     expect(res.statusCode).toBe(404);
     expect(res.json().message).toContain('/docs');
   });

@@ -20,9 +20,14 @@ const models = modelsForE2e();
 // Fast crash detection for the test: a dead worker's job is handed on after 3 s instead of 30 s.
 const FAST_RECOVERY = { JOB_LOCK_MS: '3000', JOB_STALLED_INTERVAL_MS: '1000', SWEEPER_INTERVAL_MS: '500', SWEEPER_GRACE_MS: '0' };
 
+let apiKey = '';
 async function post(base: string, metadata: unknown, photo: Buffer, headers: Record<string, string> = {}) {
   const { body, contentType } = uploadBody(metadata, [{ data: photo }]);
-  const res = await fetch(`${base}/v1/inspections`, { method: 'POST', body: new Uint8Array(body), headers: { 'content-type': contentType, ...headers } });
+  const res = await fetch(`${base}/v1/inspections`, {
+    method: 'POST',
+    body: new Uint8Array(body),
+    headers: { 'content-type': contentType, authorization: `Bearer ${apiKey}`, ...headers },
+  });
   return { status: res.status, body: (await res.json()) as { id: string; error?: string; message?: string } };
 }
 
@@ -42,6 +47,7 @@ describe.skipIf(skipUnless(redisUp, 'Redis'))('faults', () => {
     db = await sqliteTestDatabase();
     t = await testApp(db, { REDIS_URL: redis.url, MODELS_DIR: models.dir, ENQUEUE_TIMEOUT_MS: '1000', ...FAST_RECOVERY });
     base = await t.app.listen({ host: '127.0.0.1', port: 0 });
+    apiKey = t.adminKey;
     // 12 MP: long enough in the model (~2 s) to be killed half-way.
     big = await jpegPhoto(4000, 3000, 7);
   });

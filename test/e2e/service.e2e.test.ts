@@ -55,10 +55,13 @@ for (const { name, create } of DATABASES) {
     let t: TestApp;
     let worker: WorkerChild;
     let base: string;
+    let stationKey: string;
 
     beforeAll(async () => {
       db = await create();
       t = await testApp(db, { MODELS_DIR: models.dir });
+      // Uploads come from a station key, as on the shop floor; reads use the admin key.
+      stationKey = (await t.createKey('station', 'e2e-station')).key;
       base = await t.app.listen({ host: '127.0.0.1', port: 0 });
       worker = await spawnWorker({ ...t.env, WORKER_CONCURRENCY: '1', ORT_INTRA_OP_THREADS: '2' });
     });
@@ -71,14 +74,14 @@ for (const { name, create } of DATABASES) {
     it(`uploads every sample (${samples.committed ? 'committed samples' : 'generated photos'}, ${models.real ? 'real model' : 'fixture model'}) and gets a report for each`, async () => {
       const accepted: Array<{ s: SampleUpload; id: string }> = [];
       for (const s of samples.uploads) {
-        const r = await uploadSample(base, s);
+        const r = await uploadSample(base, s, { apiKey: stationKey });
         expect(r.status, JSON.stringify(r.body)).toBe(202);
         accepted.push({ s, id: r.id });
       }
       const finished = await waitFor(
         'every report',
         async () => {
-          const all = await Promise.all(accepted.map((a) => getJson(`${base}/v1/inspections/${a.id}`)));
+          const all = await Promise.all(accepted.map((a) => getJson(`${base}/v1/inspections/${a.id}`, t.auth)));
           return all.every((i) => i.status === 'done' || i.status === 'failed') ? all : null;
         },
         240_000,
@@ -98,14 +101,14 @@ for (const { name, create } of DATABASES) {
         if (body.missingViews.length > 0) expect(['review', 'retake', 'fail']).toContain(body.verdict);
         if (models.real && samples.committed) await assertAgreesWithManifest(s, report);
       }
-      const overlay = await fetch(`${base}${finished[0].views[0].overlayUrl}`);
+      const overlay = await fetch(`${base}${finished[0].views[0].overlayUrl}`, { headers: t.auth });
       expect(overlay.status).toBe(200);
       expect(overlay.headers.get('content-type')).toBe('image/png');
 
-      const metrics = await (await fetch(`${base}/metrics`)).text();
+      const metrics = await (await fetch(`${base}/metrics`, { headers: t.auth })).text();
       expect(metrics).toMatch(/loupe_job_stage_seconds_count\{stage="inference"\} [1-9]/);
       expect(metrics).toMatch(/loupe_inspections\{status="done",verdict="\w+"\} [1-9]/);
-      const models_ = await getJson(`${base}/v1/models`);
+      const models_ = await getJson(`${base}/v1/models`, t.auth);
       expect(models_.loaded.length).toBeGreaterThan(0);
     });
   });

@@ -4,6 +4,7 @@ import { InspectJobSchema, type InspectJob } from '../../core/jobs.schema.js';
 import type { PhotoStore } from '../../core/photo-store/photo-store.js';
 import { PhotoNotFoundError } from '../../core/photo-store/photo-store.js';
 import type { InspectionsDal } from '../../core/store/inspections-dal.js';
+import { inspectionEventData, inspectionEvents, type WebhookEmitter } from '../../core/webhooks/emitter.js';
 import { isPipelineError } from '../../pipeline/errors.js';
 import type { ProfileSet } from '../../pipeline/profiles.js';
 import type { Profile } from '../../pipeline/profile.schema.js';
@@ -19,6 +20,8 @@ export interface InspectHandlerDeps {
   photos: PhotoStore;
   profiles: ProfileSet;
   inspectPhoto: InspectPhoto;
+  /** Announces results to registered webhooks (absent in tests that do not care). */
+  webhooks?: WebhookEmitter;
   log: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
 }
 
@@ -73,7 +76,7 @@ export function inspectHandler(deps: InspectHandlerDeps) {
           {
             view: v.view,
             metal: job.metal,
-            ...(v.mmPerPx === undefined ? {} : { mmPerPx: v.mmPerPx, mmPerPxSource: 'given' as const }),
+            ...(v.mmPerPx === undefined ? {} : { mmPerPx: v.mmPerPx, mmPerPxSource: v.mmPerPxSource ?? ('given' as const) }),
             ...(job.expectedStones === undefined ? {} : { expectedStones: job.expectedStones }),
           },
           profile,
@@ -89,20 +92,46 @@ export function inspectHandler(deps: InspectHandlerDeps) {
     const tDb = performance.now();
     const reports = results.map((r) => r.report);
     const models = new Map(reports.flatMap((r) => r.models).map((m) => [`${m.id}@${m.version}`, m]));
-    await deps.inspections.complete(id, {
-      verdict: piece.verdict,
-      summary: {
-        ...piece,
-        profile: { name: profile.name, version: profile.version },
-        models: [...models.values()],
-        timingsMs: sumTimings(reports, { io: ioMs, job: performance.now() - t0 }),
+    const deliveries: string[] = [];
+    await deps.inspections.complete(
+      id,
+      {
+        verdict: piece.verdict,
+        summary: {
+          ...piece,
+          profile: { name: profile.name, version: profile.version },
+          models: [...models.values()],
+          timingsMs: sumTimings(reports, { io: ioMs, job: performance.now() - t0 }),
+        },
+        views: results.map((r) => ({ n: r.n, verdict: r.report.verdict, report: r.report })),
+        findings: results.flatMap((r) => findingsOf(r.n, r.report)),
       },
-      views: results.map((r) => ({ n: r.n, verdict: r.report.verdict, report: r.report })),
-      findings: results.flatMap((r) => findingsOf(r.n, r.report)),
-    });
+      async (trx) => {
+        if (!deps.webhooks) return;
+        const row = await deps.inspections.get(id, trx);
+        if (!row) return;
+        for (const event of inspectionEvents(row)) {
+          deliveries.push(...(await deps.webhooks.prepare(trx, { event, stationId: row.stationId, inspectionId: id, data: inspectionEventData(row) })));
+        }
+      },
+    );
+    // After the commit: a crash right here leaves `pending` deliveries, which the sweeper enqueues.
+    await deps.webhooks?.dispatch(deliveries);
     const ms = Math.round(performance.now() - t0);
     deps.log.info({ inspectionId: id, verdict: piece.verdict, ms, dbMs: Math.round(performance.now() - tDb) }, 'inspection done');
     return { inspectionId: id, outcome: 'done', verdict: piece.verdict, ms };
+  }
+
+  async function announceFailure(id: string): Promise<void> {
+    if (!deps.webhooks) return;
+    try {
+      const row = await deps.inspections.get(id);
+      if (row?.status === 'failed') {
+        await deps.webhooks.emit({ event: 'inspection.error', stationId: row.stationId, inspectionId: id, data: inspectionEventData(row) });
+      }
+    } catch (err) {
+      deps.log.warn({ inspectionId: id, err: err instanceof Error ? err.message : String(err) }, 'could not announce the failed inspection to webhooks');
+    }
   }
 
   return async function processInspect(job: Job): Promise<InspectResult> {
@@ -120,11 +149,14 @@ export function inspectHandler(deps: InspectHandlerDeps) {
       const reason = err instanceof Error ? err.message : String(err);
       if (err instanceof BadInput || err instanceof UnrecoverableError) {
         await deps.inspections.markFailed(id, reason);
+        await announceFailure(id);
         throw err instanceof UnrecoverableError ? err : new UnrecoverableError(reason);
       }
       const attempts = job.opts.attempts ?? 1;
-      if (job.attemptsMade + 1 >= attempts) await deps.inspections.markFailed(id, `gave up after ${attempts} attempts: ${reason}`);
-      else await deps.inspections.markRetrying(id, `attempt ${job.attemptsMade + 1} of ${attempts} failed: ${reason}`);
+      if (job.attemptsMade + 1 >= attempts) {
+        await deps.inspections.markFailed(id, `gave up after ${attempts} attempts: ${reason}`);
+        await announceFailure(id);
+      } else await deps.inspections.markRetrying(id, `attempt ${job.attemptsMade + 1} of ${attempts} failed: ${reason}`);
       deps.log.warn({ inspectionId: id, err: reason, attempt: job.attemptsMade + 1 }, 'inspection attempt failed');
       throw err;
     }

@@ -22,9 +22,10 @@ async function check(fn: () => Promise<string>): Promise<z.infer<typeof CheckSch
  */
 export function healthRoutes(deps: { db: Db; queue: JobQueue; catalog: () => Promise<CatalogModel[]> }): FastifyPluginAsyncZod {
   return async (app) => {
-    app.get('/healthz', { schema: { tags: ['health'], response: { 200: z.object({ ok: z.literal(true) }) } } }, async () => ({ ok: true as const }));
+    app.get('/healthz', { config: { roles: 'public' }, schema: { tags: ['health'], response: { 200: z.object({ ok: z.literal(true) }) } } }, async () => ({ ok: true as const }));
 
-    app.get('/readyz', { schema: { tags: ['health'], response: { 200: ReadySchema, 503: ReadySchema } } }, async (_req, reply) => {
+    // Public, so load balancers and HEALTHCHECK need no key; the details (hosts, model ids, errors) only with one.
+    app.get('/readyz', { config: { roles: 'public' }, schema: { tags: ['health'], response: { 200: ReadySchema, 503: ReadySchema } } }, async (req, reply) => {
       const [redis, database, models] = await Promise.all([
         check(async () => {
           await deps.queue.ping();
@@ -43,7 +44,8 @@ export function healthRoutes(deps: { db: Db; queue: JobQueue; catalog: () => Pro
         }),
       ]);
       const ready = redis.ok && database.ok && models.ok;
-      return reply.code(ready ? 200 : 503).send({ ready, checks: { redis, database, models } });
+      const shown = (c: z.infer<typeof CheckSchema>) => (req.auth ? c : { ok: c.ok, detail: c.ok ? 'ok' : 'failing (details with an API key)' });
+      return reply.code(ready ? 200 : 503).send({ ready, checks: { redis: shown(redis), database: shown(database), models: shown(models) } });
     });
   };
 }

@@ -61,7 +61,7 @@ export function inspectionsService(deps: AcceptDeps) {
   }
 
   return {
-    async accept(upload: ReceivedUpload, idempotencyKey: string | undefined): Promise<Accepted> {
+    async accept(upload: ReceivedUpload, idempotencyKey: string | undefined, by?: { actor: string; actorKeyId: string | null }): Promise<Accepted> {
       const fingerprint = uploadFingerprint(upload);
       if (idempotencyKey) {
         const earlier = await replay(idempotencyKey, fingerprint);
@@ -93,11 +93,17 @@ export function inspectionsService(deps: AcceptDeps) {
           });
           if (idempotencyKey) await deps.idempotency.insert(trx, idempotencyKey, id, fingerprint);
           await deps.audit.append(trx, {
-            actor: `station:${upload.metadata.stationId}`,
+            actor: by?.actor ?? `station:${upload.metadata.stationId}`,
+            actorKeyId: by?.actorKeyId ?? null,
             action: 'inspection.upload',
             subjectType: 'inspection',
             subjectId: id,
-            data: { pieceId: upload.metadata.pieceId, photos: upload.photos.map((p) => p.sha256), idempotencyKey: idempotencyKey ?? null },
+            data: {
+              pieceId: upload.metadata.pieceId,
+              stationId: upload.metadata.stationId,
+              photos: upload.photos.map((p) => p.sha256),
+              idempotencyKey: idempotencyKey ?? null,
+            },
           });
         });
       } catch (err) {

@@ -1,10 +1,11 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Config } from '../../../core/config.schema.js';
-import { BadRequestError, ConflictError, NotFoundError } from '../../../core/errors.js';
+import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from '../../../core/errors.js';
 import { CursorSchema, type Cursor, type InspectionsDal } from '../../../core/store/inspections-dal.js';
 import type { PhotoStore } from '../../../core/photo-store/photo-store.js';
 import { toIso } from '../../../core/store/columns.js';
+import { ROLES_READ } from '../../auth/auth.js';
 import { ErrorBodySchema } from '../../errors.js';
 import {
   AcceptedSchema,
@@ -48,6 +49,7 @@ export function inspectionsRoutes(deps: InspectionsRoutesDeps): FastifyPluginAsy
     app.post(
       '/v1/inspections',
       {
+        config: { roles: ['station'] },
         schema: {
           tags: ['inspections'],
           summary: 'Upload the photos of one piece for inspection',
@@ -69,9 +71,16 @@ export function inspectionsRoutes(deps: InspectionsRoutesDeps): FastifyPluginAsy
           );
         }
         const upload = await receiveUpload(req, deps);
+        const auth = req.auth!;
         let accepted;
         try {
-          accepted = await deps.service.accept(upload, req.headers['idempotency-key']);
+          if (auth.role === 'station' && auth.stationId !== null && upload.metadata.stationId !== auth.stationId) {
+            throw new ForbiddenError(
+              `key ${auth.keyId} belongs to station "${auth.stationId}" and may not upload for station "${upload.metadata.stationId}"`,
+              'wrong_station',
+            );
+          }
+          accepted = await deps.service.accept(upload, req.headers['idempotency-key'], { actor: auth.actor, actorKeyId: auth.keyId });
         } catch (err) {
           await upload.discard();
           throw err;
@@ -86,6 +95,7 @@ export function inspectionsRoutes(deps: InspectionsRoutesDeps): FastifyPluginAsy
     app.get(
       '/v1/inspections/:id',
       {
+        config: { roles: ROLES_READ },
         schema: {
           tags: ['inspections'],
           summary: 'Status of an inspection, then its report per view and the piece verdict',
@@ -103,6 +113,7 @@ export function inspectionsRoutes(deps: InspectionsRoutesDeps): FastifyPluginAsy
     app.get(
       '/v1/inspections',
       {
+        config: { roles: ROLES_READ },
         schema: {
           tags: ['inspections'],
           summary: 'Inspections, newest first, filtered and paged with a cursor',
@@ -140,6 +151,7 @@ export function inspectionsRoutes(deps: InspectionsRoutesDeps): FastifyPluginAsy
     app.get(
       '/v1/inspections/:id/views/:n/overlay.png',
       {
+        config: { roles: ROLES_READ },
         schema: {
           tags: ['inspections'],
           summary: 'The photo of view n with its findings drawn on it (PNG; rendered once, then cached)',

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { CatalogModel } from '../../../core/model-catalog.js';
 import type { ModelsDal } from '../../../core/store/models-dal.js';
+import { ROLES_READ } from '../../auth/auth.js';
 
 const ModelsSchema = z.object({
   available: z
@@ -24,7 +25,7 @@ const ModelsSchema = z.object({
 
 export function modelsRoutes(deps: { catalog: () => Promise<CatalogModel[]>; models: ModelsDal }): FastifyPluginAsyncZod {
   return async (app) => {
-    app.get('/v1/models', { schema: { tags: ['models'], summary: 'Available and loaded model versions', response: { 200: ModelsSchema } } }, async () => {
+    app.get('/v1/models', { config: { roles: ROLES_READ }, schema: { tags: ['models'], summary: 'Available and loaded model versions', response: { 200: ModelsSchema } } }, async () => {
       const [available, loaded] = await Promise.all([deps.catalog(), deps.models.list()]);
       return {
         available,

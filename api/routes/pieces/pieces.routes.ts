@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { NotFoundError } from '../../../core/errors.js';
 import type { InspectionsDal } from '../../../core/store/inspections-dal.js';
 import { VerdictSchema } from '../../../core/inspection.schema.js';
+import { ROLES_READ } from '../../auth/auth.js';
 import { ErrorBodySchema } from '../../errors.js';
 import { InspectionSummarySchema } from '../inspections/inspections.schema.js';
 import { presentSummary } from '../inspections/present.js';
@@ -26,6 +27,7 @@ export function piecesRoutes(deps: { inspections: InspectionsDal }): FastifyPlug
     app.get(
       '/v1/pieces/:pieceId',
       {
+        config: { roles: ROLES_READ },
         schema: {
           tags: ['pieces'],
           summary: 'Every inspection of a piece, oldest first, each re-inspection linked to the one before',

@@ -48,8 +48,8 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | null | unde
   }
 }
 
-export async function getJson(url: string): Promise<any> {
-  const res = await fetch(url);
+export async function getJson(url: string, headers: Record<string, string> = {}): Promise<any> {
+  const res = await fetch(url, { headers });
   expect(res.status, `${url}: ${res.status}`).toBeLessThan(500);
   return res.json();
 }
