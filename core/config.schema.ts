@@ -121,6 +121,9 @@ const EnvSchema = z.object({
   WEBHOOK_ATTEMPTS: int(10, 1).describe('Delivery attempts per webhook event before it is marked failed.'),
   WEBHOOK_BACKOFF_MS: int(10_000, 1).describe('First webhook retry delay; doubles each attempt (10 attempts from 10 s span about 85 min).'),
   WEBHOOK_TIMEOUT_MS: int(10_000, 100).describe('How long a webhook receiver has to answer one delivery attempt.'),
+  TREND_CHECK_INTERVAL_MS: int(60_000, 0).describe(
+    'Workers re-check the casting trend charts for new out-of-control signals after inspections complete, at most this often (0 disables; see docs/trends.md).',
+  ),
 });
 
 export type PhotoStoreTarget =
@@ -201,6 +204,7 @@ export const ConfigSchema = EnvSchema.transform((env, ctx) => {
     },
     trustProxy: env.TRUST_PROXY === 'true',
     webhooks: { attempts: env.WEBHOOK_ATTEMPTS, backoffMs: env.WEBHOOK_BACKOFF_MS, timeoutMs: env.WEBHOOK_TIMEOUT_MS },
+    trends: { checkIntervalMs: env.TREND_CHECK_INTERVAL_MS },
   };
 });
 export type Config = z.infer<typeof ConfigSchema>;

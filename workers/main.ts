@@ -9,6 +9,7 @@ import { migrateToLatest } from '../core/store/migrate.js';
 import { modelsDal } from '../core/store/models-dal.js';
 import { webhooksDal } from '../core/store/webhooks-dal.js';
 import { createWebhookEmitter } from '../core/webhooks/emitter.js';
+import { createSignalWatcher, webhookNotifier } from '../core/reports/alerts.js';
 import { createModelRegistry, inspect, loadProfiles, type ModelRegistry } from '../pipeline/index.js';
 import { inspectHandler, type InspectPhoto } from './handlers/inspect.handler.js';
 import { webhookHandler } from './handlers/webhook.handler.js';
@@ -70,6 +71,11 @@ export async function startWorkerProcess(config: Config, opts: { log?: Logger } 
   const emitter = createWebhookEmitter({ db: db.db, webhooks, queue, log });
   const lag = startLoopLagMonitor();
   const handler = inspectHandler({ inspections, photos, profiles, inspectPhoto, webhooks: emitter, log });
+  // Trend alerts: each finished inspection may complete a signal on the casting charts (docs/trends.md).
+  const trends =
+    config.trends.checkIntervalMs > 0
+      ? createSignalWatcher({ db: db.db, notify: webhookNotifier(emitter), minIntervalMs: config.trends.checkIntervalMs, log })
+      : null;
   const deliver = webhookHandler({ webhooks, timeoutMs: config.webhooks.timeoutMs, log });
   const workers = startWorkers(
     config,
@@ -77,6 +83,7 @@ export async function startWorkerProcess(config: Config, opts: { log?: Logger } 
       inspect: async (job) => {
         lag.reset();
         const result = await handler(job);
+        if (result.outcome === 'done') trends?.poke();
         log.info({ inspectionId: job.id, eventLoopLag: lag.snapshot() }, 'event-loop delay during job');
         return result;
       },
@@ -100,6 +107,7 @@ export async function startWorkerProcess(config: Config, opts: { log?: Logger } 
         sweeper.stop();
         // close() lets running jobs finish (and stops taking new ones); their locks stay renewed meanwhile.
         await Promise.all(workers.map((w) => w.close()));
+        await trends?.stop();
         lag.stop();
         await queue.close();
         await registry.close();

@@ -9,6 +9,7 @@ import { SignalRuleSchema } from './casting-report.schema.js';
 import { chartsOver, rollUp } from './casting-report.js';
 import { RULE_TEXT } from './spc.js';
 import type { ReportsDb } from './tables.js';
+import type { WebhookEmitter } from '../webhooks/emitter.js';
 
 /**
  * Alerts: out-of-control signals on the charts a workshop watches, recorded once each in `spc_alerts` and sent on.
@@ -43,17 +44,18 @@ export interface CheckOptions {
 export type AlertNotifier = (alert: Alert) => Promise<void>;
 
 /**
- * THE webhook seam (issue 7): signed delivery of `spc.signal` events. Until the production issue's delivery
- * exists this only logs; replace the body with its enqueue call (event `spc.signal`, body `alertWebhookBody(alert)`).
+ * Sends each new alert as a signed `trend.signal` webhook (issue 7's delivery: a row per subscribed webhook, then a
+ * BullMQ job that POSTs it with `Loupe-Signature` and retries). Global webhooks hear it (a signal is no station's).
  */
-export async function sendAlertWebhook(alert: Alert, log: { warn(o: object, msg: string): void }): Promise<void> {
-  log.warn({ alert: alertWebhookBody(alert) }, 'SPC signal (webhook delivery not configured yet)');
+export function webhookNotifier(emitter: Pick<WebhookEmitter, 'emit'>): AlertNotifier {
+  return async (alert) => {
+    await emitter.emit({ event: 'trend.signal', stationId: null, inspectionId: null, data: alertWebhookBody(alert) });
+  };
 }
 
 /** The webhook body of an alert: the alert itself and a sentence for people. */
 export function alertWebhookBody(alert: Alert) {
   return {
-    event: 'spc.signal' as const,
     alert,
     text: `${alert.chart}-chart of ${alert.family} by ${alert.dimension}: ${alert.group} shows ${RULE_TEXT[alert.rule]} at ${alert.pointKey} (value ${alert.value.toFixed(4)}, centre ${alert.centre.toFixed(4)}, UCL ${alert.ucl.toFixed(4)})`,
   };
