@@ -15,6 +15,8 @@ const commandFiles: Array<{ register: (program: Command) => void }> = [
   await import('./demo.js'),
   await import('./keys.js'),
   await import('./audit.js'),
+  await import('./report.js'),
+  await import('./seed-history.js'),
 ];
 
 export function registerCommands(program: Command): void {

@@ -130,7 +130,8 @@ export async function buildCastingReport(store: Db, params: CastingReportParams,
   }
 
   const total = data.rows.reduce<Counts>((a, r) => add(a, r), ZERO);
-  const title = `Casting quality by ${params.groupBy}, ${q.from.slice(0, 10)} – ${q.to.slice(0, 10)}`;
+  // The period is [from, to); people read the last day included.
+  const title = `Casting quality by ${params.groupBy}, ${q.from.slice(0, 10)} – ${new Date(Date.parse(q.to) - 1).toISOString().slice(0, 10)}`;
   timings.total = Math.round((performance.now() - t0) * 10) / 10;
   return {
     title,
