@@ -27,11 +27,12 @@ import { createMetrics } from './routes/metrics/metrics.js';
 import { metricsRoutes } from './routes/metrics/metrics.routes.js';
 import { modelsRoutes } from './routes/models/models.routes.js';
 import { piecesRoutes } from './routes/pieces/pieces.routes.js';
-import { reportsRoutes } from './routes/reports/reports.routes.js';
 import { keysRoutes } from './routes/keys/keys.routes.js';
 import { sessionRoutes } from './routes/session/session.routes.js';
 import { webhooksRoutes } from './routes/webhooks/webhooks.routes.js';
 import { webhooksDal } from '../core/store/webhooks-dal.js';
+import { calibrationsDal } from '../core/store/calibrations-dal.js';
+import { calibrationRoutes } from './routes/stations/calibration.routes.js';
 
 /** Everything the API needs, built by the caller (server.ts, a test, the demo), so a test runs the same app. */
 export interface AppDeps {
@@ -110,6 +111,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerAuth(app, { keys });
 
   const inspections = inspectionsDal(deps.db);
+  const calibrations = calibrationsDal(deps.db);
   const catalog = deps.modelCatalog ?? (() => readModelCatalog(config.modelsDir));
   const metrics = createMetrics({ queue: deps.queue, inspections });
   app.addHook('onResponse', async (req, reply) => {
@@ -127,6 +129,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         inspections,
         idempotency: idempotencyDal(deps.db),
         audit: auditDal(deps.db),
+        calibrations,
         photos: deps.photos,
         queue: deps.queue,
         log: app.log,
@@ -135,13 +138,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }),
   );
   await app.register(piecesRoutes({ inspections }));
-  await app.register(reportsRoutes({ db: deps.db }));
   await app.register(modelsRoutes({ catalog, models: modelsDal(deps.db) }));
   await app.register(healthRoutes({ db: deps.db, queue: deps.queue, catalog }));
   await app.register(metricsRoutes({ metrics }));
   await app.register(sessionRoutes({ config, keys }));
   await app.register(keysRoutes({ keys }));
   await app.register(webhooksRoutes({ webhooks: webhooksDal(deps.db), inspections }));
+  await app.register(calibrationRoutes({ config, photos: deps.photos, calibrations }));
   await registerQueuesDashboard(app, deps.queue);
   return app;
 }

@@ -5,6 +5,7 @@ import { inspectJobFor } from '../../../core/jobs.js';
 import type { PhotoStore } from '../../../core/photo-store/photo-store.js';
 import type { JobQueue } from '../../../core/queue.js';
 import type { AuditDal } from '../../../core/store/audit-dal.js';
+import type { CalibrationsDal } from '../../../core/store/calibrations-dal.js';
 import { isUniqueViolation, type Db } from '../../../core/store/db.js';
 import type { IdempotencyDal } from '../../../core/store/idempotency-dal.js';
 import type { InspectionsDal } from '../../../core/store/inspections-dal.js';
@@ -16,6 +17,8 @@ export interface AcceptDeps {
   inspections: InspectionsDal;
   idempotency: IdempotencyDal;
   audit: AuditDal;
+  /** The station's latest calibration supplies the scale of views uploaded without one. */
+  calibrations?: CalibrationsDal;
   photos: PhotoStore;
   queue: JobQueue;
   log: FastifyBaseLogger;
@@ -72,9 +75,20 @@ export function inspectionsService(deps: AcceptDeps) {
       }
       await deps.queue.ping();
 
+      // The scale is fixed now, at acceptance: a job run again later measures with the calibration of its upload.
+      const needsScale = upload.metadata.views.some((v) => v.mmPerPx === undefined);
+      const calibration = needsScale ? ((await deps.calibrations?.latest(upload.metadata.stationId)) ?? null) : null;
+
       for (const p of upload.photos) await deps.photos.putStaged(p.stagedPath, p.sha256);
 
       const id = randomUUID();
+      const scales = upload.metadata.views.map((v) =>
+        v.mmPerPx !== undefined
+          ? { mmPerPx: v.mmPerPx, mmPerPxSource: 'given' as const, calibrationId: null }
+          : calibration
+            ? { mmPerPx: calibration.mmPerPx, mmPerPxSource: 'calibration' as const, calibrationId: calibration.id }
+            : { mmPerPx: null, calibrationId: null },
+      );
       try {
         await deps.db.transaction().execute(async (trx) => {
           await deps.inspections.insert(trx, {
@@ -88,7 +102,7 @@ export function inspectionsService(deps: AcceptDeps) {
               height: p.height,
               bytes: p.bytes,
               fileName: p.fileName,
-              mmPerPx: upload.metadata.views[n]!.mmPerPx ?? null,
+              ...scales[n]!,
             })),
           });
           if (idempotencyKey) await deps.idempotency.insert(trx, idempotencyKey, id, fingerprint);
@@ -102,6 +116,7 @@ export function inspectionsService(deps: AcceptDeps) {
               pieceId: upload.metadata.pieceId,
               stationId: upload.metadata.stationId,
               photos: upload.photos.map((p) => p.sha256),
+              scales: scales.map((s) => ({ mmPerPx: s.mmPerPx, source: s.mmPerPx === null ? 'default' : s.mmPerPxSource, calibrationId: s.calibrationId })),
               idempotencyKey: idempotencyKey ?? null,
             },
           });

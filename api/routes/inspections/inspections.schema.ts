@@ -35,6 +35,11 @@ export const ViewResultSchema = z.object({
   view: z.string(),
   verdict: VerdictSchema.nullable(),
   mmPerPx: z.number().nullable(),
+  mmPerPxSource: z
+    .enum(['given', 'calibration'])
+    .nullable()
+    .describe("Where mmPerPx came from: the upload, or the station's calibration (calibrationId); null: the profile's default scale."),
+  calibrationId: z.string().nullable(),
   photo: PhotoSchema,
   overlayUrl: z.string().nullable().describe('PNG of the photo with the findings drawn on it, once the view is inspected.'),
   report: InspectionReportSchema.nullable().describe('The pipeline report of this view (null until done).'),

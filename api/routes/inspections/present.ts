@@ -31,6 +31,8 @@ export function presentInspection(i: InspectionWithViews): InspectionBody {
       view: v.view,
       verdict: v.verdict,
       mmPerPx: v.mmPerPx,
+      mmPerPxSource: v.mmPerPxSource,
+      calibrationId: v.calibrationId,
       photo: v.photo,
       overlayUrl: v.report ? overlayUrl(i.id, v.n) : null,
       report: v.report,
