@@ -17,6 +17,8 @@ const commandFiles: Array<{ register: (program: Command) => void }> = [
   await import('./audit.js'),
   await import('./report.js'),
   await import('./seed-history.js'),
+  await import('./train.js'),
+  await import('./models.js'),
 ];
 
 export function registerCommands(program: Command): void {

@@ -10,6 +10,8 @@ export const FamilyMetricsSchema = z.object({
   precision: metric,
   recall: metric,
   f1: metric,
+  /** (tp + tn) / images, flagged = verdict other than `pass` (as precision and recall count it). */
+  accuracy: metric,
   positives: z.number().int(),
   negatives: z.number().int(),
 });

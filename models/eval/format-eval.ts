@@ -7,11 +7,11 @@ export function formatEvalSummary(r: EvalResult): string {
   const lines = [
     `${r.images} images · model ${r.model.id}@${r.model.version} · profile ${r.profile.name}@${r.profile.version}`,
     '',
-    'family          AUROC    AP       prec     recall   F1       pos  neg',
+    'family          AUROC    AP       prec     recall   F1       acc      pos  neg',
   ];
   for (const [name, m] of Object.entries(r.families)) {
     lines.push(
-      `${name.padEnd(15)} ${f(m.auroc).padEnd(8)} ${f(m.ap).padEnd(8)} ${f(m.precision).padEnd(8)} ${f(m.recall).padEnd(8)} ${f(m.f1).padEnd(8)} ${String(m.positives).padStart(4)} ${String(m.negatives).padStart(4)}`,
+      `${name.padEnd(15)} ${f(m.auroc).padEnd(8)} ${f(m.ap).padEnd(8)} ${f(m.precision).padEnd(8)} ${f(m.recall).padEnd(8)} ${f(m.f1).padEnd(8)} ${f(m.accuracy).padEnd(8)} ${String(m.positives).padStart(4)} ${String(m.negatives).padStart(4)}`,
     );
   }
   lines.push('');

@@ -16,6 +16,8 @@ export interface ClassificationMetrics {
   precision: number | null;
   recall: number | null;
   f1: number | null;
+  /** Image-level share of correct flags ((tp + tn) / n, flagged = verdict other than `pass`); null without images. */
+  accuracy: number | null;
   positives: number;
   negatives: number;
 }
@@ -93,6 +95,7 @@ export function classificationMetrics(scores: readonly number[], flagged: readon
     precision: positives === 0 ? null : prf.precision,
     recall: positives === 0 ? null : prf.recall,
     f1: positives === 0 ? null : prf.f1,
+    accuracy: labels.length > 0 ? (counts.tp + counts.tn) / labels.length : null,
     positives,
     negatives,
   };

@@ -1,0 +1,347 @@
+import { spawn } from 'node:child_process';
+import { access, mkdir, readFile, realpath } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { checkDataset, formatCheckProblem } from '../../datasets/check.js';
+import { MANIFEST_FILE } from '../../datasets/manifest.schema.js';
+import { ProgressBar } from '../../datasets/synth/progress.js';
+import { loadModel } from '../../pipeline/registry.js';
+import { runEval } from '../eval/run-eval.js';
+import { compareEvals, formatComparison, recordComparison, type Comparison } from './compare.js';
+import { RetrainError } from './errors.js';
+import { splitHoldout, wholeFolders, writePartFolder, type InputFolder } from './holdout.js';
+import { effectiveVersion, listVersions, nextVersion, parseModelRef, readActiveFile, resolveModel, writeActiveFile, writeJsonAtomic } from './model-ref.js';
+import { parseStepLine, TrainProgressBar } from './train-progress.js';
+
+/**
+ * `loupe train`: labelled manifest folders + a base model → a new version beside it, evaluated against the base on
+ * the same validation photos. Order matters: every input folder is checked before anything else runs, and the new
+ * version is written without ever changing which version serves (see `pinActive`).
+ */
+
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const TRAIN_PY = join(REPO_ROOT, 'models/training/train.py');
+export const DEFAULT_RUNS_DIR = join(REPO_ROOT, 'models/training/runs');
+
+/** Without `--epochs`/`--steps`: this many passes over the training photos… */
+export const DEFAULT_EPOCHS = 20;
+/** …but at most this many steps: ~15 min at the ~1.1 s/step measured for batch 8 at 256 px on two cores. */
+export const DEFAULT_MAX_STEPS = 800;
+
+export interface RetrainOptions {
+  data: string[];
+  val?: string[];
+  /** `ID` (its active version) or `ID@VERSION`. */
+  base: string;
+  modelsDir: string;
+  epochs?: number;
+  steps?: number;
+  version?: string;
+  runsDir?: string;
+  run?: string;
+  batch?: number;
+  crop?: number;
+  lr?: number;
+  seed?: number;
+  /** Share of the photos held out for validation when `val` is absent. */
+  valFraction?: number;
+  resume?: boolean;
+  smoke?: boolean;
+  maxMinutes?: number;
+  /** Product profile for the old-vs-new evaluation (its tolerances decide verdicts). */
+  profile?: string;
+  /** Decode every image fully in the pre-training check. */
+  deep?: boolean;
+  python?: string;
+  /** Human-readable lines (stdout for the CLI). */
+  print?: (line: string) => void;
+  /** Training log lines and progress (stderr for the CLI). */
+  stream?: NodeJS.WriteStream;
+}
+
+export interface RetrainPlan {
+  schemaVersion: 1;
+  id: string;
+  base: string;
+  version: string;
+  run: string;
+  data: string[];
+  val: string[] | null;
+  holdout: { rule: string; fraction: number; train: number; val: number } | null;
+  trainImages: number;
+  valImages: number;
+  steps: number;
+  stepsFrom: string;
+  batch: number;
+}
+
+export type RetrainResult =
+  | { status: 'done'; id: string; base: string; version: string; versionDir: string; runDir: string; comparison: Comparison; plan: RetrainPlan }
+  | { status: 'stopped'; id: string; version: string; runDir: string; message: string; plan: RetrainPlan };
+
+const HOLDOUT_RULE = 'sha256(file) first 32 bits / 2^32 < fraction, per label combination, >= 1 image per side for strata of >= 2';
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `loupe dataset check` on every folder; refuses with every error line, folder by folder, before training. */
+export async function checkInputs(dirs: readonly string[], deep: boolean, warn: (line: string) => void): Promise<InputFolder[]> {
+  const details: string[] = [];
+  const inputs: InputFolder[] = [];
+  for (const dir of dirs) {
+    const result = await checkDataset(dir, { deep });
+    for (const p of result.problems) {
+      const line = `${join(dir, formatCheckProblem(p))}`;
+      if (p.severity === 'error') details.push(line);
+      else warn(line);
+    }
+    inputs.push({ dir, entries: result.entries });
+  }
+  if (details.length > 0) {
+    const bad = dirs.length === 1 ? dirs[0] : 'the input folders';
+    throw new RetrainError(`refusing to train: ${bad} failed \`loupe dataset check\` (${details.length} problem(s)); nothing was trained`, details);
+  }
+  return inputs;
+}
+
+async function baseWeights(dir: string): Promise<void> {
+  if (await exists(join(dir, 'weights.pt'))) return;
+  const mj = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as { training?: { checkpoint?: string } };
+  const ck = mj.training?.checkpoint;
+  if (ck && (await exists(resolve(REPO_ROOT, ck)))) return;
+  throw new RetrainError(`${dir} has no weights.pt (and its model.json names no checkpoint on this machine): cannot fine-tune from it`);
+}
+
+/**
+ * Without `active.json` the registry serves the highest version, so writing a higher one would promote it by
+ * accident: pin what serves now before the new folder appears.
+ */
+async function pinActive(modelsDir: string, id: string, print: (l: string) => void): Promise<void> {
+  if ((await readActiveFile(modelsDir, id)) !== null) return;
+  const current = await effectiveVersion(modelsDir, id);
+  if (current === null) return;
+  await writeActiveFile(modelsDir, id, current);
+  print(`pinned ${id}@${current} in ${join(modelsDir, id, 'active.json')} (it was active as the highest version), so the new version does not take over by itself`);
+}
+
+function runPython(python: string, args: string[], stream: NodeJS.WriteStream, label: string): Promise<{ code: number; tail: string[] }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(python, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PYTHONUNBUFFERED: '1' } });
+    const bar = new TrainProgressBar(label, stream);
+    const tail: string[] = [];
+    const keep = (line: string) => {
+      tail.push(line);
+      if (tail.length > 30) tail.shift();
+    };
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      keep(line);
+      const p = parseStepLine(line);
+      if (p) return bar.update(p);
+      bar.break();
+      // The full line stays in the run's log.txt; the terminal gets the start of long ones (validation JSON).
+      stream.write(`  ${line.length > 240 ? `${line.slice(0, 237)}...` : line}\n`);
+    });
+    createInterface({ input: child.stderr! }).on('line', (line) => {
+      keep(line);
+      bar.break();
+      stream.write(`  ${line}\n`);
+    });
+    child.on('error', (err) => reject(new RetrainError(`cannot run ${python}: ${err.message} (training needs Debian's python3-torch: see models/training/README.md)`)));
+    child.on('close', (code, signal) => {
+      bar.break();
+      resolvePromise({ code: code ?? (signal ? 128 : 1), tail });
+    });
+  });
+}
+
+async function countEntries(dir: string): Promise<number> {
+  const text = await readFile(join(dir, MANIFEST_FILE), 'utf8');
+  return text.split('\n').filter((l) => l.trim() !== '').length;
+}
+
+async function sameFolder(a: string, b: string): Promise<boolean> {
+  try {
+    return (await realpath(a)) === (await realpath(b));
+  } catch {
+    return false;
+  }
+}
+
+export async function retrain(opts: RetrainOptions): Promise<RetrainResult> {
+  const print = opts.print ?? ((l: string) => process.stdout.write(l + '\n'));
+  const stream = opts.stream ?? process.stderr;
+  const python = opts.python ?? '/usr/bin/python3';
+  const batch = opts.batch ?? 8;
+  const modelsDir = resolve(opts.modelsDir);
+  const runsDir = resolve(opts.runsDir ?? DEFAULT_RUNS_DIR);
+  if (opts.data.length === 0) throw new RetrainError('no --data folder given');
+  if (opts.epochs !== undefined && opts.steps !== undefined) throw new RetrainError('give --epochs or --steps, not both');
+
+  // 1. The base model: it must exist, load (hash, input names) and carry PyTorch weights.
+  const ref = parseModelRef(opts.base);
+  const base = await resolveModel(modelsDir, ref);
+  try {
+    const loaded = await loadModel(base.dir, 1);
+    await loaded.session.release();
+  } catch (err) {
+    throw new RetrainError(`base model ${base.id}@${base.version} does not load: ${(err as Error).message}`);
+  }
+  await baseWeights(base.dir);
+
+  // 2. Every input folder passes `loupe dataset check` before anything trains.
+  const all = [...opts.data, ...(opts.val ?? [])];
+  const inputs = await checkInputs(all, opts.deep ?? false, (l) => stream.write(`warning: ${l}\n`));
+  const dataInputs = inputs.slice(0, opts.data.length);
+  const valInputs = inputs.slice(opts.data.length);
+  for (const d of opts.data) for (const v of opts.val ?? []) {
+    if (await sameFolder(d, v)) throw new RetrainError(`${d} is given as both --data and --val: validation must be photos never trained on`);
+  }
+
+  // 3. Where the new version and the run go.
+  const version = opts.version ?? (await nextVersion(modelsDir, base.id, base.version));
+  const versionDir = join(modelsDir, base.id, version);
+  if ((await listVersions(modelsDir, base.id)).includes(version)) {
+    throw new RetrainError(`${base.id}@${version} already exists in ${versionDir}: choose another --version`);
+  }
+  const run = opts.run ?? `retrain-${base.id}-${version}`;
+  const runDir = join(runsDir, run);
+  await mkdir(runDir, { recursive: true });
+
+  // 4. Training and validation folders.
+  let trainDirs: string[];
+  let valDirs: string[];
+  let evalDir: string;
+  let holdout: RetrainPlan['holdout'] = null;
+  if (valInputs.length > 0) {
+    trainDirs = opts.data.map((d) => resolve(d));
+    valDirs = valInputs.map((v) => resolve(v.dir));
+    evalDir = valDirs.length === 1 ? valDirs[0]! : await writePartFolder(join(runDir, 'val-all'), valInputs, wholeFolders(valInputs));
+  } else {
+    const fraction = opts.valFraction ?? 0.2;
+    const split = splitHoldout(dataInputs, fraction);
+    if (split.val.items.length === 0 || split.train.items.length === 0) {
+      throw new RetrainError(`cannot hold out a validation part from ${split.train.items.length + split.val.items.length} photo(s): give --val DIR`);
+    }
+    trainDirs = [await writePartFolder(join(runDir, 'split/train'), dataInputs, split.train)];
+    valDirs = [await writePartFolder(join(runDir, 'split/val'), dataInputs, split.val)];
+    evalDir = valDirs[0]!;
+    holdout = { rule: HOLDOUT_RULE, fraction, train: split.train.items.length, val: split.val.items.length };
+  }
+  const trainImages = (await Promise.all(trainDirs.map(countEntries))).reduce((a, b) => a + b, 0);
+  const valImages = await countEntries(evalDir);
+
+  // 5. Steps: `--steps`, or `--epochs` passes over the training photos at this batch size.
+  let steps: number;
+  let stepsFrom: string;
+  if (opts.steps !== undefined) {
+    steps = opts.steps;
+    stepsFrom = '--steps';
+  } else if (opts.epochs !== undefined) {
+    steps = Math.max(1, Math.ceil((opts.epochs * trainImages) / batch));
+    stepsFrom = `--epochs ${opts.epochs} x ${trainImages} photos / batch ${batch}`;
+  } else {
+    steps = Math.max(1, Math.min(DEFAULT_MAX_STEPS, Math.ceil((DEFAULT_EPOCHS * trainImages) / batch)));
+    stepsFrom = `default: ${DEFAULT_EPOCHS} epochs x ${trainImages} photos / batch ${batch}, at most ${DEFAULT_MAX_STEPS}`;
+  }
+  if (opts.smoke) {
+    steps = Math.min(steps, 30);
+    stepsFrom += ' (--smoke: at most 30)';
+  }
+
+  const plan: RetrainPlan = {
+    schemaVersion: 1,
+    id: base.id,
+    base: base.version,
+    version,
+    run,
+    data: opts.data.map((d) => resolve(d)),
+    val: opts.val ? opts.val.map((v) => resolve(v)) : null,
+    holdout,
+    trainImages,
+    valImages,
+    steps,
+    stepsFrom,
+    batch,
+  };
+  const planPath = join(runDir, 'retrain.json');
+  if (opts.resume) {
+    const before = JSON.parse(await readFile(planPath, 'utf8').catch(() => 'null')) as RetrainPlan | null;
+    if (!before) throw new RetrainError(`--resume: ${planPath} does not exist (no earlier run of this command to continue)`);
+    const same = (k: keyof RetrainPlan) => JSON.stringify(before[k]) === JSON.stringify(plan[k]);
+    const differing = (['base', 'version', 'data', 'val', 'holdout', 'steps', 'batch'] as const).filter((k) => !same(k));
+    if (differing.length > 0) throw new RetrainError(`--resume: this command differs from the run it would continue in ${differing.join(', ')} (see ${planPath})`);
+  } else if (await exists(join(runDir, 'last.pt'))) {
+    throw new RetrainError(`${runDir} already holds a checkpoint: add --resume to continue it, or pass another --run/--version`);
+  }
+  await writeJsonAtomic(planPath, plan);
+  print(`base ${base.id}@${base.version} → new ${base.id}@${version} (${versionDir})`);
+  print(`training on ${trainImages} photos, validating on ${valImages}${holdout ? ` (held out by name hash, ${Math.round(holdout.fraction * 100)} % per label combination)` : ''}; ${steps} steps (${stepsFrom}); run ${runDir}`);
+
+  await pinActive(modelsDir, base.id, print);
+
+  // 6. Train, calibrate on the validation photos and export, in Python.
+  // prettier-ignore
+  const args = [TRAIN_PY, '--base', base.dir, ...trainDirs.flatMap((d) => ['--data', d]), ...valDirs.flatMap((v) => ['--val', v]),
+    '--out', versionDir, '--run', run, '--runs-dir', runsDir, '--steps', String(steps), '--batch', String(batch)];
+  if (opts.crop !== undefined) args.push('--crop', String(opts.crop));
+  if (opts.lr !== undefined) args.push('--lr', String(opts.lr));
+  if (opts.seed !== undefined) args.push('--seed', String(opts.seed));
+  if (opts.maxMinutes !== undefined) args.push('--max-minutes', String(opts.maxMinutes));
+  if (opts.resume) args.push('--resume');
+  if (opts.smoke) args.push('--smoke');
+  const { code, tail } = await runPython(python, args, stream, `train ${base.id}@${version}`);
+  if (code !== 0) throw new RetrainError(`train.py exited with ${code}; the run can be continued with --resume once the cause is fixed`, tail.slice(-8));
+  if (!(await exists(join(versionDir, 'model.json')))) {
+    const message = `training stopped before the last step (--max-minutes); continue with the same command plus --resume (checkpoint in ${runDir})`;
+    return { status: 'stopped', id: base.id, version, runDir, message, plan };
+  }
+
+  // 7. The new version must load exactly as a worker would load it.
+  try {
+    const loaded = await loadModel(versionDir, 1);
+    await loaded.session.release();
+  } catch (err) {
+    throw new RetrainError(`the exported ${base.id}@${version} does not load: ${(err as Error).message}`);
+  }
+
+  // 8. Old vs new on the same validation photos, through the pipeline.
+  const evalOne = async (v: string) => {
+    let bar: ProgressBar | undefined;
+    return runEval({
+      data: evalDir,
+      out: join(runDir, `eval-${v}.json`),
+      modelsDir,
+      model: `${base.id}@${v}`,
+      profile: opts.profile ?? 'ring',
+      onProgress: (done, total) => {
+        bar ??= new ProgressBar(total, `eval ${base.id}@${v}`, stream);
+        bar.tick();
+        if (done === total) bar.finish();
+      },
+    });
+  };
+  const before = await evalOne(base.version);
+  const after = await evalOne(version);
+  const comparison = compareEvals(before, after);
+  await recordComparison(versionDir, comparison, {
+    base: `${base.id}@${base.version}`,
+    inputs: { data: plan.data, val: plan.val },
+    holdout,
+    steps,
+    stepsFrom,
+    run: runDir,
+  });
+  print('');
+  print(formatComparison(comparison));
+  print('');
+  print(`wrote ${versionDir} (model.json, model.onnx, weights.pt, MODEL_CARD.md, comparison.json); not promoted.`);
+  print(`promote with: npx loupe models promote ${base.id} ${version}${modelsDir === resolve(REPO_ROOT, 'models') ? '' : ` --models ${modelsDir}`}`);
+  return { status: 'done', id: base.id, base: base.version, version, versionDir, runDir, comparison, plan };
+}
