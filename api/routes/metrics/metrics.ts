@@ -21,7 +21,20 @@ export function createMetrics(deps: { queue: JobQueue; inspections: InspectionsD
     registers: [registry],
   });
 
-  const queueUp = new Gauge({ name: 'loupe_queue_up', help: '1 when Redis answered the last scrape.', registers: [registry] });
+  // Its own ping: prom-client collects all metrics concurrently, so it cannot read what queue_jobs' collect found.
+  new Gauge({
+    name: 'loupe_queue_up',
+    help: '1 when Redis answers this scrape.',
+    registers: [registry],
+    async collect() {
+      try {
+        await deps.queue.ping();
+        this.set(1);
+      } catch {
+        this.set(0);
+      }
+    },
+  });
   new Gauge({
     name: 'loupe_queue_jobs',
     help: 'Jobs in the queue by state.',
@@ -30,11 +43,12 @@ export function createMetrics(deps: { queue: JobQueue; inspections: InspectionsD
     async collect() {
       this.reset();
       try {
-        const counts = await deps.queue.counts('inspect');
-        for (const [state, n] of Object.entries(counts)) this.set({ queue: 'inspect', state }, n);
-        queueUp.set(1);
+        for (const queue of ['inspect', 'webhook'] as const) {
+          const counts = await deps.queue.counts(queue);
+          for (const [state, n] of Object.entries(counts)) this.set({ queue, state }, n);
+        }
       } catch {
-        queueUp.set(0);
+        // Redis down: no depth to report; loupe_queue_up says so.
       }
     },
   });
