@@ -98,7 +98,8 @@ export async function checkInputs(dirs: readonly string[], deep: boolean, warn: 
   for (const dir of dirs) {
     const result = await checkDataset(dir, { deep });
     for (const p of result.problems) {
-      const line = `${join(dir, formatCheckProblem(p))}`;
+      // Concatenated, not path.join: the message after the line number is prose and must not be normalised.
+      const line = `${dir.replace(/\/+$/, '')}/${formatCheckProblem(p)}`;
       if (p.severity === 'error') details.push(line);
       else warn(line);
     }
