@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { checkDataset, formatCheckProblem } from '../../datasets/check.js';
 import { MANIFEST_FILE } from '../../datasets/manifest.schema.js';
 import { ProgressBar } from '../../datasets/synth/progress.js';
+import { loadProfiles } from '../../pipeline/profiles.js';
 import { loadModel } from '../../pipeline/registry.js';
 import { runEval } from '../eval/run-eval.js';
 import { compareEvals, formatComparison, recordComparison, type Comparison } from './compare.js';
@@ -184,6 +185,13 @@ export async function retrain(opts: RetrainOptions): Promise<RetrainResult> {
   const runsDir = resolve(opts.runsDir ?? DEFAULT_RUNS_DIR);
   if (opts.data.length === 0) throw new RetrainError('no --data folder given');
   if (opts.epochs !== undefined && opts.steps !== undefined) throw new RetrainError('give --epochs or --steps, not both');
+
+  // The comparison's profile, resolved now rather than after an hour of training.
+  try {
+    loadProfiles().get(opts.profile ?? 'ring');
+  } catch (err) {
+    throw new RetrainError(`--profile: ${(err as Error).message}`);
+  }
 
   // 1. The base model: it must exist, load (hash, input names) and carry PyTorch weights.
   const ref = parseModelRef(opts.base);
