@@ -9,8 +9,9 @@ import { reportsDb, type ReportsDb } from './tables.js';
  * in a transaction with `TimeZone = UTC` and `substr(cast(created_at as text), 1, 10)` is the UTC day on both
  * (SQLite stores the ISO-8601 UTC text itself).
  *
- * Population: each piece counts once, at its **first inspection** (the earliest finished one that judged the piece:
- * a `retake` verdict without an inspector's disposition judged only the photo). Casting defects are what that first
+ * Population: each piece counts once, in the period its first upload falls in (`pieces.created_at`), at its
+ * **first judged inspection** (the earliest finished one that judged the piece: a `retake` verdict without an
+ * inspector's disposition judged only the photo), on that inspection's UTC day. Casting defects are what that first
  * look found; re-inspections after rework would count the same casting twice.
  *
  * Effective findings: the model's findings minus those an inspector rejected, plus the boxes an inspector added for
@@ -52,19 +53,6 @@ export interface CastingQuery {
 }
 
 const count = z.coerce.number();
-const DayRowSchema = z.object({
-  g: z.string(),
-  day: z.string(),
-  n: count,
-  defective: count,
-  defects: count,
-  accepted: count,
-  rework: count,
-  scrap: count,
-  rejected: count,
-  pending: count,
-  first_pass: count,
-});
 export type DayRow = {
   group: string;
   day: string;
@@ -113,117 +101,58 @@ function andAll(parts: Array<RawBuilder<unknown>>): RawBuilder<unknown> {
 const FINDING_STANDS = sql`(fr.decision is null or fr.decision = 'confirmed')`;
 
 /**
- * First inspections of pieces in the period (see the module comment), with the group key, the UTC day, the
- * outcome and whether the piece was ever inspected again.
+ * `base`: one row per piece first presented in the period (`pieces.created_at`, written with the piece's first
+ * upload), at its first judged inspection: group key, UTC day, outcome, and whether the piece was inspected again.
+ * Whole-partition window aggregates over the few inspections of each piece (one sort; same syntax on both
+ * databases) replace two correlated subqueries per row; `materialized` (SQLite ≥ 3.35, PostgreSQL ≥ 12) computes it
+ * once for every use below. Inspections are ordered by `created_at as text || id` (ISO text on SQLite, UTC text on
+ * PostgreSQL in this session: both sort chronologically, the id breaks a tie).
+ * `eff`: the effective findings (all families) of those inspections. `cross join` + WHERE is plain SQL; SQLite reads it
+ * as "base drives, findings are probed by index" (instead of scanning every finding and indexing base on the fly),
+ * PostgreSQL plans it like any join.
  */
-function baseCte(q: CastingQuery, dimension: Dimension | null): RawBuilder<unknown> {
-  const groupExpr = dimension ? sql`coalesce(${sql.ref(`i.${COLUMN[dimension]}`)}, ${NONE_KEY})` : sql`'all'`;
-  return sql`base as materialized (
-    select i.id, ${groupExpr} as g, substr(cast(i.created_at as text), 1, 10) as day,
-      case when ir.disposition is not null then ir.disposition
-           when i.verdict = 'pass' then 'accept'
-           when i.verdict = 'fail' then 'reject'
-           else 'pending' end as outcome,
-      case when exists (
-        select 1 from inspections l
-        where l.piece_id = i.piece_id and l.created_at >= i.created_at
-          and (l.created_at > i.created_at or l.id > i.id) and l.status <> 'failed'
-      ) then 1 else 0 end as later
-    from inspections i
+function factsCtes(q: CastingQuery, dimension: Dimension | null): RawBuilder<unknown> {
+  const groupExpr = dimension ? sql`coalesce(${sql.ref(`j.${COLUMN[dimension]}`)}, ${NONE_KEY})` : sql`'all'`;
+  // Per piece, over its non-failed inspections: the key (time, then id) of the first judged one and of the last one.
+  const key = sql`cast(i.created_at as text) || i.id`;
+  const judged = sql`i.status = 'done' and (i.verdict <> 'retake' or ir.disposition is not null)`;
+  return sql`visits as (
+    select i.id, i.created_at, i.verdict, ${sql.join(DIMENSIONS.map((d) => sql.ref(`i.${COLUMN[d]}`)))}, ir.disposition,
+      case when ${judged} then ${key} end as judged_key,
+      min(case when ${judged} then ${key} end) over piece as first_key,
+      max(${key}) over piece as last_key
+    from pieces p
+    join inspections i on i.piece_id = p.piece_id
     left join inspection_reviews ir on ir.inspection_id = i.id
-    where i.status = 'done' and i.created_at >= ${q.from} and i.created_at < ${q.to}
-      and (i.verdict <> 'retake' or ir.disposition is not null)
-      and ${andAll(filterSql('i', q))}
-      and not exists (
-        select 1 from inspections e
-        left join inspection_reviews er on er.inspection_id = e.id
-        where e.piece_id = i.piece_id and e.created_at <= i.created_at
-          and (e.created_at < i.created_at or e.id < i.id)
-          and e.status = 'done' and (e.verdict <> 'retake' or er.disposition is not null)
-      )
+    where p.created_at >= ${q.from} and p.created_at < ${q.to} and i.status <> 'failed'
+    window piece as (partition by i.piece_id)
+  ),
+  base as materialized (
+    select j.id, ${groupExpr} as g, substr(cast(j.created_at as text), 1, 10) as day,
+      case when j.disposition is not null then j.disposition
+           when j.verdict = 'pass' then 'accept'
+           when j.verdict = 'fail' then 'reject'
+           else 'pending' end as outcome,
+      case when j.judged_key < j.last_key then 1 else 0 end as later
+    from visits j
+    where j.judged_key = j.first_key and ${andAll(filterSql('j', q))}
+  ),
+  eff as materialized (
+    select f.inspection_id as id, f.family, f.kind, f.size_mm
+    from base b
+    cross join findings f
+    left join finding_reviews fr on fr.finding_id = f.id
+    where f.inspection_id = b.id and ${FINDING_STANDS}
+    union all
+    select a.inspection_id as id, a.family, a.kind, a.size_mm
+    from base b
+    cross join review_added_findings a
+    where a.inspection_id = b.id
   )`;
 }
 
 function scopeSql(alias: string, scope: DefectScope): RawBuilder<unknown> {
   return scope === 'all' ? sql`1 = 1` : sql`${sql.ref(`${alias}.family`)} = ${scope}`;
-}
-
-/** Counts per group and UTC day: pieces, defective pieces, defects, outcomes and first-pass pieces. */
-export async function countsByGroupDay(db: ReportsDb, q: CastingQuery, dimension: Dimension | null): Promise<DayRow[]> {
-  const res = await sql`
-    with ${baseCte(q, dimension)},
-    fx as (
-      select f.inspection_id as id, count(*) as c
-      from base b
-      join findings f on f.inspection_id = b.id
-      left join finding_reviews fr on fr.finding_id = f.id
-      where ${scopeSql('f', q.scope)} and ${FINDING_STANDS}
-      group by f.inspection_id
-      union all
-      select a.inspection_id as id, count(*) as c
-      from base b
-      join review_added_findings a on a.inspection_id = b.id
-      where ${scopeSql('a', q.scope)}
-      group by a.inspection_id
-    ),
-    per as (select id, sum(c) as c from fx group by id)
-    select b.g, b.day, count(*) as n,
-      sum(case when p.c > 0 then 1 else 0 end) as defective,
-      coalesce(sum(p.c), 0) as defects,
-      sum(case when b.outcome = 'accept' then 1 else 0 end) as accepted,
-      sum(case when b.outcome = 'rework' then 1 else 0 end) as rework,
-      sum(case when b.outcome = 'scrap' then 1 else 0 end) as scrap,
-      sum(case when b.outcome = 'reject' then 1 else 0 end) as rejected,
-      sum(case when b.outcome = 'pending' then 1 else 0 end) as pending,
-      sum(case when b.outcome = 'accept' and b.later = 0 then 1 else 0 end) as first_pass
-    from base b
-    left join per p on p.id = b.id
-    group by b.g, b.day
-    order by b.g, b.day
-  `.execute(db);
-  return res.rows.map((row) => {
-    const r = DayRowSchema.parse(row);
-    return {
-      group: r.g,
-      day: r.day,
-      n: r.n,
-      defective: r.defective,
-      defects: r.defects,
-      accepted: r.accepted,
-      rework: r.rework,
-      scrap: r.scrap,
-      rejected: r.rejected,
-      pending: r.pending,
-      firstPass: r.first_pass,
-    };
-  });
-}
-
-/** Effective findings of the first inspections (all families): the rows behind the Pareto and the pore sizes. */
-function effectiveCte(): RawBuilder<unknown> {
-  return sql`eff as (
-    select f.family, f.kind, f.size_mm
-    from base b
-    join findings f on f.inspection_id = b.id
-    left join finding_reviews fr on fr.finding_id = f.id
-    where ${FINDING_STANDS}
-    union all
-    select a.family, a.kind, a.size_mm
-    from base b
-    join review_added_findings a on a.inspection_id = b.id
-  )`;
-}
-
-export async function defectKinds(db: ReportsDb, q: CastingQuery): Promise<Array<{ family: string; kind: string; count: number }>> {
-  const res = await sql`
-    with ${baseCte(q, null)}, ${effectiveCte()}
-    select family, kind, count(*) as n from eff group by family, kind order by family, kind
-  `.execute(db);
-  const Row = z.object({ family: z.string(), kind: z.string(), n: count });
-  return res.rows.map((row) => {
-    const r = Row.parse(row);
-    return { family: r.family, kind: r.kind, count: r.n };
-  });
 }
 
 export interface PoreSizes {
@@ -235,31 +164,102 @@ export interface PoreSizes {
   maxMm: number | null;
 }
 
-/** Histogram of pore diameters (mm) over the effective porosity findings with a measured size. */
-export async function poreSizes(db: ReportsDb, q: CastingQuery, edges: number[]): Promise<PoreSizes> {
-  // Bin index by explicit edges (a CASE, not floor(): integer casts round on one database and truncate on the other).
+export interface CastingFacts {
+  /** Pieces, defective pieces, defects, outcomes and first pass per group and UTC day. */
+  rows: DayRow[];
+  /** Effective findings by family and kind (all families, whatever the scope). */
+  kinds: Array<{ family: string; kind: string; count: number }>;
+  /** Diameters of the effective porosity findings with a measured size. */
+  pores: PoreSizes;
+}
+
+const FactRowSchema = z.object({
+  s: z.enum(['day', 'kind', 'pore']),
+  k1: z.string(),
+  k2: z.string(),
+  n0: count,
+  n1: count,
+  n2: count,
+  n3: count,
+  n4: count,
+  n5: count,
+  n6: count,
+  n7: count,
+  n8: count,
+});
+
+/**
+ * Everything the report reads about the period's pieces in one statement (one evaluation of `base` and `eff`):
+ * sections `day` (counts per group and day), `kind` (Pareto input) and `pore` (histogram by explicit edges; a CASE,
+ * not floor(): integer casts round on one database and truncate on the other), told apart by the column `s`.
+ */
+export async function castingFacts(db: ReportsDb, q: CastingQuery, dimension: Dimension | null, edges: number[]): Promise<CastingFacts> {
   const cases = edges
     .slice(1)
     .map((e, k) => sql`when size_mm < ${e} then ${sql.lit(k)}`)
     .reduce((a, b) => sql`${a} ${b}`, sql``);
   const res = await sql`
-    with ${baseCte(q, null)}, ${effectiveCte()},
-    pores as (select size_mm, case ${cases} else ${sql.lit(edges.length - 1)} end as bin from eff where family = 'porosity' and size_mm is not null)
-    select bin, count(*) as n, sum(size_mm) as total, max(size_mm) as biggest from pores group by bin order by bin
+    with ${factsCtes(q, dimension)},
+    per as (select id, count(*) as c from eff where ${scopeSql('eff', q.scope)} group by id),
+    pores as (select size_mm, ${edges.length > 1 ? sql`case ${cases} else ${sql.lit(edges.length - 1)} end` : sql.lit(0)} as bin from eff where family = 'porosity' and size_mm is not null)
+    select 'day' as s, b.g as k1, b.day as k2, count(*) as n0,
+      sum(case when p.c > 0 then 1 else 0 end) as n1,
+      coalesce(sum(p.c), 0) as n2,
+      sum(case when b.outcome = 'accept' then 1 else 0 end) as n3,
+      sum(case when b.outcome = 'rework' then 1 else 0 end) as n4,
+      sum(case when b.outcome = 'scrap' then 1 else 0 end) as n5,
+      sum(case when b.outcome = 'reject' then 1 else 0 end) as n6,
+      sum(case when b.outcome = 'pending' then 1 else 0 end) as n7,
+      sum(case when b.outcome = 'accept' and b.later = 0 then 1 else 0 end) as n8
+    from base b
+    left join per p on p.id = b.id
+    group by b.g, b.day
+    union all
+    select 'kind', family, kind, count(*), 0, 0, 0, 0, 0, 0, 0, 0 from eff group by family, kind
+    union all
+    select 'pore', '', '', bin, count(*), sum(size_mm), max(size_mm), 0, 0, 0, 0, 0 from pores group by bin
   `.execute(db);
-  const Row = z.object({ bin: count, n: count, total: count, biggest: count });
+
+  const rows: DayRow[] = [];
+  const kinds: CastingFacts['kinds'] = [];
   const counts = edges.map(() => 0);
   let n = 0;
   let total = 0;
   let max: number | null = null;
-  for (const row of res.rows) {
-    const r = Row.parse(row);
-    counts[r.bin] = r.n;
-    n += r.n;
-    total += r.total;
-    max = max === null ? r.biggest : Math.max(max, r.biggest);
+  for (const raw of res.rows) {
+    const r = FactRowSchema.parse(raw);
+    if (r.s === 'day') {
+      rows.push({
+        group: r.k1,
+        day: r.k2,
+        n: r.n0,
+        defective: r.n1,
+        defects: r.n2,
+        accepted: r.n3,
+        rework: r.n4,
+        scrap: r.n5,
+        rejected: r.n6,
+        pending: r.n7,
+        firstPass: r.n8,
+      });
+    } else if (r.s === 'kind') {
+      kinds.push({ family: r.k1, kind: r.k2, count: r.n0 });
+    } else {
+      counts[r.n0] = r.n1;
+      n += r.n1;
+      total += r.n2;
+      max = max === null ? r.n3 : Math.max(max, r.n3);
+    }
   }
-  return { edges, counts, n, meanMm: n > 0 ? total / n : null, maxMm: max };
+  const order = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  rows.sort((a, b) => order(a.group, b.group) || order(a.day, b.day));
+  kinds.sort((a, b) => order(a.family, b.family) || order(a.kind, b.kind));
+  return { rows, kinds, pores: { edges, counts, n, meanMm: n > 0 ? total / n : null, maxMm: max } };
+}
+
+/** Counts per group and UTC day only (the alert check needs no Pareto or pore sizes). */
+export async function countsByGroupDay(db: ReportsDb, q: CastingQuery, dimension: Dimension | null): Promise<DayRow[]> {
+  return (await castingFacts(db, q, dimension, [0])).rows;
 }
 
 export interface AgreementRow {
@@ -278,41 +278,33 @@ export interface AgreementRow {
  * inspection reviewed in the period (first inspections and re-inspections alike: each was a model call).
  */
 export async function agreement(db: ReportsDb, q: CastingQuery): Promise<AgreementRow[]> {
+  // From the reviews (a small share of inspections) to their inspections, never the other way round.
   const res = await sql`
-    with rv as (
-      select i.id, ir.model_versions as mv
-      from inspections i
-      join inspection_reviews ir on ir.inspection_id = i.id
-      where i.status = 'done' and i.created_at >= ${q.from} and i.created_at < ${q.to} and ${andAll(filterSql('i', q))}
-    ),
-    decisions as (
-      select rv.mv, f.family, coalesce(fr.decision, 'undecided') as d, count(*) as n
-      from rv
-      join findings f on f.inspection_id = rv.id
-      left join finding_reviews fr on fr.finding_id = f.id
-      group by rv.mv, f.family, coalesce(fr.decision, 'undecided')
-      union all
-      select rv.mv, a.family, 'missed' as d, count(*) as n
-      from rv
-      join review_added_findings a on a.inspection_id = rv.id
-      group by rv.mv, a.family
+    with rv as materialized (
+      select ir.inspection_id as id, ir.model_versions as mv
+      from inspection_reviews ir
+      join inspections i on i.id = ir.inspection_id
+      where i.created_at >= ${q.from} and i.created_at < ${q.to} and i.status = 'done' and ${andAll(filterSql('i', q))}
     )
-    select mv, family, d, sum(n) as n from decisions group by mv, family, d order by mv, family, d
+    select rv.mv, f.family, coalesce(fr.decision, 'undecided') as d, count(*) as n
+    from rv
+    join findings f on f.inspection_id = rv.id
+    left join finding_reviews fr on fr.finding_id = f.id
+    group by rv.mv, f.family, coalesce(fr.decision, 'undecided')
+    union all
+    select rv.mv, a.family, 'missed', count(*)
+    from rv
+    join review_added_findings a on a.inspection_id = rv.id
+    group by rv.mv, a.family
+    union all
+    select rv.mv, '', 'reviewed', count(*) from rv group by rv.mv
   `.execute(db);
-  const reviewed = await sql`
-    select ir.model_versions as mv, count(*) as n
-    from inspections i join inspection_reviews ir on ir.inspection_id = i.id
-    where i.status = 'done' and i.created_at >= ${q.from} and i.created_at < ${q.to} and ${andAll(filterSql('i', q))}
-    group by ir.model_versions
-  `.execute(db);
-  const reviewedBy = new Map(reviewed.rows.map((row) => {
-    const r = z.object({ mv: z.string(), n: count }).parse(row);
-    return [r.mv, r.n] as const;
-  }));
-  const Row = z.object({ mv: z.string(), family: z.string(), d: z.enum(['confirmed', 'rejected', 'missed', 'undecided']), n: count });
+  const Row = z.object({ mv: z.string(), family: z.string(), d: z.enum(['confirmed', 'rejected', 'missed', 'undecided', 'reviewed']), n: count });
+  const parsed = res.rows.map((row) => Row.parse(row));
+  const reviewedBy = new Map(parsed.filter((r) => r.d === 'reviewed').map((r) => [r.mv, r.n] as const));
   const out = new Map<string, AgreementRow>();
-  for (const row of res.rows) {
-    const r = Row.parse(row);
+  for (const r of parsed) {
+    if (r.d === 'reviewed') continue;
     const key = `${r.mv}\u0000${r.family}`;
     let a = out.get(key);
     if (!a) {
@@ -321,5 +313,5 @@ export async function agreement(db: ReportsDb, q: CastingQuery): Promise<Agreeme
     }
     a[r.d] += r.n;
   }
-  return [...out.values()];
+  return [...out.values()].sort((a, b) => (a.modelVersions < b.modelVersions ? -1 : a.modelVersions > b.modelVersions ? 1 : a.family < b.family ? -1 : 1));
 }

@@ -3,10 +3,8 @@ import { listAlerts } from './alerts.js';
 import { bucketOf, defaultInterval } from './buckets.js';
 import {
   agreement,
-  countsByGroupDay,
-  defectKinds,
+  castingFacts,
   DIMENSIONS,
-  poreSizes,
   withReportSession,
   type CastingQuery,
   type DayRow,
@@ -101,9 +99,7 @@ export async function buildCastingReport(store: Db, params: CastingReportParams,
 
   const t0 = performance.now();
   const data = await withReportSession(store, async (db) => ({
-    rows: await timed('counts', () => countsByGroupDay(db, q, dimension)),
-    kinds: await timed('pareto', () => defectKinds(db, q)),
-    pores: await timed('poreSizes', () => poreSizes(db, q, edges)),
+    ...(await timed('facts', () => castingFacts(db, q, dimension, edges))),
     agreement: await timed('agreement', () => agreement(db, q)),
     alerts: await timed('alerts', () => listAlerts(db, { from: q.from, to: q.to })),
   }));

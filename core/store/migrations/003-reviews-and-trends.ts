@@ -114,9 +114,8 @@ export function reviewsAndTrends(dialect: Dialect): Migration {
 
       // Trend reports: the period scan runs on (status, created_at) (001's index); these serve the filters and the
       // per-inspection findings aggregate without touching the findings' JSON (measured in test/bench).
-      // A piece's history (is this its first inspection? was it inspected again?) is one probe per row on this index;
-      // with only (piece_id, created_at), SQLite without statistics prefers (status, created_at) and goes quadratic.
-      await db.schema.createIndex('inspections_piece_status_idx').on('inspections').columns(['piece_id', 'status', 'created_at']).execute();
+      // The report's population is the pieces first presented in the period, then each piece's few inspections.
+      await db.schema.createIndex('pieces_created_idx').on('pieces').columns(['created_at', 'piece_id']).execute();
       await db.schema.createIndex('inspections_caster_idx').on('inspections').columns(['caster', 'created_at']).execute();
       await db.schema.createIndex('inspections_metal_idx').on('inspections').columns(['metal', 'created_at']).execute();
       await db.schema
@@ -126,7 +125,7 @@ export function reviewsAndTrends(dialect: Dialect): Migration {
         .execute();
     },
     async down(db: Kysely<any>) {
-      for (const i of ['findings_report_idx', 'inspections_metal_idx', 'inspections_caster_idx', 'inspections_piece_status_idx']) await db.schema.dropIndex(i).ifExists().execute();
+      for (const i of ['findings_report_idx', 'inspections_metal_idx', 'inspections_caster_idx', 'pieces_created_idx']) await db.schema.dropIndex(i).ifExists().execute();
       for (const t of ['spc_alerts', 'review_added_findings', 'finding_reviews', 'inspection_reviews']) {
         await db.schema.dropTable(t).ifExists().execute();
       }
