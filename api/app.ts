@@ -27,6 +27,7 @@ import { createMetrics } from './routes/metrics/metrics.js';
 import { metricsRoutes } from './routes/metrics/metrics.routes.js';
 import { modelsRoutes } from './routes/models/models.routes.js';
 import { piecesRoutes } from './routes/pieces/pieces.routes.js';
+import { reportsRoutes } from './routes/reports/reports.routes.js';
 import { keysRoutes } from './routes/keys/keys.routes.js';
 import { sessionRoutes } from './routes/session/session.routes.js';
 import { webhooksRoutes } from './routes/webhooks/webhooks.routes.js';
@@ -138,6 +139,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }),
   );
   await app.register(piecesRoutes({ inspections }));
+  await app.register(reportsRoutes({ db: deps.db }));
   await app.register(modelsRoutes({ catalog, models: modelsDal(deps.db) }));
   await app.register(healthRoutes({ db: deps.db, queue: deps.queue, catalog }));
   await app.register(metricsRoutes({ metrics }));
