@@ -34,6 +34,11 @@ import { webhooksRoutes } from './routes/webhooks/webhooks.routes.js';
 import { webhooksDal } from '../core/store/webhooks-dal.js';
 import { calibrationsDal } from '../core/store/calibrations-dal.js';
 import { calibrationRoutes } from './routes/stations/calibration.routes.js';
+import { reviewRoutes } from './routes/review/review.routes.js';
+import { reviewService } from './routes/review/review-service.js';
+import { buildUiAssets } from './ui/ui-assets.js';
+import { uiRoutes } from './ui/ui.routes.js';
+import { loadProfiles } from '../pipeline/profiles.js';
 
 /** Everything the API needs, built by the caller (server.ts, a test, the demo), so a test runs the same app. */
 export interface AppDeps {
@@ -147,6 +152,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(keysRoutes({ keys }));
   await app.register(webhooksRoutes({ webhooks: webhooksDal(deps.db), inspections }));
   await app.register(calibrationRoutes({ config, photos: deps.photos, calibrations }));
+  // Inspector review and station pages (issue 8); tolerances shown beside findings come from the profiles file.
+  const profiles = loadProfiles({ overridePath: config.profilesFile ?? undefined, env: {} });
+  await app.register(reviewRoutes({ service: reviewService({ db: deps.db, inspections, profiles }), inspections, photos: deps.photos }));
+  await app.register(
+    uiRoutes({ assets: await buildUiAssets(), requiredViews: Object.fromEntries(profiles.names.map((n) => [n, profiles.get(n).requiredViews])) }),
+  );
   await registerQueuesDashboard(app, deps.queue);
   return app;
 }

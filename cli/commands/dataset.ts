@@ -45,6 +45,48 @@ async function runImport(name: string, rawOpts: unknown): Promise<void> {
   }
 }
 
+const ExportReviewsOptionsSchema = z.object({
+  out: z.string().min(1),
+  since: z.union([z.iso.date(), z.iso.datetime({ offset: true })]).optional(),
+  force: z.boolean().optional(),
+});
+
+async function runExportReviews(rawOpts: unknown): Promise<void> {
+  const parsed = ExportReviewsOptionsSchema.safeParse(rawOpts);
+  if (!parsed.success) {
+    for (const i of parsed.error.issues) process.stderr.write(`--${i.path.join('.')}: ${i.message} (YYYY-MM-DD or an ISO date-time)\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const opts = parsed.data;
+  const { loadConfig } = await import('../../core/config.schema.js');
+  const { openDatabase } = await import('../../core/store/db.js');
+  const { migrateToLatest } = await import('../../core/store/migrate.js');
+  const { createPhotoStore } = await import('../../core/photo-store/index.js');
+  const { exportReviews, ExportError } = await import('../../datasets/export/export-reviews.js');
+  const config = loadConfig();
+  const db = await openDatabase(config.database);
+  try {
+    await migrateToLatest(db);
+    const result = await exportReviews({
+      db: db.db,
+      photos: await createPhotoStore(config),
+      out: opts.out,
+      ...(opts.since ? { since: new Date(opts.since).toISOString() } : {}),
+      force: opts.force ?? false,
+    });
+    for (const s of result.skipped) process.stderr.write(`skipped ${s}\n`);
+    const defects = result.entries.reduce((n, e) => n + e.defects.length, 0);
+    process.stdout.write(`${result.entries.length} photos of ${result.inspections} reviewed inspections (${defects} defects) -> ${result.manifestPath}\n`);
+  } catch (err) {
+    if (!(err instanceof ExportError)) throw err;
+    process.stderr.write(`error: ${err.message}\n`);
+    process.exitCode = 1;
+  } finally {
+    await db.close();
+  }
+}
+
 export function register(program: Command): void {
   const dataset = program.command('dataset').description('validate manifest folders and import real labelled sets');
 
@@ -64,4 +106,12 @@ export function register(program: Command): void {
     .option('--from <src>', 'source folder (default: ../shared/datasets/<name> beside the repo)')
     .option('--force', 'replace a previous import in --out instead of refusing a non-empty folder')
     .action(runImport);
+
+  dataset
+    .command('export-reviews')
+    .description("inspectors' reviewed photos with corrected labels, as a manifest folder (DATABASE_URL, PHOTO_STORE); see docs/review.md")
+    .requiredOption('--out <dir>', 'output folder (manifest.jsonl, images/, masks/)')
+    .option('--since <date>', 'only reviews changed at or after this date (YYYY-MM-DD or ISO date-time)')
+    .option('--force', 'replace an earlier export in --out instead of refusing a non-empty folder')
+    .action(runExportReviews);
 }
