@@ -19,6 +19,7 @@ const commandFiles: Array<{ register: (program: Command) => void }> = [
   await import('./seed-history.js'),
   await import('./train.js'),
   await import('./models.js'),
+  await import('./watch.js'),
 ];
 
 export function registerCommands(program: Command): void {

@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reviewsDal } from '../../core/reports/reviews-dal.js';
 import { auditDal } from '../../core/store/audit-dal.js';
@@ -13,6 +15,13 @@ import { redisAnswers, skipUnless } from '../core/support/env.js';
 import { seedFlagged } from './support/flagged.js';
 
 const redisUp = await redisAnswers();
+const LOUPE = fileURLToPath(new URL('../../cli/bin/loupe.js', import.meta.url));
+
+function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [LOUPE, ...args], { env, timeout: 60_000 }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
+  });
+}
 
 describe.skipIf(skipUnless(redisUp, 'Redis'))('review API: queue, decisions with audit events, export', () => {
   let tdb: TestDatabase;
@@ -133,5 +142,16 @@ describe.skipIf(skipUnless(redisUp, 'Redis'))('review API: queue, decisions with
     await expect(exportReviews({ db: tdb.handle.db, photos: t.photos, out })).rejects.toThrow(/not empty/);
     const later = await exportReviews({ db: tdb.handle.db, photos: t.photos, out, since: new Date(Date.now() + 60_000).toISOString(), force: true });
     expect(later.entries).toEqual([]);
+  });
+
+  it('runs as `loupe dataset export-reviews`, and `loupe dataset check` accepts what it wrote', async () => {
+    const cliOut = path.join(out, 'cli');
+    const env = { ...process.env, ...t.env };
+    const exported = await run(['dataset', 'export-reviews', '--out', cliOut, '--since', '2000-01-01'], env);
+    expect(exported.code, exported.stderr).toBe(0);
+    expect(exported.stdout).toMatch(/^2 photos of 2 reviewed inspections/);
+    const checked = await run(['dataset', 'check', cliOut], env);
+    expect(checked.code, checked.stderr).toBe(0);
+    expect(checked.stdout).toMatch(/^ok: 2 entries/);
   });
 });
