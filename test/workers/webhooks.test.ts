@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Worker } from 'bullmq';
@@ -11,6 +11,8 @@ import { loadProfiles } from '../../pipeline/index.js';
 import { inspectHandler } from '../../workers/handlers/inspect.handler.js';
 import { webhookHandler } from '../../workers/handlers/webhook.handler.js';
 import { startWorkers } from '../../workers/queues.js';
+import { sweepOnce } from '../../workers/sweeper.js';
+import { inspectJobFor } from '../../core/jobs.js';
 import { uploadBody } from '../api/support/multipart.js';
 import { jpegPhoto } from '../api/support/photos.js';
 import { sampleMetadata, testApp, type TestApp } from '../api/support/test-app.js';
@@ -158,6 +160,34 @@ for (const { name, create } of DATABASES) {
 
       await t.inject({ method: 'DELETE', url: `/v1/webhooks/${hook.id}` });
       await t.inject({ method: 'DELETE', url: `/v1/webhooks/${other.id}` });
+    });
+
+    it('announces an inspection that cannot be processed (inspection.error), and the sweeper sends deliveries whose job was lost', async () => {
+      const hook = await register({ url: `${receiver.base}/ok`, events: ['inspection.error'] });
+      // An inspection whose photo is not in the store: the worker fails it for good.
+      const dal = inspectionsDal(db.handle.db);
+      const id = randomUUID();
+      const missing = 'f'.repeat(64);
+      await db.handle.db.transaction().execute((trx) =>
+        dal.insert(trx, {
+          id,
+          metadata: sampleMetadata({ pieceId: 'WH-ERR', stationId: 'qc-3' }) as never,
+          views: [{ view: 'top', photoSha256: missing, photoType: 'jpeg', width: 10, height: 10, bytes: 1, fileName: null, mmPerPx: 0.01 }],
+        }),
+      );
+      await t.queue.enqueue('inspect', inspectJobFor((await dal.get(id))!), id);
+      const err = await waitFor('the error event', async () => receiver.received.find((r) => r.path === '/ok' && JSON.parse(r.body).data.inspection.id === id), 20_000, 100);
+      expect(err.headers['loupe-event']).toBe('inspection.error');
+      expect(JSON.parse(err.body).data.inspection).toMatchObject({ status: 'failed', failureReason: expect.stringContaining('missing from the photo store') });
+
+      // A delivery committed but never enqueued (the worker died in between): the sweeper enqueues it.
+      const webhooks = webhooksDal(db.handle.db);
+      const [lost] = await webhooks.prepare(db.handle.db, { event: 'inspection.error', stationId: 'qc-3', inspectionId: id, data: { inspection: { id } } });
+      await new Promise((r) => setTimeout(r, 20)); // older than the (zero) grace period
+      const swept = await sweepOnce({ inspections: dal, webhooks, queue: t.queue, graceMs: 0, log: silent });
+      expect(swept.requeued).toContain(lost);
+      await waitFor('the swept delivery', async () => (await webhooks.delivery(lost!))?.status === 'delivered', 20_000, 100);
+      await t.inject({ method: 'DELETE', url: `/v1/webhooks/${hook.id}` });
     });
 
     it('marks a delivery failed after WEBHOOK_ATTEMPTS when the receiver never answers 2xx', async () => {
