@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { NotFoundError, UnprocessableError } from '../../../core/errors.js';
 import { PieceSummarySchema, VerdictSchema } from '../../../core/inspection.schema.js';
 import { modelVersionsKey, reviewsDal } from '../../../core/reports/reviews-dal.js';
+import { DefectFamilySchema, DispositionSchema, FindingDecisionSchema, ReworkSchema } from '../../../core/reports/reviews.schema.js';
 import { reportsDb } from '../../../core/reports/tables.js';
 import { auditDal } from '../../../core/store/audit-dal.js';
 import { intColumn, jsonColumn, timestampColumn } from '../../../core/store/columns.js';
@@ -156,7 +157,7 @@ export function reviewService(deps: { db: Db; inspections: InspectionsDal; profi
       const i = await deps.inspections.get(id);
       if (!i) throw new NotFoundError(`no inspection ${id}`, 'inspection_not_found');
       const [fs, rv] = await Promise.all([findings.ofInspection(id), reviews.ofInspection(id)]);
-      const decisions = new Map(rv.findings.map((f) => [f.finding_id, z.enum(['confirmed', 'rejected']).parse(f.decision)]));
+      const decisions = new Map(rv.findings.map((f) => [f.finding_id, FindingDecisionSchema.parse(f.decision)]));
       const h = rv.header;
       // The next pending one after this in queue order, so "next" works from any piece.
       const after = await queueQuery({ state: 'pending' })
@@ -195,7 +196,7 @@ export function reviewService(deps: { db: Db; inspections: InspectionsDal; profi
         added: rv.added.map((a) => ({
           id: a.id,
           viewN: intColumn.parse(a.view_n),
-          family: z.enum(['porosity', 'stone_spacing', 'polish']).parse(a.family),
+          family: DefectFamilySchema.parse(a.family),
           kind: a.kind,
           bbox: [Number(a.bbox_x0), Number(a.bbox_y0), Number(a.bbox_x1), Number(a.bbox_y1)] as [number, number, number, number],
           sizeMm: a.size_mm === null ? null : Number(a.size_mm),
@@ -205,8 +206,8 @@ export function reviewService(deps: { db: Db; inspections: InspectionsDal; profi
         disposition:
           h && h.disposition
             ? {
-                disposition: z.enum(['accept', 'rework', 'scrap']).parse(h.disposition),
-                rework: h.rework === null ? null : z.enum(['polish', 're-set', 'recast']).parse(h.rework),
+                disposition: DispositionSchema.parse(h.disposition),
+                rework: h.rework === null ? null : ReworkSchema.parse(h.rework),
                 note: h.note,
                 reviewerKeyId: h.reviewer_key_id,
                 decidedAt: h.decided_at === null ? null : timestampColumn.parse(h.decided_at),
@@ -244,27 +245,25 @@ export function reviewService(deps: { db: Db; inspections: InspectionsDal; profi
         const atrx = trx as unknown as Transaction<Database>;
         // Appended after the writes, last in the transaction, so the chain lock is held briefly.
         const events: Array<{ action: string; data: Record<string, unknown> }> = [];
-        const event = async (action: string, data: Record<string, unknown>) => {
-          events.push({ action, data });
-        };
+        const event = (action: string, data: Record<string, unknown>) => events.push({ action, data });
         for (const f of body.findings) {
           await reviews.reviewFinding({ inspectionId: id, findingId: f.findingId, decision: f.decision, reviewerKeyId: who.keyId, ...(f.note ? { note: f.note } : {}) }, trx);
-          await event('review.finding', { findingId: f.findingId, decision: f.decision, ...(f.note ? { note: f.note } : {}) });
+          event('review.finding', { findingId: f.findingId, decision: f.decision, ...(f.note ? { note: f.note } : {}) });
         }
         for (const a of body.add) {
           const addedId = await reviews.addMissedFinding({ inspectionId: id, reviewerKeyId: who.keyId, ...a }, trx);
           added.push(addedId);
-          await event('review.missed_finding', { id: addedId, viewN: a.viewN, family: a.family, kind: a.kind, bbox: a.bbox, ...(a.sizeMm ? { sizeMm: a.sizeMm } : {}) });
+          event('review.missed_finding', { id: addedId, viewN: a.viewN, family: a.family, kind: a.kind, bbox: a.bbox, ...(a.sizeMm ? { sizeMm: a.sizeMm } : {}) });
         }
         for (const r of body.remove) {
           if (!(await reviews.removeMissedFinding(id, r, trx))) throw new NotFoundError(`inspection ${id} has no added box ${r}`, 'added_finding_not_found');
           removed++;
-          await event('review.missed_finding_removed', { id: r });
+          event('review.missed_finding_removed', { id: r });
         }
         if (body.disposition) {
           const d = body.disposition;
           await reviews.setDisposition({ inspectionId: id, reviewerKeyId: who.keyId, disposition: d.disposition, ...(d.rework ? { rework: d.rework } : {}), ...(d.note ? { note: d.note } : {}) }, trx);
-          await event('review.disposition', { disposition: d.disposition, rework: d.rework ?? null, note: d.note ?? null });
+          event('review.disposition', { disposition: d.disposition, rework: d.rework ?? null, note: d.note ?? null });
         }
         for (const e of events) {
           const ev = await audit.append(atrx, { actor: who.actor, actorKeyId: who.keyId, action: e.action, subjectType: 'inspection', subjectId: id, data: { ...versions, ...e.data } });

@@ -604,7 +604,11 @@ async function reloadKeepingView(message: string): Promise<void> {
   requestAnimationFrame(() => {
     for (const k of keep) {
       const v = viewer(k.n);
-      if (v) Object.assign(v, { s: k.s, tx: k.tx, ty: k.ty }) && apply(v);
+      if (!v) continue;
+      v.s = k.s;
+      v.tx = k.tx;
+      v.ty = k.ty;
+      apply(v);
     }
     markCurrentView();
     flash(message);
