@@ -113,6 +113,19 @@ describe.skipIf(skip)('review and station pages in Chromium', () => {
     await page.keyboard.press('r');
     await expect.poll(() => pinholeRow.getAttribute('data-decision')).toBe('rejected');
 
+    // A box dragged with the mouse opens the same form; Esc throws it away.
+    await page.keyboard.press('b');
+    const port = await page.locator('.viewport').first().boundingBox();
+    await page.mouse.move(port!.x + 200, port!.y + 200);
+    await page.mouse.down();
+    await page.mouse.move(port!.x + 260, port!.y + 240, { steps: 4 });
+    await page.mouse.up();
+    await page.locator('#box-form').waitFor();
+    expect(await page.locator('.stage rect.draft').count()).toBe(1);
+    await page.keyboard.press('Escape');
+    expect(await page.locator('#box-form').isHidden()).toBe(true);
+    expect(await page.locator('.stage rect.draft').count()).toBe(0);
+
     // b: a box for a missed defect, moved with the arrows and grown with Shift+arrows, kept with Enter.
     await page.keyboard.press('b');
     for (let i = 0; i < 3; i++) await page.keyboard.press('ArrowRight');

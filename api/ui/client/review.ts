@@ -379,6 +379,37 @@ function toPhoto(v: Viewer, clientX: number, clientY: number): [number, number] 
 
 function wirePointer(v: Viewer): void {
   let drag: { x: number; y: number; tx: number; ty: number; start?: [number, number] } | null = null;
+  // Two fingers on a tablet: pinch to zoom about their midpoint.
+  const touches = new Map<number, { x: number; y: number }>();
+  let pinch: { d: number; s: number } | null = null;
+  const spread = () => {
+    const [a, b] = [...touches.values()];
+    return a && b ? { d: Math.hypot(a.x - b.x, a.y - b.y), mx: (a.x + b.x) / 2, my: (a.y + b.y) / 2 } : null;
+  };
+  v.port.addEventListener('pointerdown', (e) => {
+    if (e.pointerType !== 'touch') return;
+    touches.set(e.pointerId, { x: e.clientX, y: e.clientY });
+    const sp = spread();
+    if (sp) {
+      pinch = { d: sp.d, s: v.s };
+      drag = null;
+    }
+  });
+  v.port.addEventListener('pointermove', (e) => {
+    if (!touches.has(e.pointerId)) return;
+    touches.set(e.pointerId, { x: e.clientX, y: e.clientY });
+    const sp = spread();
+    if (pinch && sp && pinch.d > 0) {
+      const r = v.port.getBoundingClientRect();
+      zoomAt(v, pinch.s * (sp.d / pinch.d), sp.mx - r.left, sp.my - r.top);
+    }
+  });
+  const lift = (e: PointerEvent) => {
+    touches.delete(e.pointerId);
+    if (touches.size < 2) pinch = null;
+  };
+  v.port.addEventListener('pointerup', lift);
+  v.port.addEventListener('pointercancel', lift);
   v.port.addEventListener('wheel', (e) => {
     e.preventDefault();
     const r = v.port.getBoundingClientRect();
@@ -387,6 +418,7 @@ function wirePointer(v: Viewer): void {
   v.port.addEventListener('pointerdown', (e) => {
     currentView = v.info.n;
     markCurrentView();
+    if (pinch) return;
     v.port.setPointerCapture(e.pointerId);
     drag = { x: e.clientX, y: e.clientY, tx: v.tx, ty: v.ty };
     if (drawing && draft?.viewN === v.info.n) {
@@ -395,7 +427,7 @@ function wirePointer(v: Viewer): void {
     }
   });
   v.port.addEventListener('pointermove', (e) => {
-    if (!drag) return;
+    if (!drag || pinch) return;
     if (drag.start && draft) {
       const [x, y] = toPhoto(v, e.clientX, e.clientY);
       draft.box = [Math.min(drag.start[0], x), Math.min(drag.start[1], y), Math.max(drag.start[0], x), Math.max(drag.start[1], y)];
