@@ -49,6 +49,9 @@ class Sample:
     labels: dict
     kind_present: np.ndarray  # len(SEG_CHANNELS) bool, image-level truth per channel (calibration)
     pois: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float32))  # crop centres worth sampling
+    # The first n_stone_pois rows of `pois` are stone centres, the rest defects. A row holds 5-15 stones and a photo
+    # one to a few defects: picking uniformly centred most crops on stones and the defect heads barely learned.
+    n_stone_pois: int = 0
 
 
 def working_factor(mm_per_px: float | None) -> float:
@@ -158,7 +161,7 @@ def load_sample(directory: str, e: dict) -> Sample:
     mm = e["mmPerPx"] / scale if e["mmPerPx"] is not None else None
     return Sample(key=f"{directory}/{e['file']}", image=np.asarray(img, np.uint8).copy(), bits=bits, stones=stones,
                   scale=scale, mm_per_px=mm, known=known, polish_family_only=polish_family_only, mil=mil,
-                  labels=dict(labels), kind_present=kind_present, pois=pois_arr)
+                  labels=dict(labels), kind_present=kind_present, pois=pois_arr, n_stone_pois=len(stones))
 
 
 def load_dirs(dirs: list[str], limit: int | None = None, log=print) -> tuple[list[Sample], list[dict]]:
@@ -218,7 +221,8 @@ def cache_bytes(samples: list[Sample]) -> int:
 @dataclass
 class AugConfig:
     scale_jitter: float = 0.25  # region of crop * s, s log-uniform in [1/(1+j), 1+j]
-    poi_prob: float = 0.5
+    poi_prob: float = 0.7
+    defect_poi_prob: float = 0.8  # of POI crops, the share centred on a defect when the photo has one
     photometric: bool = True
 
 
@@ -288,7 +292,11 @@ def make_crop(s: Sample, crop: int, rng: np.random.Generator, aug: AugConfig | N
         region = max(H, W)
         cx, cy = W / 2, H / 2
     elif aug and len(s.pois) and rng.random() < aug.poi_prob:
-        px, py = s.pois[rng.integers(len(s.pois))]
+        n_def = len(s.pois) - s.n_stone_pois
+        if n_def > 0 and (s.n_stone_pois == 0 or rng.random() < aug.defect_poi_prob):
+            px, py = s.pois[s.n_stone_pois + rng.integers(n_def)]
+        else:
+            px, py = s.pois[rng.integers(s.n_stone_pois)]
         cx = px + rng.uniform(-region / 3, region / 3)
         cy = py + rng.uniform(-region / 3, region / 3)
     else:

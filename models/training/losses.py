@@ -14,8 +14,15 @@ POS_WEIGHT = 10.0
 MIL_TOPK = 16  # pixels; a 0.1 mm pore is ~50 px at 0.012 mm/px, so 16 px lie inside even the smallest real one
 
 
+# Per-channel weights of the seg terms (porosity, scratch, haze, tool_mark, orange_peel). Scratches and tool marks
+# are 1-3 px lines, a few hundred pixels per photo: with equal weights the first real run (1.0.0) learned porosity
+# and drove both line channels to zero. Set per run with --channel-weights; 1.0 everywhere reproduces 1.0.0.
+CHANNEL_WEIGHTS = [1.0, 1.0, 1.0, 1.0, 1.0]
+
+
 def seg_loss(logits: torch.Tensor, target: torch.Tensor, known: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """BCE + soft dice per channel over samples whose channel is labelled. Returns (bce, dice)."""
+    cw = torch.tensor(CHANNEL_WEIGHTS, dtype=logits.dtype)
     w = known[:, :, None, None]
     n = known.sum(0)  # per channel
     if n.sum() == 0:
@@ -32,8 +39,8 @@ def seg_loss(logits: torch.Tensor, target: torch.Tensor, known: torch.Tensor) ->
     # Dice only where the batch holds positives: on an empty channel it would demand p -> 1e-5 everywhere and
     # swamp the rare positive channels; BCE already covers the negatives.
     pos = (t.sum((0, 2, 3)) > 0).float()
-    dice_mean = (dice * pos).sum() / pos.sum() if pos.sum() > 0 else dice.sum() * 0
-    return (bce * has).sum() / has.sum(), dice_mean
+    dice_mean = (dice * pos * cw).sum() / pos.sum() if pos.sum() > 0 else dice.sum() * 0
+    return (bce * has * cw).sum() / has.sum(), dice_mean
 
 
 def polish_family_loss(polish_logits: torch.Tensor, fam: torch.Tensor, fam_known: torch.Tensor) -> torch.Tensor:

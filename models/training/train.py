@@ -27,6 +27,7 @@ import net  # noqa: E402
 from calibrate import METHOD, calibrate  # noqa: E402
 from data import AugConfig, Sampler, cache_bytes, display_path, load_dirs, make_batch  # noqa: E402
 from export import write_model_dir  # noqa: E402
+import losses  # noqa: E402
 from losses import total_loss  # noqa: E402
 
 THREADS = 2
@@ -99,6 +100,8 @@ def parse_args(argv=None):
     ap.add_argument("--limit", type=int, default=None, help="use only the first N photos of each training folder")
     ap.add_argument("--val-limit", type=int, default=None)
     ap.add_argument("--resume", action="store_true", help="continue runs/<run>/last.pt")
+    ap.add_argument("--channel-weights", default=None,
+                    help="comma-separated seg loss weights: porosity,scratch,haze,tool_mark,orange_peel (default 1 each)")
     ap.add_argument("--base", default=None, help="initialise weights from a checkpoint, run or model folder")
     ap.add_argument("--max-minutes", type=float, default=None,
                     help="checkpoint and exit after this much wall time in this session; --resume continues")
@@ -116,12 +119,19 @@ def parse_args(argv=None):
         args.log_every = min(args.log_every, 5)
     if args.crop % net.SIZE_MULTIPLE:
         ap.error(f"--crop must be a multiple of {net.SIZE_MULTIPLE}")
+    if args.channel_weights:
+        w = [float(v) for v in args.channel_weights.split(",")]
+        if len(w) != len(net.SEG_CHANNELS) or min(w) <= 0:
+            ap.error(f"--channel-weights needs {len(net.SEG_CHANNELS)} positive numbers ({','.join(net.SEG_CHANNELS)})")
+        args.channel_weights = w
     return args
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(THREADS)
+    if args.channel_weights:
+        losses.CHANNEL_WEIGHTS[:] = args.channel_weights
     run_dir = os.path.join(args.runs_dir, args.run)
     os.makedirs(run_dir, exist_ok=True)
     ckpt_path = os.path.join(run_dir, "last.pt")
@@ -181,7 +191,7 @@ def main(argv=None) -> None:
     training = {
         "data": data_summary, "validation": val_summary,
         "seeds": {"torch": args.seed, "numpy": args.seed, "sampler": args.seed + 1000, "augment": args.seed + 2000},
-        "steps": args.steps, "batch": args.batch, "crop": args.crop, "lr": args.lr, "optimizer": "AdamW(wd=1e-4)",
+        "steps": args.steps, "batch": args.batch, "crop": args.crop, "lr": args.lr, "optimizer": "AdamW(wd=1e-4)", "channelWeights": list(losses.CHANNEL_WEIGHTS),
         "schedule": f"linear warm-up {warmup} steps, cosine to 2 %", "poiProb": aug.poi_prob,
         "scaleJitter": aug.scale_jitter, "threads": THREADS, "smoke": args.smoke, "run": args.run,
         **({"base": base_from} if base_from else {}),
