@@ -108,13 +108,18 @@ export function analyseSpacing(input: SpacingInput): SpacingAnalysis {
   const spansMissing: boolean[] = [];
   const medianR = n > 0 ? median(stones.map((s) => s.r)) : 0;
 
+  // Stones of one row are cut to one calibre, and a centre is located far more precisely than a girdle radius (the
+  // radius regression of loupe-seg 1.0.0 errs by ~10 px on validation, its centres by ~1 px), so gaps use the row's
+  // median radius; only a stone judged undersized keeps its own.
+  const gapRadius = (s: StoneOut): number => (medianR > 0 && s.r / medianR < tolerance.undersizedRadiusRatio ? s.r : medianR);
+
   if (n >= 2) {
     const centre = stones.slice(1).map((s, i) => dist(stones[i]!, s));
     const pitch = tolerance.nominalGapMm !== null ? 2 * medianR + tolerance.nominalGapMm / mmPerPx : median(centre);
     for (let i = 0; i < n - 1; i++) {
       const a = stones[i]!;
       const b = stones[i + 1]!;
-      gapsMm.push((centre[i]! - a.r - b.r) * mmPerPx);
+      gapsMm.push((centre[i]! - gapRadius(a) - gapRadius(b)) * mmPerPx);
       const k = pitch > 0 ? Math.round(centre[i]! / pitch) - 1 : 0;
       spansMissing.push(k >= 1);
       for (let m = 1; m <= k; m++) {
