@@ -184,7 +184,15 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
             const b = byTruth.get(t + 1);
             if (a === undefined || b === undefined) continue;
             const trueGap = edgeGapPx(truth[t]!, truth[t + 1]!) * entry.mmPerPx;
-            const predGap = edgeGapPx(pred[a]!, pred[b]!) * entry.mmPerPx;
+            // The gap the report states when the two matched stones are neighbours in its row order (it applies the
+            // pipeline's radius rule); else recomputed from the matched stones.
+            const reported = report.families.stone_spacing.gapsMm;
+            const predGap =
+              b === a + 1 && reported[a] !== undefined
+                ? reported[a]!
+                : a === b + 1 && reported[b] !== undefined
+                  ? reported[b]!
+                  : edgeGapPx(pred[a]!, pred[b]!) * entry.mmPerPx;
             gapErrors.push(Math.abs(trueGap - predGap));
           }
         }
