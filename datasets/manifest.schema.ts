@@ -1,4 +1,8 @@
 import { z } from 'zod';
+// One defect vocabulary for labels and reports: the pipeline owns it, the manifest re-exports it.
+import { FAMILIES, POLISH_KINDS, POROSITY_KINDS, SPACING_KINDS } from '../pipeline/report.schema.js';
+
+export { FAMILIES, POLISH_KINDS, POROSITY_KINDS, SPACING_KINDS };
 
 /**
  * One line of `manifest.jsonl`. The keys shown in the datasets issue are a contract read by training, eval and the
@@ -13,13 +17,9 @@ export const PIECES = ['ring_band', 'ring_shank', 'pendant'] as const;
 export const PieceSchema = z.enum(PIECES);
 export type Piece = z.infer<typeof PieceSchema>;
 
-export const FAMILIES = ['porosity', 'stone_spacing', 'polish'] as const;
 export const FamilySchema = z.enum(FAMILIES);
 export type Family = z.infer<typeof FamilySchema>;
 
-export const POROSITY_KINDS = ['pinhole', 'cluster', 'gas_void', 'shrinkage_pit'] as const;
-export const SPACING_KINDS = ['gap_wide', 'gap_narrow', 'missing_stone', 'undersized_stone'] as const;
-export const POLISH_KINDS = ['scratch', 'haze', 'tool_mark', 'orange_peel'] as const;
 /** Real sets that only say "this casting is defective" use `casting_defect`. */
 export const IMAGE_LEVEL_KINDS = ['casting_defect', 'blowhole'] as const;
 
