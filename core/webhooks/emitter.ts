@@ -1,4 +1,5 @@
 import type { Transaction } from 'kysely';
+import { inspectionFields, inspectionUrl } from '../inspection-fields.js';
 import type { JobQueue } from '../queue.js';
 import type { Db } from '../store/db.js';
 import type { InspectionWithViews } from '../store/inspections-dal.js';
@@ -43,21 +44,14 @@ export function createWebhookEmitter(deps: {
 
 /** What an inspection event says: enough to act on without calling back, and the URL to call back for the rest. */
 export function inspectionEventData(i: InspectionWithViews): Record<string, unknown> {
+  const { id, ...fields } = inspectionFields(i);
   return {
     inspection: {
-      id: i.id,
-      url: `/v1/inspections/${i.id}`,
-      pieceId: i.pieceId,
-      sku: i.sku,
+      id,
+      url: inspectionUrl(id),
+      ...fields,
+      // Name and content-hash version, so a receiver can tell which tolerances judged the piece.
       profile: i.summary?.profile ?? { name: i.profile, version: null },
-      metal: i.metal,
-      stationId: i.stationId,
-      tree: i.tree,
-      status: i.status,
-      verdict: i.verdict,
-      reasons: i.summary?.reasons ?? [],
-      missingViews: i.summary?.missingViews ?? [],
-      failureReason: i.failureReason,
       models: i.summary?.models ?? [],
       createdAt: i.createdAt,
       finishedAt: i.finishedAt,

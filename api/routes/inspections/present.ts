@@ -1,26 +1,16 @@
+import { inspectionFields, inspectionUrl } from '../../../core/inspection-fields.js';
 import type { InspectionWithViews } from '../../../core/store/inspections-dal.js';
 import type { InspectionBody, InspectionSummary } from './inspections.schema.js';
 
 /** Rows → response bodies. URLs are relative, so they work behind any proxy or host name. */
 
-export const inspectionUrl = (id: string) => `/v1/inspections/${id}`;
+export { inspectionUrl };
 export const pieceUrl = (pieceId: string) => `/v1/pieces/${encodeURIComponent(pieceId)}`;
 export const overlayUrl = (id: string, n: number) => `/v1/inspections/${id}/views/${n}/overlay.png`;
 
 export function presentInspection(i: InspectionWithViews): InspectionBody {
   return {
-    id: i.id,
-    pieceId: i.pieceId,
-    sku: i.sku,
-    profile: i.profile,
-    metal: i.metal,
-    stationId: i.stationId,
-    tree: i.tree,
-    status: i.status,
-    verdict: i.verdict,
-    reasons: i.summary?.reasons ?? [],
-    missingViews: i.summary?.missingViews ?? [],
-    failureReason: i.failureReason,
+    ...inspectionFields(i),
     attempts: i.attempts,
     createdAt: i.createdAt,
     startedAt: i.startedAt,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { NotFoundError, UnprocessableError } from '../../../core/errors.js';
+import { inspectionFields } from '../../../core/inspection-fields.js';
 import { PieceSummarySchema, VerdictSchema } from '../../../core/inspection.schema.js';
 import { modelVersionsKey, reviewsDal } from '../../../core/reports/reviews-dal.js';
 import { DefectFamilySchema, DispositionSchema, FindingDecisionSchema, ReworkSchema } from '../../../core/reports/reviews.schema.js';
@@ -167,17 +168,11 @@ export function reviewService(deps: { db: Db; inspections: InspectionsDal; profi
         .orderBy('i.id', 'asc')
         .limit(1)
         .executeTakeFirst();
+      // The review page's contract leaves these out: it shows flagged (finished) pieces, whose missing views are among the reasons.
+      const { status: _status, missingViews: _missingViews, failureReason: _failureReason, ...fields } = inspectionFields(i);
       return {
         inspection: {
-          id: i.id,
-          pieceId: i.pieceId,
-          sku: i.sku,
-          profile: i.profile,
-          metal: i.metal,
-          stationId: i.stationId,
-          tree: i.tree,
-          verdict: i.verdict,
-          reasons: i.summary?.reasons ?? [],
+          ...fields,
           createdAt: i.createdAt,
           models: (i.summary?.models ?? []).map((m) => ({ id: m.id, version: m.version })),
           profileVersion: i.summary ? `${i.summary.profile.name}@${i.summary.profile.version}` : null,
