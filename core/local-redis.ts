@@ -5,8 +5,9 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 
 /**
- * A private redis-server child process: the demo's Redis when none answers at REDIS_URL, and the tests' Redis when
- * they need to kill or wipe one without touching the shared server.
+ * Probing and starting Redis, in one place for the demo and the tests (test/core/support/env.ts probes through
+ * `redisAnswers`). A private redis-server child process is the demo's Redis when none answers at REDIS_URL, and the
+ * tests' Redis when they need to kill or wipe one without touching the shared server.
  */
 export interface LocalRedis {
   url: string;

@@ -1,6 +1,5 @@
-import net from 'node:net';
-import { Redis } from 'ioredis';
 import pg from 'pg';
+import { freePort, redisAnswers as redisAnswersAt } from '../../../core/local-redis.js';
 
 /**
  * Real Redis and PostgreSQL for the suites. Outside CI a missing server skips its suites with a message; in CI
@@ -10,18 +9,8 @@ export const IN_CI = process.env.CI === 'true' || process.env.CI === '1';
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const TEST_PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
-export async function redisAnswers(url = TEST_REDIS_URL): Promise<boolean> {
-  const r = new Redis(url, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  r.on('error', () => {});
-  try {
-    await r.connect();
-    return (await r.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    r.disconnect();
-  }
-}
+/** Whether the tests' Redis answers; the probe is the demo's own (core/local-redis.ts), so both agree on "up". */
+export const redisAnswers = (url = TEST_REDIS_URL): Promise<boolean> => redisAnswersAt(url);
 
 export async function postgresAnswers(url = TEST_PG_URL): Promise<boolean> {
   const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
@@ -44,17 +33,8 @@ export function skipUnless(available: boolean, what: string): boolean {
   return true;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
+/** A free local port, e.g. for a Redis URL that must not answer (core/local-redis.ts's helper). */
+export { freePort };
 
 export function uniqueName(prefix: string): string {
   return `${prefix}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
