@@ -17,7 +17,7 @@ const NameSchema = z.string().trim().min(1).max(128);
 
 export const ViewNameSchema = z
   .string()
-  .regex(/^[a-z][a-z0-9_-]{0,31}$/, 'a lowercase view name such as "top" or "side"')
+  .regex(/^[a-z][a-z0-9_-]{0,31}$/, 'a lowercase view name such as "top" or "oblique"')
   .describe('Which side of the piece the photo shows; the profile lists the views a piece needs.');
 
 export const ViewInputSchema = z
@@ -83,7 +83,7 @@ export function worstVerdict(verdicts: readonly Verdict[]): Verdict | null {
 /** Piece-level result over its views, stored on the inspection row. */
 export const PieceSummarySchema = z.object({
   verdict: VerdictSchema,
-  /** Why the piece got its verdict, for people: "side: porosity fail", "missing required view: side". */
+  /** Why the piece got its verdict, for people: "oblique: porosity fail", "missing required view: oblique". */
   reasons: z.array(z.string()),
   missingViews: z.array(z.string()),
   profile: z.object({ name: z.string(), version: z.string() }),

@@ -17,6 +17,11 @@ import { hasSamples, loadSampleUploads, SAMPLES_DIR, uploadSample, type SampleUp
 
 const LOUPE = fileURLToPath(new URL('../../cli/bin/loupe.js', import.meta.url));
 const FIXTURE_MODELS = path.join(PROJECT_ROOT, 'test', 'fixtures', 'models');
+/**
+ * Each sample is one photo (top or oblique) of a piece of its own, so it can never carry the two views the default
+ * ring and band profiles require: the demo judges it as a one-view piece (the tolerances stay the defaults').
+ */
+const DEMO_PROFILES = fileURLToPath(new URL('./profiles.demo.json', import.meta.url));
 
 const say = (s = '') => process.stdout.write(`${s}\n`);
 
@@ -177,6 +182,12 @@ export async function runDemo(opts: { once: boolean; timeoutMs: number }): Promi
       say(`Models: ${modelsDir}`);
     }
 
+    say(
+      config.profilesFile
+        ? `Profiles: ${config.profilesFile} over the defaults`
+        : 'Profiles: the defaults, but no view required (each sample is one photo of its own piece; rings and bands need top + oblique in production)',
+    );
+
     // 3. API and worker, as child processes.
     const port = (await portFree(config.port, config.host)) ? config.port : await freePort();
     // Every request needs a key: the demo runs the API with a bootstrap admin key of its own (new each run, unless
@@ -191,6 +202,7 @@ export async function runDemo(opts: { once: boolean; timeoutMs: number }): Promi
       PORT: String(port),
       HOST: config.host,
       LOUPE_DATA_DIR: config.dataDir,
+      LOUPE_PROFILES: config.profilesFile ?? DEMO_PROFILES,
     };
     const base = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
     const api = startChild('API', ['serve'], env, path.join(logsDir, 'api.log'));

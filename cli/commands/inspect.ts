@@ -89,7 +89,7 @@ export function register(program: Command): void {
     .option('--overlay <dir>', 'write <photo>.overlay.png files into this folder')
     .option('--models <dir>', 'models folder (models/<id>/<version>/)', DEFAULT_MODELS_DIR)
     .option('--model <id[@version]...>', 'run only these models (default: every active model)')
-    .option('--view <name>', 'which view the photos show (top, side, front, ...)')
+    .option('--view <name>', 'which view the photos show (top, oblique, ...)')
     .option('--metal <id>', "metal id, selecting the profile's metal tolerances")
     .option('--expected-stones <n>', 'stones the design has')
     .action(async (photos: string[], options: InspectOptions) => {

@@ -14,7 +14,7 @@ import { z } from 'zod';
  * upload and saving that file does not make a second inspection either.
  */
 
-/** `R-1001_top.jpg`, `R-1001 side.JPG`, `R-1001_top_2.jpg` (a retake of the top view: the newest file wins). */
+/** `R-1001_top.jpg`, `R-1001 oblique.JPG`, `R-1001_top_2.jpg` (a retake of the top view: the newest file wins). */
 export const DEFAULT_PATTERN = '^(?<piece>[A-Za-z0-9][A-Za-z0-9.:-]*)[_ ](?<view>[a-z][a-z0-9-]*)(?:[_ ]\\d+)?\\.(?:jpe?g|png|tiff?|webp)$';
 
 const IdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/).max(128);
@@ -225,7 +225,7 @@ export function register(program: Command): void {
     .requiredOption('--profile <name>', 'product profile of the pieces (e.g. ring)')
     .requiredOption('--metal <metal>', 'alloy of the pieces (e.g. au750_yellow)')
     .option('--pattern <regex>', 'file-name pattern with named groups piece and view (optional: tree, sku)', DEFAULT_PATTERN)
-    .option('--views <list>', 'views that complete a piece, comma-separated (e.g. top,side): upload as soon as all are there')
+    .option('--views <list>', 'views that complete a piece, comma-separated (e.g. top,oblique): upload as soon as all are there')
     .option('--sku <sku>', 'SKU of the pieces')
     .option('--tree <tree>', 'casting tree of the pieces (unless the pattern names it)')
     .option('--mm-per-px <n>', "scale of the photos (default: the station's calibration)")

@@ -78,8 +78,8 @@ describe('inspect handler', () => {
     const row = await inspectionsDal(db.handle.db).get(job.inspectionId);
     expect(row?.status).toBe('done');
     expect(row?.views[0]?.report?.photo.sha256).toBe(photoKey);
-    // The ring profile requires top and side; only top was sent.
-    expect(row?.summary?.missingViews).toEqual(['side']);
+    // The ring profile requires top and oblique; only top was sent.
+    expect(row?.summary?.missingViews).toEqual(['oblique']);
     expect(['review', 'fail', 'retake']).toContain(row?.verdict);
     expect(row?.summary?.timingsMs.inference).toBeGreaterThan(0);
     const n = await findingsDal(db.handle.db).count(job.inspectionId);
