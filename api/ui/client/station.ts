@@ -43,7 +43,9 @@ function restore(): void {
 
 /** One file input per view the profile requires (camera capture on a tablet), plus any extra views the operator adds. */
 function renderViews(): void {
-  const names = PAGE.requiredViews[field('profile').value] ?? ['top'];
+  // A profile that requires no view (the demo's) still needs one photo field to upload into.
+  const required = PAGE.requiredViews[field('profile').value] ?? [];
+  const names = required.length ? required : ['top'];
   views.replaceChildren(h('legend', {}, 'Photos'), ...names.map((v) => viewRow(v)), h('button', { type: 'button', class: 'quiet', onclick: () => addExtraView() }, 'Add another view'));
 }
 
