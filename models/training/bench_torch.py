@@ -31,7 +31,7 @@ def main() -> None:
     x = torch.from_numpy(np.fromfile(args.input, dtype="<f4").reshape(shape))
     ck = torch.load(args.weights, map_location="cpu")
     model = net.build(ck["config"])
-    model.load_state_dict(ck["model"])
+    net.load_weights(model, ck["model"])
     model.eval()
     times = []
     with torch.inference_mode():

@@ -35,8 +35,8 @@ def export_onnx(model: torch.nn.Module, path: str, sample_hw: tuple[int, int] = 
     with warnings.catch_warnings():
         # torch 1.13 warns about prim::Constant shape inference on every export; the checker below is the real test.
         warnings.simplefilter("ignore", UserWarning)
-        torch.onnx.export(model, x, path, opset_version=OPSET, input_names=["image"], output_names=["seg", "stones"],
-                          dynamic_axes={"image": dyn, "seg": dyn, "stones": dyn}, do_constant_folding=True)
+        torch.onnx.export(model, x, path, opset_version=OPSET, input_names=["image"], output_names=["seg", "stones", "evidence"],
+                          dynamic_axes={"image": dyn, "seg": dyn, "stones": dyn, "evidence": dyn}, do_constant_folding=True)
     onnx.checker.check_model(onnx.load(path))
 
 
@@ -57,6 +57,10 @@ def outputs_spec() -> list[dict]:
          "meaning": "channel 0 stone_heat: sigmoid centre heat-map, Gaussian peaks (sigma = max(1.5, r/4) px) at stone "
                     "centres; channel 1 stone_radius: linear, non-negative stone radius in input (working-scale) "
                     "pixels, meaningful only near a heat peak"},
+        {"name": "evidence", "channels": list(net.EVIDENCE_CHANNELS), "activation": "sigmoid", "stride": 1,
+         "meaning": "per seg channel, image-level evidence (trained on 'is this kind anywhere in the crop', computed at "
+                    "1/4 scale, 3x3-smoothed, bilinearly upsampled): its maximum over the piece is the kind's image "
+                    "score, compared with operatingPoints imageThreshold"},
     ]
 
 
@@ -211,7 +215,7 @@ def main() -> None:
     torch.set_num_threads(2)
     ck = torch.load(args.checkpoint, map_location="cpu")
     model = net.build(ck["config"])
-    model.load_state_dict(ck["model"])
+    net.load_weights(model, ck["model"])
     samples, summary = load_dirs(args.val)
     ops, metrics = calibrate(model, samples)
     ops.update(method=METHOD, calibratedOn=",".join(d["dir"] for d in summary))

@@ -49,7 +49,7 @@ def main() -> None:
         export_onnx(model, os.path.join(args.out, "model.onnx"))
     x = torch.randn(*INPUT_SHAPE, generator=torch.Generator().manual_seed(SEED + 1))
     with torch.no_grad():
-        seg, stones = model(x)
+        seg, stones, _evidence = model(x)
     files = {}
     for name, t in (("image", x), ("seg", seg), ("stones", stones)):
         path = f"{name}.f32"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from net import RADIUS_LOG_MAX, RADIUS_LOG_MIN, RADIUS_SCALE
+from net import RADIUS_LOG_MAX, RADIUS_LOG_MIN, RADIUS_SCALE, image_logits
 
 # Pores cover ~0.1 % of a crop: BCE alone settles on "never"; soft dice (per channel, pooled over the batch) keeps
 # the positives' gradient alive and punishes false alarms on clean crops.
@@ -63,6 +63,22 @@ def mil_loss(porosity_logits: torch.Tensor, label: torch.Tensor, mil: torch.Tens
     return (bce * mil).sum() / mil.sum()
 
 
+def evidence_loss(ev_logits: torch.Tensor, batch: dict) -> torch.Tensor:
+    """Image-level BCE of the evidence map's max per channel against "is the kind in this crop", where known; a
+    polish-family-only crop supervises the max over the polish kinds."""
+    img = image_logits(ev_logits)
+    known = batch["img_known"]
+    bce = F.binary_cross_entropy_with_logits(img, batch["img_label"], reduction="none")
+    terms = (bce * known).sum()
+    n = known.sum()
+    fam_known = batch["fam_known"]
+    if fam_known.sum() > 0:
+        fam = F.binary_cross_entropy_with_logits(img[:, 1:].max(1).values, batch["img_fam"], reduction="none")
+        terms = terms + (fam * fam_known).sum()
+        n = n + fam_known.sum()
+    return terms / n.clamp(min=1)
+
+
 def heat_focal_loss(logit: torch.Tensor, target: torch.Tensor, alpha: float = 2.0, beta: float = 4.0) -> torch.Tensor:
     """CenterNet's penalty-reduced focal loss (Zhou et al. 2019, "Objects as Points"), normalised by peak count."""
     pos = (target >= 0.999).float()
@@ -85,10 +101,11 @@ def radius_loss(raw: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -
 
 # Chosen so that at initialisation the stone terms' gradient norms (heat ~14, radius ~19 unweighted on synth
 # batches) do not drown the seg terms' (~0.5): in the shared encoder the largest term takes all of Adam's step.
-WEIGHTS = {"bce": 1.0, "dice": 1.0, "fam": 1.0, "mil": 0.5, "heat": 0.05, "rad": 0.03}
+WEIGHTS = {"bce": 1.0, "dice": 1.0, "fam": 1.0, "mil": 0.5, "heat": 0.05, "rad": 0.03, "ev": 0.3}
 
 
-def total_loss(seg_logits: torch.Tensor, stone_logits: torch.Tensor, batch: dict) -> tuple[torch.Tensor, dict]:
+def total_loss(seg_logits: torch.Tensor, stone_logits: torch.Tensor, batch: dict,
+               ev_logits: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
     bce, dice = seg_loss(seg_logits, batch["seg"], batch["known"])
     parts = {
         "bce": bce,
@@ -97,6 +114,7 @@ def total_loss(seg_logits: torch.Tensor, stone_logits: torch.Tensor, batch: dict
         "mil": mil_loss(seg_logits[:, 0:1], batch["mil_label"], batch["mil"]),
         "heat": heat_focal_loss(stone_logits[:, 0:1], batch["heat"]),
         "rad": radius_loss(stone_logits[:, 1:2], batch["radius"], batch["radius_w"]),
+        "ev": evidence_loss(ev_logits, batch) if ev_logits is not None else seg_logits.sum() * 0,
     }
     total = sum(WEIGHTS[k] * v for k, v in parts.items())
     return total, {k: float(v.detach()) for k, v in parts.items()}

@@ -12,6 +12,11 @@ import torch.nn.functional as F
 
 SEG_CHANNELS = ["porosity", "scratch", "haze", "tool_mark", "orange_peel"]
 STONE_CHANNELS = ["stone_heat", "stone_radius"]
+# Image-evidence channels: one per seg channel. Their spatial max over the piece is the channel's image score. A
+# separate head, trained on "is this kind anywhere in the crop", because the max of a pixel map saturates near 1 on
+# any strong pixel (1.0.0's porosity image threshold sat at 0.92 and real impeller photos tied at 1.0), while
+# evidence pooled at 1/4 scale over a wide receptive field ranks photos.
+EVIDENCE_CHANNELS = [f"{c}_evidence" for c in SEG_CHANNELS]
 POLISH_KINDS = SEG_CHANNELS[1:]
 # Encoder stride: H and W fed to the network must be multiples of this.
 SIZE_MULTIPLE = 16
@@ -67,12 +72,18 @@ class LoupeSeg(nn.Module):
         # upsampled bilinearly; sharing the 8 full-res channels with the stone head starved the seg head in training.
         self.seg_head = nn.Conv2d(full, len(SEG_CHANNELS), 1)
         self.stone_head = nn.Sequential(cbr(w0, w0), nn.Conv2d(w0, 2, 1))
+        # Evidence head at 1/4 scale: the decoder's features plus the seg logits max-pooled to that scale, so a 3-px
+        # pore the seg head sees is not lost before pooling.
+        c = len(SEG_CHANNELS)
+        self.evidence_head = nn.Sequential(cbr(w1 + c, w1), nn.Conv2d(w1, c, 1))
         # Focal-style prior: start with rare positives so early losses are not dominated by the background.
         nn.init.constant_(self.seg_head.bias, -4.6)
         with torch.no_grad():
             self.stone_head[-1].bias.copy_(torch.tensor([-4.6, 0.0]))
+        nn.init.constant_(self.evidence_head[-1].bias, -2.0)
 
-    def forward_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(seg logits at stride 1, stone logits at stride 1, evidence logits at stride 4, smoothed 3x3)."""
         f = self.full(x)
         s0 = self.stem(x)
         s1 = self.enc1(s0)
@@ -84,18 +95,39 @@ class LoupeSeg(nn.Module):
         u = F.interpolate(self.to_full(d0), size=f.shape[-2:], mode="nearest")
         h = F.relu(u + f)
         st = F.interpolate(self.stone_head(d0), size=f.shape[-2:], mode="bilinear", align_corners=False)
-        return self.seg_head(h), st
+        seg = self.seg_head(h)
+        pooled = F.max_pool2d(seg, 4, 4)
+        ev = self.evidence_head(torch.cat([d1, pooled], 1))
+        # 3x3 mean before any max: one noisy cell must not decide a photo.
+        ev = F.avg_pool2d(ev, 3, 1, 1, count_include_pad=False)
+        return seg, st, ev
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        seg_logits, st = self.forward_logits(x)
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        seg_logits, st, ev = self.forward_logits(x)
         heat = torch.sigmoid(st[:, 0:1])
         radius = torch.exp(st[:, 1:2].clamp(RADIUS_LOG_MIN, RADIUS_LOG_MAX)) * RADIUS_SCALE
-        return torch.sigmoid(seg_logits), torch.cat([heat, radius], dim=1)
+        evidence = torch.sigmoid(F.interpolate(ev, size=x.shape[-2:], mode="bilinear", align_corners=False))
+        return torch.sigmoid(seg_logits), torch.cat([heat, radius], dim=1), evidence
+
+
+def image_logits(ev: torch.Tensor) -> torch.Tensor:
+    """N x C image logits from the evidence map: its spatial max (what the pipeline takes over the piece)."""
+    return ev.flatten(2).max(2).values
 
 
 def build(config: dict | None = None) -> LoupeSeg:
     config = config or {}
     return LoupeSeg(widths=tuple(config.get("widths", (16, 32, 64, 96))), full=int(config.get("full", 8)))
+
+
+def load_weights(model: LoupeSeg, state: dict) -> list[str]:
+    """Loads a checkpoint's weights; a pre-1.1 checkpoint (no evidence head) loads with that head left initialised.
+    Returns the keys left initialised so the caller can say so."""
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    bad = [k for k in missing if not k.startswith("evidence_head.")] + list(unexpected)
+    if bad:
+        raise ValueError(f"checkpoint does not fit LoupeSeg: {bad[:5]}")
+    return list(missing)
 
 
 def count_params(model: nn.Module) -> int:

@@ -157,7 +157,7 @@ def main(argv=None) -> None:
     model = net.build()
     config = model.config
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    sampler = Sampler(len(samples), seed=args.seed + 1000)
+    sampler = Sampler(len(samples), seed=args.seed + 1000, samples=samples)
     aug_rng = np.random.default_rng(args.seed + 2000)
     step, elapsed = 0, 0.0
     base_from = None
@@ -181,9 +181,9 @@ def main(argv=None) -> None:
         ck = torch.load(base_from, map_location="cpu")
         model = net.build(ck["config"])
         config = model.config
-        model.load_state_dict(ck["model"])
+        fresh = net.load_weights(model, ck["model"])
         opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-        log(f"initialised weights from {base_from}")
+        log(f"initialised weights from {base_from}" + (f" ({len(fresh)} evidence-head tensors new)" if fresh else ""))
     log(f"model LoupeSeg {config} with {net.count_params(model):,} parameters; {THREADS} threads")
 
     aug = AugConfig()
@@ -193,7 +193,7 @@ def main(argv=None) -> None:
         "seeds": {"torch": args.seed, "numpy": args.seed, "sampler": args.seed + 1000, "augment": args.seed + 2000},
         "steps": args.steps, "batch": args.batch, "crop": args.crop, "lr": args.lr, "optimizer": "AdamW(wd=1e-4)", "channelWeights": list(losses.CHANNEL_WEIGHTS),
         "schedule": f"linear warm-up {warmup} steps, cosine to 2 %", "poiProb": aug.poi_prob,
-        "scaleJitter": aug.scale_jitter, "threads": THREADS, "smoke": args.smoke, "run": args.run,
+        "scaleJitter": aug.scale_jitter, "focusedShare": Sampler.FOCUSED_SHARE, "lossWeights": dict(losses.WEIGHTS), "threads": THREADS, "smoke": args.smoke, "run": args.run,
         **({"base": base_from} if base_from else {}),
     }
 
@@ -205,9 +205,9 @@ def main(argv=None) -> None:
         lr = lr_at(step, args.steps, args.lr, warmup)
         for g in opt.param_groups:
             g["lr"] = lr
-        batch = make_batch(samples, sampler.next_indices(args.batch), args.crop, aug_rng, aug)
-        seg_logits, stone_logits = model.forward_logits(batch["image"])
-        loss, parts = total_loss(seg_logits, stone_logits, batch)
+        batch = make_batch(samples, sampler.next_items(args.batch), args.crop, aug_rng, aug)
+        seg_logits, stone_logits, ev_logits = model.forward_logits(batch["image"])
+        loss, parts = total_loss(seg_logits, stone_logits, batch, ev_logits)
         if not torch.isfinite(loss):
             raise SystemExit(f"step {step}: loss is {float(loss)} ({parts}); last good checkpoint: {ckpt_path}")
         opt.zero_grad(set_to_none=True)
@@ -224,7 +224,7 @@ def main(argv=None) -> None:
             eta = (args.steps - step) / sps
             avg = {k: v / n_win for k, v in loss_win.items()}
             log(f"step {step}/{args.steps} loss {avg['loss']:.4f} (bce {avg['bce']:.4f} dice {avg['dice']:.3f} "
-                f"fam {avg['fam']:.3f} mil {avg['mil']:.3f} heat {avg['heat']:.3f} rad {avg['rad']:.3f}) "
+                f"fam {avg['fam']:.3f} mil {avg['mil']:.3f} heat {avg['heat']:.3f} rad {avg['rad']:.3f} ev {avg['ev']:.3f}) "
                 f"lr {lr:.2e} {dt_ / n_win:.2f}s/step ETA {eta / 60:.1f}min")
             t_win, loss_win, n_win = time.time(), {}, 0
         out_of_time = args.max_minutes is not None and time.time() - t_session > args.max_minutes * 60
