@@ -9,6 +9,7 @@ const commandFiles: Array<{ register: (program: Command) => void }> = [
   await import('./dataset.js'),
   await import('./inspect.js'),
   await import('./eval.js'),
+  await import('./eval-suite.js'),
   await import('./synth.js'),
   await import('./serve.js'),
   await import('./worker.js'),

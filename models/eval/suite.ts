@@ -1,0 +1,157 @@
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { EvalResult } from './eval-result.schema.js';
+import { runEval } from './run-eval.js';
+
+/**
+ * The model-quality evaluation sets, defined once: the model card, README and `loupe eval-suite` all read them here.
+ *
+ * The training recipe holds out the velvet background and rose gold (`TRAINING_DOMAIN`); `in-distribution` draws from
+ * the same domain with a seed never trained or calibrated on, `shifted` draws only what training never saw, and
+ * `real` is the magnetic-tile test split. Seeds follow datasets/README.md: 300-399 are evaluation seeds.
+ */
+export const TRAINING_DOMAIN = { excludeBackgrounds: ['velvet'], excludeMetals: ['au750_rose'] } as const;
+
+export type SetSource =
+  | { kind: 'synth'; seed: number; count: number; size: number; excludeBackgrounds?: readonly string[]; excludeMetals?: readonly string[]; backgrounds?: readonly string[]; metals?: readonly string[] }
+  | { kind: 'import'; adapter: 'magnetic-tile'; split: 'test' };
+
+export interface EvalSet {
+  name: 'in-distribution' | 'shifted' | 'real';
+  folder: string;
+  what: string;
+  profile: string;
+  source: SetSource;
+}
+
+export const EVAL_SETS: readonly EvalSet[] = [
+  {
+    name: 'in-distribution',
+    folder: 'eval-s300',
+    what: 'generator, training domain (no velvet, no rose gold), seed 300: never trained or calibrated on',
+    profile: 'band',
+    source: { kind: 'synth', seed: 300, count: 300, size: 1024, ...TRAINING_DOMAIN },
+  },
+  {
+    name: 'shifted',
+    folder: 'shift-s301',
+    what: 'generator, only what training held out: velvet background AND rose gold, seed 301',
+    profile: 'band',
+    source: { kind: 'synth', seed: 301, count: 300, size: 1024, backgrounds: ['velvet'], metals: ['au750_rose'] },
+  },
+  {
+    name: 'real',
+    folder: 'mt-test',
+    what: 'magnetic-tile test split (real blowhole porosity with masks; not jewelry)',
+    profile: 'band',
+    source: { kind: 'import', adapter: 'magnetic-tile', split: 'test' },
+  },
+];
+
+export function synthCommand(set: EvalSet, root: string): string {
+  const s = set.source;
+  if (s.kind !== 'synth') return `npx loupe dataset import ${s.adapter} --split ${s.split} --out ${join(root, set.folder)}`;
+  const flag = (name: string, v?: readonly string[]) => (v?.length ? ` --${name} ${v.join(',')}` : '');
+  return `npx loupe synth --out ${join(root, set.folder)} --count ${s.count} --seed ${s.seed} --size ${s.size}` +
+    flag('exclude-backgrounds', s.excludeBackgrounds) + flag('exclude-metals', s.excludeMetals) +
+    flag('backgrounds', s.backgrounds) + flag('metals', s.metals);
+}
+
+/** Makes a set's folder when it is missing. Returns false when its source is absent (the shared datasets). */
+export async function ensureSet(set: EvalSet, root: string, log: (line: string) => void): Promise<boolean> {
+  const dir = join(root, set.folder);
+  if (existsSync(join(dir, 'manifest.jsonl'))) return true;
+  log(`making ${set.name}: ${synthCommand(set, root)}`);
+  const s = set.source;
+  if (s.kind === 'synth') {
+    const { runSynthCli } = await import('../../datasets/synth/cli.js');
+    await runSynthCli({
+      out: dir, count: s.count, seed: s.seed, size: s.size, coverKinds: false, progress: false,
+      ...(s.excludeBackgrounds ? { excludeBackgrounds: [...s.excludeBackgrounds] } : {}),
+      ...(s.excludeMetals ? { excludeMetals: [...s.excludeMetals] } : {}),
+      ...(s.backgrounds ? { backgrounds: [...s.backgrounds] } : {}),
+      ...(s.metals ? { metals: [...s.metals] } : {}),
+    });
+    return true;
+  }
+  const { importDataset, SourceMissingError } = await import('../../datasets/adapters/index.js');
+  try {
+    await importDataset({ name: s.adapter, split: s.split, out: dir });
+    return true;
+  } catch (err) {
+    if (err instanceof SourceMissingError) {
+      log(`skipping ${set.name}: ${err.message}`);
+      return false;
+    }
+    throw err;
+  }
+}
+
+export interface SuiteRow {
+  set: EvalSet;
+  result: EvalResult;
+}
+
+const f = (v: number | null | undefined, digits = 3) => (v === null || v === undefined ? '–' : v.toFixed(digits));
+
+/** The model card's table: one row per set, the issue's headline figures. */
+export function suiteMarkdown(rows: SuiteRow[]): string {
+  const lines = [
+    '| set | images | porosity AUROC | spacing AUROC | polish AUROC | porosity pixel AUROC | stone F1 | gap MAE mm | clean flagged | pore recall <0.1 / 0.1–0.3 / >0.3 mm | ms/photo |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const { set, result: r } of rows) {
+    const bins = ['<0.1', '0.1-0.3', '>0.3'].map((b) => f(r.byPoreSizeMm.find((x) => x.bin === b)?.recall ?? null, 2)).join(' / ');
+    lines.push(
+      `| ${set.name} | ${r.images} | ${f(r.families.porosity.auroc)} | ${f(r.families.stone_spacing.auroc)} | ${f(r.families.polish.auroc)} | ` +
+        `${f(r.pixel.porosity.auroc)} | ${f(r.stones.f1)} | ${f(r.stones.gapMaeMm)} | ${f(r.cleanFalseFlagRate, 2)} | ${bins} | ${Math.round(r.timing.msPerImage)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export interface SuiteOptions {
+  root: string;
+  out: string;
+  modelsDir: string;
+  model?: string;
+  make: boolean;
+  only?: string[];
+  log: (line: string) => void;
+}
+
+export async function runSuite(o: SuiteOptions): Promise<SuiteRow[]> {
+  await mkdir(o.out, { recursive: true });
+  const rows: SuiteRow[] = [];
+  for (const set of EVAL_SETS) {
+    if (o.only && !o.only.includes(set.name)) continue;
+    const dir = join(o.root, set.folder);
+    if (!existsSync(join(dir, 'manifest.jsonl'))) {
+      if (!o.make) {
+        o.log(`skipping ${set.name}: ${dir} has no manifest (make it with --make, or: ${synthCommand(set, o.root)})`);
+        continue;
+      }
+      if (!(await ensureSet(set, o.root, o.log))) continue;
+    }
+    o.log(`evaluating ${set.name} (${dir}, profile ${set.profile})`);
+    const result = await runEval({
+      data: dir,
+      out: join(o.out, `${set.name}.json`),
+      modelsDir: o.modelsDir,
+      profile: set.profile,
+      ...(o.model ? { model: o.model } : {}),
+    });
+    rows.push({ set, result });
+  }
+  const md = [
+    `# Evaluation suite: ${rows[0]?.result.model.id ?? '?'}@${rows[0]?.result.model.version ?? '?'}`,
+    '',
+    suiteMarkdown(rows),
+    '',
+    ...rows.map(({ set }) => `- **${set.name}**: ${set.what}. Made by \`${synthCommand(set, o.root)}\`.`),
+    '',
+  ].join('\n');
+  await writeFile(join(o.out, 'suite.md'), md);
+  return rows;
+}
