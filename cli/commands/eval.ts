@@ -10,7 +10,19 @@ interface EvalCliOptions {
   profile: string;
   models: string;
   limit?: string;
+  failures?: string;
+  failuresPerKind: string;
 }
+
+const positiveInt = (flag: string, value: string | undefined): number | undefined => {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${flag} must be a positive integer, got "${value}"`);
+  return n;
+};
+
+/** The command line as typed, quoted where needed, so the gallery's index says how to make it again. */
+const commandLine = (argv: string[]) => ['npx loupe', ...argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`))].join(' ');
 
 export function register(program: Command): void {
   program
@@ -22,26 +34,45 @@ export function register(program: Command): void {
     .option('--profile <name>', 'product profile whose tolerances decide verdicts', 'ring')
     .option('--models <dir>', 'models folder', DEFAULT_MODELS_DIR)
     .option('--limit <n>', 'only the first n images')
+    .option('--failures <dir>', 'also write a failure gallery there: overlays of the worst misses and false alarms, and index.md')
+    .option('--failures-per-kind <n>', 'photos per gallery section', '3')
     .action(async (options: EvalCliOptions) => {
       const { runEval } = await import('../../models/eval/run-eval.js');
       const { formatEvalSummary } = await import('../../models/eval/format-eval.js');
       const { ProgressBar } = await import('../../datasets/synth/progress.js');
-      const limit = options.limit === undefined ? undefined : Number(options.limit);
-      if (limit !== undefined && (!Number.isInteger(limit) || limit <= 0)) throw new Error(`--limit must be a positive integer, got "${options.limit}"`);
+      const limit = positiveInt('--limit', options.limit);
+      const perKind = positiveInt('--failures-per-kind', options.failuresPerKind)!;
       let bar: InstanceType<typeof ProgressBar> | undefined;
-      const result = await runEval({
+      const evalOptions = {
         data: options.data,
         out: options.out,
         modelsDir: options.models,
         ...(options.model ? { model: options.model } : {}),
         profile: options.profile,
         ...(limit ? { limit } : {}),
-        onProgress: (done, total) => {
+        onProgress: (done: number, total: number) => {
           bar ??= new ProgressBar(total, `eval ${options.data}`);
           bar.tick();
           if (done === total) bar.finish();
         },
-      });
+      };
+      if (!options.failures) {
+        process.stdout.write(formatEvalSummary(await runEval(evalOptions)) + '\n');
+        return;
+      }
+      const { runEvalWithImages } = await import('../../models/eval/run-eval.js');
+      const { writeFailureGallery } = await import('../../models/eval/failures-gallery.js');
+      const { formatGallerySummary } = await import('../../models/eval/format-eval.js');
+      const { result, images } = await runEvalWithImages(evalOptions);
       process.stdout.write(formatEvalSummary(result) + '\n');
+      const gallery = await writeFailureGallery({
+        data: options.data,
+        outDir: options.failures,
+        perKind,
+        result,
+        images,
+        command: commandLine(process.argv.slice(2)),
+      });
+      process.stdout.write(formatGallerySummary(gallery) + '\n');
     });
 }

@@ -22,3 +22,9 @@ export function formatEvalSummary(r: EvalResult): string {
   lines.push(`recall by kind: ${Object.values(r.byKind).map((b) => `${b.bin} ${f(b.recall, 2)} (${b.detected}/${b.defects})`).join(' · ')}`);
   return lines.join('\n');
 }
+
+/** The line printed after `loupe eval --failures DIR`. */
+export function formatGallerySummary(g: { indexPath: string; files: string[]; cases: Array<{ section: { slug: string } }> }): string {
+  const sections = new Set(g.cases.map((c) => c.section.slug)).size;
+  return `failure gallery: ${g.files.length} images in ${sections} sections · ${g.indexPath}`;
+}

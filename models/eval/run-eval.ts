@@ -3,7 +3,8 @@ import { dirname, join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { loadManifest } from '../../datasets/manifest-io.js';
 import type { Defect, ManifestEntry } from '../../datasets/manifest.schema.js';
-import { createModelRegistry, inspect, loadProfiles, type InspectionReport, type PipelineMaps } from '../../pipeline/index.js';
+import { createModelRegistry, inspect, loadProfiles, POLISH_KINDS, type InspectionReport, type PipelineMaps, type PolishKind, type Profile } from '../../pipeline/index.js';
+import { gateFor } from '../../pipeline/score.js';
 import { EvalResultSchema, type EvalResult } from './eval-result.schema.js';
 import { classificationMetrics, edgeGapPx, matchStones, mean, PooledPixelAuroc } from './metrics.js';
 
@@ -18,11 +19,34 @@ export interface EvalOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-const FAMILY_KEYS = ['porosity', 'stone_spacing', 'polish'] as const;
-type FamilyKey = (typeof FAMILY_KEYS)[number];
+export const FAMILY_KEYS = ['porosity', 'stone_spacing', 'polish'] as const;
+export type FamilyKey = (typeof FAMILY_KEYS)[number];
+
+/**
+ * What eval learnt about one photo, kept in memory (never written to the metrics JSON) so a failure gallery can be
+ * drawn without a second inference pass.
+ */
+export interface ImageOutcome {
+  entry: ManifestEntry;
+  report: InspectionReport;
+  /** The profile the photo was judged with (resolved for its metal). */
+  profile: Profile;
+  /** Flagged per family exactly as the metrics count it. */
+  flagged: Record<FamilyKey, boolean>;
+  /** Per true defect in manifest order. `found`: the metrics' rule (a finding of its family overlaps); `foundByKind`:
+   * a finding of its own kind overlaps (differs from `found` for polish only). */
+  defects: Array<{ defect: Defect; found: boolean; foundByKind: boolean }>;
+  /** The score each polish kind had to reach for its findings to count. */
+  polishGates: Record<PolishKind, number>;
+}
+
+export interface EvalWithImages {
+  result: EvalResult;
+  images: ImageOutcome[];
+}
 
 /** Pore-size bins of the model-quality issue, in mm of equivalent diameter. */
-const PORE_BINS: Array<{ bin: string; lo: number; hi: number }> = [
+export const PORE_BINS: Array<{ bin: string; lo: number; hi: number }> = [
   { bin: '<0.1', lo: 0, hi: 0.1 },
   { bin: '0.1-0.3', lo: 0.1, hi: 0.3 },
   { bin: '>0.3', lo: 0.3, hi: Infinity },
@@ -76,11 +100,25 @@ function defectFound(defect: Defect, report: InspectionReport): boolean {
   return fam.stone_spacing.verdict !== 'pass';
 }
 
+function defectFoundByKind(defect: Defect, report: InspectionReport): boolean {
+  if (defect.family !== 'polish') return defectFound(defect, report);
+  return report.families.polish.findings.some((f) => f.kind === defect.kind && boxesOverlap(f.bbox, defect.bbox, 1));
+}
+
 function flagged(report: InspectionReport, family: FamilyKey): boolean {
   return report.verdict === 'retake' || report.families[family].verdict !== 'pass';
 }
 
 export async function runEval(options: EvalOptions): Promise<EvalResult> {
+  return (await evaluate(options, false)).result;
+}
+
+/** `runEval` that also returns every photo's report and outcome (memory grows with the set: reports carry masks). */
+export function runEvalWithImages(options: EvalOptions): Promise<EvalWithImages> {
+  return evaluate(options, true);
+}
+
+async function evaluate(options: EvalOptions, keepImages: boolean): Promise<EvalWithImages> {
   const started = performance.now();
   const entries: ManifestEntry[] = await loadManifest(options.data);
   const selected = options.limit ? entries.slice(0, options.limit) : entries;
@@ -104,6 +142,7 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
     let cleanFlagged = 0;
     let retakes = 0;
     let inspectMs = 0;
+    const images: ImageOutcome[] = [];
 
     for (const [i, entry] of selected.entries()) {
       const bytes = await readFile(join(options.data, entry.file));
@@ -157,8 +196,10 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
         }
       }
 
+      const outcomes: ImageOutcome['defects'] = [];
       for (const d of entry.defects) {
         const found = defectFound(d, report);
+        outcomes.push({ defect: d, found, foundByKind: defectFoundByKind(d, report) });
         const k = kinds.get(d.kind) ?? { defects: 0, detected: 0 };
         k.defects++;
         if (found) k.detected++;
@@ -196,6 +237,19 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
             gapErrors.push(Math.abs(trueGap - predGap));
           }
         }
+      }
+      if (keepImages) {
+        const polishOps = model.manifest.operatingPoints.polish;
+        images.push({
+          entry,
+          report,
+          profile,
+          flagged: { porosity: flags.porosity[i]!, stone_spacing: flags.stone_spacing[i]!, polish: flags.polish[i]! },
+          defects: outcomes,
+          polishGates: Object.fromEntries(
+            POLISH_KINDS.map((k) => [k, gateFor(profile.scoreThresholds.polish, polishOps?.[k]?.imageThreshold).scoreThreshold]),
+          ) as Record<PolishKind, number>,
+        });
       }
       options.onProgress?.(i + 1, selected.length);
     }
@@ -251,7 +305,7 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
     const parsed = EvalResultSchema.parse(result);
     await mkdir(dirname(resolve(options.out)), { recursive: true });
     await writeFile(options.out, JSON.stringify(parsed, null, 2) + '\n');
-    return parsed;
+    return { result: parsed, images };
   } finally {
     lease.release();
     await registry.close();
