@@ -1,4 +1,6 @@
+import type { DecodedRgb } from '../decode.js';
 import type { ModelManifest } from '../model-manifest.schema.js';
+import { luminance, measureStoneRow } from './stone-edges.js';
 
 type StoneOperatingPoint = NonNullable<ModelManifest['operatingPoints']['stones']>;
 
@@ -18,7 +20,14 @@ export interface DetectedStone {
  *            which is sub-pixel and lands in the middle of a flat-topped plateau;
  *   radius = mean of the radius plane over the 3x3 around the peak.
  */
-export function detectStones(heat: Float32Array, radius: Float32Array, width: number, height: number, op: StoneOperatingPoint): DetectedStone[] {
+export function detectStones(
+  heat: Float32Array,
+  radius: Float32Array,
+  width: number,
+  height: number,
+  op: StoneOperatingPoint,
+  image?: DecodedRgb,
+): DetectedStone[] {
   const peaks: number[] = [];
   for (let y = 0; y < height; y++) {
     const row = y * width;
@@ -59,12 +68,25 @@ export function detectStones(heat: Float32Array, radius: Float32Array, width: nu
     return Math.max(0, sum / n);
   };
 
+  // Two peaks are one stone unless the heat between them dips below half the weaker one: NMS by radius alone merges
+  // neighbours whenever the radius regression overshoots the pitch.
+  const valleyBetween = (ax: number, ay: number, bx: number, by: number): boolean => {
+    const level = Math.min(heatAt(ax, ay), heatAt(bx, by)) / 2;
+    const steps = Math.ceil(Math.hypot(bx - ax, by - ay));
+    for (let k = 1; k < steps; k++) {
+      const t = k / steps;
+      if (heatAt(ax + (bx - ax) * t, ay + (by - ay) * t) < level) return true;
+    }
+    return false;
+  };
+  const heatAt = (x: number, y: number): number => heat[Math.round(y) * width + Math.round(x)]!;
+
   const stones: DetectedStone[] = [];
   for (const i of peaks) {
     const px = i % width;
     const py = (i - px) / width;
     const r = radiusAt(px, py);
-    const suppressed = stones.some((s) => Math.hypot(s.x - px, s.y - py) < op.nmsRadiusFactor * Math.max(s.r, r, 1));
+    const suppressed = stones.some((s) => Math.hypot(s.x - px, s.y - py) < op.nmsRadiusFactor * Math.max(s.r, r, 1) && !valleyBetween(s.x, s.y, px, py));
     if (suppressed) continue;
     const peak = heat[i]!;
     const win = Math.max(1, Math.round(r / 2));
@@ -82,5 +104,38 @@ export function detectStones(heat: Float32Array, radius: Float32Array, width: nu
     }
     stones.push({ x: sw > 0 ? sx / sw : px, y: sw > 0 ? sy / sw : py, r, confidence: peak });
   }
+  if (image && image.width === width && image.height === height && stones.length >= 2) return measureInPhoto(luminance(image), width, height, stones);
   return stones;
+}
+
+/**
+ * Stones of one row cannot overlap: once the photo gives the row's radius R, a peak whose centre lies within
+ * OVERLAP x 2R of a stronger stone is a second peak on the same stone, or a prong or seat edge next to it. 0.75 keeps
+ * an undersized stone beside a full one (centres >= ~1.65 R apart: the generator's deepest undersize is 0.65 R)
+ * and drops what sits on a neighbour's girdle (~1 R).
+ */
+const OVERLAP = 0.75;
+
+function measureInPhoto(lum: Float32Array, width: number, height: number, heatStones: DetectedStone[]): DetectedStone[] {
+  let kept = heatStones;
+  for (let round = 0; round < 2; round++) {
+    const row = measureStoneRow(lum, width, height, kept);
+    const measured = kept.map((s, i) => {
+      const m = row.stones[i]!;
+      return m.measured ? { ...s, x: m.x, y: m.y, r: m.r } : s;
+    });
+    if (row.radius === null) return measured;
+    const minDist = OVERLAP * 2 * row.radius;
+    const order = measured.map((_, i) => i).sort((a, b) => measured[b]!.confidence - measured[a]!.confidence);
+    const accepted: number[] = [];
+    for (const i of order) {
+      const s = measured[i]!;
+      if (accepted.every((j) => Math.hypot(measured[j]!.x - s.x, measured[j]!.y - s.y) >= minDist)) accepted.push(i);
+    }
+    if (accepted.length === measured.length || accepted.length < 2) return measured;
+    // Measure again without the dropped peaks: they pulled the row's pitch (and so its search window) down.
+    kept = accepted.sort((a, b) => a - b).map((i) => kept[i]!);
+  }
+  const row = measureStoneRow(lum, width, height, kept);
+  return kept.map((s, i) => (row.stones[i]!.measured ? { ...s, x: row.stones[i]!.x, y: row.stones[i]!.y, r: row.stones[i]!.r } : s));
 }
