@@ -8,6 +8,9 @@ import type { PolishTolerance } from './profile.schema.js';
  *   - is there a defect at all? the family's score must reach its gate: the profile's score threshold if it sets one,
  *     else the model's calibrated `imageThreshold`;
  *   - is it acceptable? the profile's tolerances in mm (pore diameter and count, scratch length, patch area).
+ * A score at or above its gate with no finding at all goes to `review`: the model is confident the defect is there
+ * but could not outline it (typical of photos labelled per image only, e.g. a workshop's own casting photos), and
+ * passing such a piece unseen is the costly mistake.
  * Overall: `retake` when the photo failed the quality gate, else the worst family verdict.
  */
 
@@ -29,6 +32,7 @@ export function gateFor(profileThreshold: number | undefined, modelThreshold: nu
 
 export function judgePorosity(score: number, gate: Gate, findings: PorosityFinding[], t: PorosityTolerance): FamilyVerdict {
   if (score < gate.scoreThreshold) return 'pass';
+  if (findings.length === 0 && gate.source !== 'none') return 'review';
   const counted = findings.filter((f) => f.diameterMm >= t.countMinDiameterMm).length;
   if (findings.some((f) => f.diameterMm >= t.failDiameterMm) || counted >= t.failCount) return 'fail';
   if (findings.some((f) => f.diameterMm >= t.reviewDiameterMm)) return 'review';
@@ -42,6 +46,7 @@ export function judgePolish(
 ): FamilyVerdict {
   const verdicts = kinds.map(({ kind, score, gate, findings }): FamilyVerdict => {
     if (score < gate.scoreThreshold) return 'pass';
+    if (findings.length === 0 && gate.source !== 'none') return 'review';
     const limits = polishLimits(kind, t);
     if (findings.some((f) => polishSize(f) >= limits.fail)) return 'fail';
     if (findings.some((f) => polishSize(f) >= limits.review)) return 'review';
