@@ -21,8 +21,17 @@ const positiveInt = (flag: string, value: string | undefined): number | undefine
   return n;
 };
 
-/** The command line as typed, quoted where needed, so the gallery's index says how to make it again. */
-const commandLine = (argv: string[]) => ['npx loupe', ...argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`))].join(' ');
+const shellWord = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
+
+/** The command that remakes the gallery, recorded in its index (options spelt out, defaults included). */
+function commandLine(o: EvalCliOptions): string {
+  const args = ['eval', '--data', o.data, '--profile', o.profile, '--out', o.out];
+  if (o.model) args.push('--model', o.model);
+  if (o.models !== DEFAULT_MODELS_DIR) args.push('--models', o.models);
+  if (o.limit) args.push('--limit', o.limit);
+  args.push('--failures', o.failures ?? '', '--failures-per-kind', o.failuresPerKind);
+  return ['npx loupe', ...args.map(shellWord)].join(' ');
+}
 
 export function register(program: Command): void {
   program
@@ -71,7 +80,7 @@ export function register(program: Command): void {
         perKind,
         result,
         images,
-        command: commandLine(process.argv.slice(2)),
+        command: commandLine(options),
       });
       process.stdout.write(formatGallerySummary(gallery) + '\n');
     });

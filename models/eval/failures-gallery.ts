@@ -79,7 +79,7 @@ function caption(im: ImageOutcome, cases: FailureCase[]): CaptionLine[] {
     { text: `${im.entry.file} · ${cases.map((c) => `${c.section.title} #${c.rank}`).join(' · ')}`, tone: 'title' },
     ...whats.map((text): CaptionLine => ({ text, tone: 'failure' })),
     { text: context(im), tone: 'context' },
-    { text: 'magenta: true defect (long dashes: missed, dots: found); other colours: model findings', tone: 'context' },
+    { text: 'magenta: true defect (long dashes: missed or found only as another kind; dots: found); other colours: model findings', tone: 'context' },
   ];
 }
 
@@ -118,7 +118,7 @@ export async function writeFailureGallery(options: GalleryOptions): Promise<Gall
     ...(options.command ? ['Made by', '', '```', options.command, '```', ''] : []),
     `${r.images} photos of \`${r.data}\` · profile \`${r.profile.name}@${r.profile.version}\` · model sha256 \`${r.model.sha256.slice(0, 12)}\` · ${r.createdAt}.`,
     '',
-    `Each image is the inspector's overlay of the model's findings (red: pores; blue: scratches; violet: tool marks; light blue: haze; orange: orange peel; green: stones; yellow: flagged stones and gaps) with the manifest's true defects in magenta (long dashes: missed, dots: found), under a caption saying what failed. Sections hold at most ${options.perKind} photos each: per family the positives with the lowest score and the clean photos with the highest; per polish kind the largest true defects no region of that kind overlaps; per pore-size bin the largest missed pores.`,
+    `Each image is the inspector's overlay of the model's findings (red: pores; blue: scratches; violet: tool marks; light blue: haze; orange: orange peel; green: stones; yellow: flagged stones and gaps) with the manifest's true defects in magenta (long dashes: missed, or found only as another polish kind; dots: found), under a caption saying what failed. Sections hold at most ${options.perKind} photos each: per family the positives with the lowest score and the clean photos with the highest; per polish kind the largest true defects no region of that kind overlaps; per pore-size bin the largest missed pores.`,
     '',
     '## Where it fails',
     '',

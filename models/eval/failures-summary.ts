@@ -13,7 +13,7 @@ const RECALL_GAP = 0.2;
 /** ...or its false-alarm rate exceeds the overall rate by this much, */
 const FALSE_ALARM_GAP = 0.15;
 /** ...and it holds at least this many photos of the kind counted (fewer is noise). */
-const MIN_GROUP = 4;
+const MIN_GROUP = 5;
 
 interface Tally {
   positives: number;

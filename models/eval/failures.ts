@@ -51,13 +51,16 @@ export interface FailureCase {
   defect?: Defect;
 }
 
+/** Millimetres to the precision that tells sizes near the tolerances and bin edges apart (0.079 vs 0.08 mm). */
+export const mm = (v: number) => v.toFixed(v < 0.2 ? 3 : 2);
+
 /** Scores like 0.0009 (a calibrated scratch gate) must not print as 0.00. */
 export function fmtScore(v: number): string {
   return v === 0 || Math.abs(v) >= 0.01 ? v.toFixed(2) : v.toPrecision(2);
 }
 
 export function sizeText(d: Defect): string {
-  if (d.sizeMm !== null) return `${d.sizeMm.toFixed(2)} mm`;
+  if (d.sizeMm !== null) return `${mm(d.sizeMm)} mm`;
   if (d.sizePx !== undefined) return `${d.sizePx.toFixed(0)} px`;
   return 'size unknown';
 }
@@ -66,6 +69,7 @@ export function sizeText(d: Defect): string {
 const sizeKey = (d: Defect) => d.sizeMm ?? (d.sizePx !== undefined ? d.sizePx : -1);
 
 const vs = (score: number, threshold: number) => `${fmtScore(score)} ${score < threshold ? '<' : '>='} threshold ${fmtScore(threshold)}`;
+const article = (word: string) => (/^[aeiou]/i.test(word) ? 'an' : 'a');
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 function retakeNote(im: ImageOutcome): string {
@@ -96,7 +100,7 @@ function polishKindNotFlagged(im: ImageOutcome, kind: PolishKind): string {
   const unit = polishUnit(kind);
   if (findings.length === 0) return `${kind} score ${vs(score, gate)} but no ${kind} region`;
   const largest = Math.max(...findings.map(polishSize));
-  return `${kind} score ${vs(score, gate)} but largest ${kind} found ${largest.toFixed(2)} ${unit} < review ${limits.review} ${unit}`;
+  return `${kind} score ${vs(score, gate)} but largest ${kind} found ${mm(largest)} ${unit} < review ${limits.review} ${unit}`;
 }
 
 /** Why a family stayed `pass`. */
@@ -107,33 +111,40 @@ export function whyNotFlagged(im: ImageOutcome, family: FamilyKey, kinds: readon
     if (score < gate.scoreThreshold) return `porosity score ${vs(score, gate.scoreThreshold)}`;
     if (findings.length === 0) return `porosity score ${vs(score, gate.scoreThreshold)} but no pore region`;
     const largest = Math.max(...findings.map((f) => f.diameterMm));
-    return `porosity score ${vs(score, gate.scoreThreshold)} but largest pore found ${largest.toFixed(2)} mm < review ${im.profile.porosity.reviewDiameterMm} mm`;
+    return `porosity score ${vs(score, gate.scoreThreshold)} but largest pore found ${mm(largest)} mm < review ${im.profile.porosity.reviewDiameterMm} mm`;
   }
   if (family === 'polish') return kinds.map((k) => polishKindNotFlagged(im, k)).join('; ');
   const s = fam.stone_spacing;
-  const worst = s.worstDeviationMm === null ? 'no gap measured' : `worst gap deviation ${s.worstDeviationMm.toFixed(2)} mm < review ${im.profile.stone_spacing.reviewDeviationMm} mm`;
+  const worst = s.worstDeviationMm === null ? 'no gap measured' : `worst gap deviation ${mm(s.worstDeviationMm)} mm < review ${im.profile.stone_spacing.reviewDeviationMm} mm`;
   return `spacing score ${fmtScore(s.score)}, ${s.found}/${s.expectedCount ?? '?'} stones found, ${worst}`;
 }
 
 interface PolishTrigger {
   kind: PolishKind;
-  size: number;
+  /** Null: the kind reached its gate with no region at all (judged `review` by that rule). */
+  size: number | null;
   review: number;
 }
 
-/** The polish kind whose region is furthest past its review tolerance (with its score at its gate): what made the verdict. */
+/**
+ * What made a polish verdict: the kind whose region is furthest past its review tolerance (score at its gate), else a
+ * kind at its gate with no region at all.
+ */
 function polishTrigger(im: ImageOutcome): PolishTrigger | null {
   const polish = im.report.families.polish;
-  let best: PolishTrigger | null = null;
+  let best: (PolishTrigger & { size: number }) | null = null;
+  let unseen: PolishTrigger | null = null;
   for (const kind of POLISH_KINDS) {
     if ((polish.kindScores[kind] ?? 0) < im.polishGates[kind]) continue;
     const review = polishLimits(kind, im.profile.polish).review;
-    for (const f of polish.findings.filter((x) => x.kind === kind)) {
+    const findings = polish.findings.filter((x) => x.kind === kind);
+    if (findings.length === 0) unseen ??= { kind, size: null, review };
+    for (const f of findings) {
       const size = polishSize(f);
       if (size >= review && (!best || size / review > best.size / best.review)) best = { kind, size, review };
     }
   }
-  return best;
+  return best ?? unseen;
 }
 
 const polishUnit = (k: PolishKind) => (k === 'scratch' || k === 'tool_mark' ? 'mm' : 'mm2');
@@ -148,12 +159,18 @@ export function whyFlagged(im: ImageOutcome, family: FamilyKey): string {
   if (family === 'porosity') {
     const { score, gate, findings } = fam.porosity;
     const largest = findings.reduce((m, f) => Math.max(m, f.diameterMm), 0);
-    why = `porosity score ${vs(score, gate.scoreThreshold)}, ${plural(findings.length, 'pore region')}, largest ${largest.toFixed(2)} mm`;
+    why =
+      findings.length > 0
+        ? `porosity score ${vs(score, gate.scoreThreshold)}, ${plural(findings.length, 'pore region')}, largest ${mm(largest)} mm`
+        : `porosity score ${vs(score, gate.scoreThreshold)} with no pore region`;
   } else if (family === 'polish') {
     const best = polishTrigger(im);
-    why = best
-      ? `${best.kind} score ${vs(fam.polish.kindScores[best.kind] ?? 0, im.polishGates[best.kind])}, ${best.kind} ${best.size.toFixed(2)} ${polishUnit(best.kind)} >= review ${best.review} ${polishUnit(best.kind)}`
-      : `polish score ${fmtScore(fam.polish.score)}`;
+    const kindScore = best ? `${best.kind} score ${vs(fam.polish.kindScores[best.kind] ?? 0, im.polishGates[best.kind])}` : '';
+    why = !best
+      ? `polish score ${fmtScore(fam.polish.score)}`
+      : best.size === null
+        ? `${kindScore} with no ${best.kind} region`
+        : `${kindScore}, ${best.kind} ${mm(best.size)} ${polishUnit(best.kind)} >= review ${best.review} ${polishUnit(best.kind)}`;
   } else {
     const first = fam.stone_spacing.findings[0];
     why = first ? first.message : `spacing score ${fmtScore(fam.stone_spacing.score)}`;
@@ -249,9 +266,9 @@ export function selectFailures(images: readonly ImageOutcome[], perKind: number)
         const elsewhere = polish.findings.filter((f) => f.kind === kind).length;
         const what =
           `missed ${kind} ${sizeText(defect)}: no ${kind} region overlaps it` +
-          (other ? ` (a ${other.kind} region does)` : '') +
+          (other ? ` (${article(other.kind)} ${other.kind} region does)` : '') +
           `; ${kind} score ${vs(polish.kindScores[kind] ?? 0, im.polishGates[kind])}` +
-          (elsewhere > 0 ? `, ${plural(elsewhere, `${kind} region`)} elsewhere` : '');
+          (elsewhere > 0 ? `, ${plural(elsewhere, `${kind} region`)} elsewhere` : `, no ${kind} region in the photo`);
         return { image: im, family: 'polish' as const, what, score: polish.kindScores[kind] ?? 0, scoreOf: kind, threshold: im.polishGates[kind], defect };
       }),
     );
