@@ -68,7 +68,7 @@ function context(im: ImageOutcome): string {
     `view ${e.view ?? 'unknown'}`,
     e.mmPerPx !== null ? `${e.mmPerPx.toFixed(4)} mm/px` : 'no scale',
     describeRender(renderInfo(e)),
-    `verdict ${im.report.verdict}`,
+    `photo verdict ${im.report.verdict}`,
   ];
   return parts.filter(Boolean).join(' · ');
 }
@@ -79,7 +79,7 @@ function caption(im: ImageOutcome, cases: FailureCase[]): CaptionLine[] {
     { text: `${im.entry.file} · ${cases.map((c) => `${c.section.title} #${c.rank}`).join(' · ')}`, tone: 'title' },
     ...whats.map((text): CaptionLine => ({ text, tone: 'failure' })),
     { text: context(im), tone: 'context' },
-    { text: 'magenta: true defect (long dashes: missed or found only as another kind; dots: found); other colours: model findings', tone: 'context' },
+    { text: 'magenta: truth (dashes: missed or only found as another kind; dots: found) · other colours: model', tone: 'context' },
   ];
 }
 

@@ -14,6 +14,8 @@ const RECALL_GAP = 0.2;
 const FALSE_ALARM_GAP = 0.15;
 /** ...and it holds at least this many photos of the kind counted (fewer is noise). */
 const MIN_GROUP = 5;
+/** The largest gaps are listed; the tables hold the rest. */
+const MAX_CALLOUTS = 6;
 
 interface Tally {
   positives: number;
@@ -131,7 +133,7 @@ export function whereItFails(result: EvalResult, images: readonly ImageOutcome[]
         .join(', ')}.`,
     );
   }
-  let callouts = 0;
+  const callouts: Array<{ gap: number; text: string }> = [];
   for (const { name, groups } of conditions) {
     for (const f of FAMILY_KEYS) {
       const all = overall[f];
@@ -141,18 +143,19 @@ export function whereItFails(result: EvalResult, images: readonly ImageOutcome[]
         const t = tally(ims, f);
         const r = ratio(t.caught, t.positives);
         if (r !== null && allRecall !== null && t.positives >= MIN_GROUP && r <= allRecall - RECALL_GAP) {
-          lines.push(`- ${f} recall on ${name} = ${value}: ${f2(r)} (${t.caught}/${t.positives}) against ${f2(allRecall)} overall.`);
-          callouts++;
+          callouts.push({ gap: allRecall - r, text: `- ${f} recall on ${name} = ${value}: ${f2(r)} (${t.caught}/${t.positives}) against ${f2(allRecall)} overall.` });
         }
         const fa = ratio(t.falseAlarms, t.negatives);
         if (fa !== null && allFa !== null && t.negatives >= MIN_GROUP && fa >= allFa + FALSE_ALARM_GAP) {
-          lines.push(`- ${f} false alarms on ${name} = ${value}: ${f2(fa)} (${t.falseAlarms}/${t.negatives}) against ${f2(allFa)} overall.`);
-          callouts++;
+          callouts.push({ gap: fa - allFa, text: `- ${f} false alarms on ${name} = ${value}: ${f2(fa)} (${t.falseAlarms}/${t.negatives}) against ${f2(allFa)} overall.` });
         }
       }
     }
   }
-  if (conditions.length > 0 && callouts === 0) {
+  callouts.sort((a, b) => b.gap - a.gap);
+  lines.push(...callouts.slice(0, MAX_CALLOUTS).map((c) => c.text));
+  if (callouts.length > MAX_CALLOUTS) lines.push(`- ${callouts.length - MAX_CALLOUTS} smaller gaps of the kind are in the condition tables below.`);
+  if (conditions.length > 0 && callouts.length === 0) {
     lines.push(`- No ${conditions.map((c) => c.name).join(', ')} group (of ${MIN_GROUP} or more photos) trails the overall recall by ${RECALL_GAP} or more, or exceeds the false-alarm rate by ${FALSE_ALARM_GAP}.`);
   }
   lines.push(`- ${result.images} photos; ${result.retakes} sent to retake (counted as flagged). Groups under about 10 photos are noisy.`, '');
