@@ -147,8 +147,10 @@ One multi-head fully-convolutional network (`LoupeSeg`, {arch.get('params', 0):,
 {arch.get('widths')}, full-resolution branch {arch.get('full')} channels): a stride-2 stem, a 4-level encoder down to
 1/16 with dilated convolutions at the bottom (receptive field wide enough for a whole stone), an additive-skip
 decoder back to 1/2, and an 8-channel full-resolution branch summed with the decoder so 3-px pores and hairline
-scratches keep their edges. Outputs at stride 1: `seg` (5 sigmoid channels) and `stones` (sigmoid centre heat +
-linear radius in px). BatchNorm is folded into the convolutions at export; ONNX opset {m['opset']}, dynamic N/H/W,
+scratches keep their edges. Outputs at stride 1: `seg` (5 sigmoid channels), `stones` (sigmoid centre heat +
+linear radius in px) and `evidence` (5 sigmoid channels: per kind, image-level evidence computed at 1/4 scale from the
+decoder and the max-pooled seg logits, trained on "is this kind anywhere in the crop"; its maximum over the piece is
+the kind's image score, so a photo's score does not saturate on one bright pixel as a max over `seg` does). BatchNorm is folded into the convolutions at export; ONNX opset {m['opset']}, dynamic N/H/W,
 H and W multiples of {m['input']['sizeMultiple']}.
 
 Why one model and not three: the encoder is most of the cost and all three families need the same low-level evidence
@@ -166,11 +168,15 @@ adds ±25 % scale jitter, so the model has seen ~0.0095-0.03 mm/px. Tile {m['inp
 {data_rows}
 - Steps {t.get('steps')}, batch {t.get('batch')}, crop {t.get('crop')} px, AdamW lr {t.get('lr')} (cosine, warm-up),
   seeds {t.get('seeds')}, duration {t.get('durationS')} s on {t.get('threads')} CPU threads.
-- Crops: {t.get('poiProb', 0.5):.0%} centred near a defect or stone, the rest uniform; flips, 90° rotations,
+- Crops: {t.get('focusedShare', 0):.0%} focused (a kind drawn uniformly among porosity, each polish kind, polish family
+  and stones, then a photo holding it, the crop centred on it); of the rest, {t.get('poiProb', 0.5):.0%} centred near a
+  defect or stone and the others uniform; flips, 90° rotations,
   brightness/contrast/gamma/white-balance jitter, grayscale 20 %, blur 20 %, noise 30 %, JPEG 20 %, scale jitter ±25 %.
 - Losses: BCE + soft dice per seg channel (masked to what each photo labels), polish family mask against the max over
   kinds where kinds are not labelled, top-{16}-mean multiple-instance BCE for image-level porosity labels, CenterNet
-  focal loss on the stone heat-map, L1 on the radius within ~1 sigma of each centre.
+  focal loss on the stone heat-map, L1 on the radius within ~1 sigma of each centre, BCE of the evidence map's max per
+  kind against the kind's presence in the crop. Loss weights {t.get('lossWeights')}, seg channel weights
+  {t.get('channelWeights')}.
 
 ## Operating points (calibrated on `{ops.get('calibratedOn')}`, never trained on)
 {ops.get('method')}.
