@@ -11,12 +11,15 @@ import { compactMask } from './postprocess/rle.js';
 import { analyseSpacing } from './postprocess/spacing.js';
 import { detectStones } from './postprocess/stones.js';
 import { centreToPhoto, round } from './postprocess/coords.js';
+import { planeMax } from './postprocess/regions.js';
+import { computePieceMask, ON_PIECE_MIN_SHARE, pieceGatesAt, SILHOUETTE_EDGE_PX, type PieceGates, type PieceMask } from './piece-mask.js';
 import { workingScale, type WorkingScale } from './preprocess.js';
 import type { Profile } from './profile.schema.js';
 import { assessQuality } from './quality.js';
 import type { LoadedModel } from './registry.js';
 import {
   InspectMetadataSchema,
+  LENGTH_POLISH_KINDS,
   REPORT_SCHEMA_VERSION,
   type Gate,
   type InspectionReport,
@@ -71,6 +74,25 @@ function required<T>(value: T | null | undefined, what: string): T {
   return value;
 }
 
+/** The piece gates at one model's working scale, made once per scale. */
+function gatesFor(cache: Map<MapSet, PieceGates>, piece: PieceMask, set: MapSet): PieceGates {
+  let gates = cache.get(set);
+  if (!gates) {
+    gates = pieceGatesAt(piece, set.maps.width, set.maps.height, SILHOUETTE_EDGE_PX);
+    cache.set(set, gates);
+  }
+  return gates;
+}
+
+/**
+ * The image-level score of one channel, the one place it is computed: the channel's largest probability on the
+ * piece (`onPiece`), so the backdrop cannot raise it. A model that gains an `image` output (per-channel image scores,
+ * shape [N,5]) should be read here in preference to the map when `model.json` names one.
+ */
+function channelImageScore(plane: Float32Array, onPiece: Uint8Array): number {
+  return planeMax(plane, onPiece);
+}
+
 async function resampleRgb(rgb: DecodedRgb, width: number, height: number): Promise<DecodedRgb> {
   const { data, info } = await sharp(rgb.data, { raw: { width: rgb.width, height: rgb.height, channels: 3 } })
     .resize(width, height, { fit: 'fill', kernel: 'lanczos3' })
@@ -104,7 +126,10 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
   const rgb = await decodePhoto(photoBytes, profile.decode, primary.scaleToPhoto > 1 ? primary : undefined);
   const tDecode = performance.now();
 
-  const quality = await assessQuality(rgb, header, profile.quality);
+  // Where the piece is, once per photo: the quality gate judges exposure on it, post-processing keeps findings on it.
+  const piece = await computePieceMask(rgb, profile.quality);
+  const tPiece = performance.now();
+  const quality = await assessQuality(rgb, header, profile.quality, piece);
   const tQuality = performance.now();
   await yieldToLoop();
 
@@ -125,14 +150,26 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
   }
   const tInfer = performance.now();
 
-  // Porosity.
+  // Porosity: pores on the piece only.
+  const gateCache = new Map<MapSet, PieceGates>();
   const por = required(findChannel(sets, [POROSITY_CHANNEL]), `a "${POROSITY_CHANNEL}" channel`);
   const porOp = required(por.set.model.manifest.operatingPoints.porosity, `porosity operating point in ${por.set.model.id}/model.json`);
-  const porosity = analysePorosity(por.plane, por.set.maps.width, por.set.maps.height, porOp, profile.porosity, por.set.scale);
+  const porOn = gatesFor(gateCache, piece, por.set).piece;
+  const porosity = analysePorosity(
+    por.plane,
+    por.set.maps.width,
+    por.set.maps.height,
+    porOp,
+    profile.porosity,
+    por.set.scale,
+    { onPiece: porOn, minShare: ON_PIECE_MIN_SHARE },
+    channelImageScore(por.plane, porOn),
+  );
   const porGate = gateFor(profile.scoreThresholds.porosity, porOp.imageThreshold);
   await yieldToLoop();
 
-  // Polish, kind by kind; one mask per model scale (in practice one model).
+  // Polish, kind by kind; one mask per model scale (in practice one model). Lines are gated like pores; patches on the
+  // piece away from its silhouette, whose bright rim looks like haze to the model.
   const polishKinds: Array<PolishKindAnalysis & { gate: Gate }> = [];
   let polishMask: { mask: Uint8Array; set: MapSet } | null = null;
   for (const kind of POLISH_CHANNELS) {
@@ -140,7 +177,16 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
     const op: OperatingPoint = required(ch.set.model.manifest.operatingPoints.polish?.[kind], `polish.${kind} operating point in ${ch.set.model.id}/model.json`);
     polishMask ??= { mask: new Uint8Array(ch.set.maps.width * ch.set.maps.height), set: ch.set };
     const mask = polishMask.set === ch.set ? polishMask.mask : new Uint8Array(ch.set.maps.width * ch.set.maps.height);
-    const analysis = analysePolishKind({ kind, plane: ch.plane, op }, ch.set.maps.width, ch.set.maps.height, profile.polish, ch.set.scale, mask);
+    const gates = gatesFor(gateCache, piece, ch.set);
+    const onPiece = (LENGTH_POLISH_KINDS as readonly string[]).includes(kind) ? gates.piece : gates.inner;
+    const analysis = analysePolishKind(
+      { kind, plane: ch.plane, op, gate: { onPiece, minShare: ON_PIECE_MIN_SHARE }, score: channelImageScore(ch.plane, onPiece) },
+      ch.set.maps.width,
+      ch.set.maps.height,
+      profile.polish,
+      ch.set.scale,
+      mask,
+    );
     polishKinds.push({ ...analysis, gate: gateFor(profile.scoreThresholds.polish, op.imageThreshold) });
   }
   await yieldToLoop();
@@ -195,6 +241,15 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
         clippedLow: round(quality.metrics.clippedLow),
         pieceFraction: round(quality.metrics.pieceFraction),
       },
+    },
+    pieceMask: {
+      source: piece.source,
+      fallback: piece.fallback,
+      coverage: round(piece.coverage),
+      borderInliers: round(piece.borderInliers),
+      outlineOnEdges: round(piece.outlineOnEdges),
+      contrast: round(piece.contrast, 2),
+      ms: round(tPiece - tDecode, 1),
     },
     families: {
       porosity: {

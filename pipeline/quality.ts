@@ -1,5 +1,6 @@
 import sharp from 'sharp';
 import type { DecodedRgb } from './decode.js';
+import { pieceMaskAt, type PieceMask } from './piece-mask.js';
 import type { QualityLimits } from './profile.schema.js';
 import type { QualityMetrics, QualityReason } from './report.schema.js';
 
@@ -139,8 +140,20 @@ function blurMeasure(grey: Uint8Array, w: number, h: number): number {
   return Math.max((sFh - sVh) / sFh, (sFv - sVv) / sFv);
 }
 
-export async function assessQuality(rgb: DecodedRgb, photo: { width: number; height: number }, limits: QualityLimits): Promise<QualityResult> {
+/**
+ * `piece` is the photo's piece mask (`computePieceMask`): exposure and clipping are judged on it. Where it fell back
+ * to the whole frame, they are judged on the pixels unlike the border's most common grey, as before the mask existed.
+ * "No piece" stays the share of pixels unlike the border grey: a frame-filling piece, for which the mask falls back,
+ * is still a piece.
+ */
+export async function assessQuality(
+  rgb: DecodedRgb,
+  photo: { width: number; height: number },
+  limits: QualityLimits,
+  piece: PieceMask,
+): Promise<QualityResult> {
   const { grey, width: w, height: h } = await greyCopy(rgb, limits.analysisMaxSide);
+  const onPiece = piece.source === 'piece' ? pieceMaskAt(piece, w, h) : null;
   const n = w * h;
   const strip = Math.max(1, Math.round(limits.borderFraction * Math.min(w, h)));
   const border = borderModel(grey, w, h, strip);
@@ -148,36 +161,34 @@ export async function assessQuality(rgb: DecodedRgb, photo: { width: number; hei
   const clipHigh = limits.clipHighLuma * 255;
   const clipLow = limits.clipLowLuma * 255;
 
-  let piece = 0;
-  let pieceSum = 0;
-  let pieceHigh = 0;
-  let pieceLow = 0;
-  let allSum = 0;
-  let allHigh = 0;
-  let allLow = 0;
+  let unlike = 0;
+  const sums = { piece: [0, 0, 0, 0], unlike: [0, 0, 0, 0], all: [0, 0, 0, 0] };
   for (let i = 0; i < n; i++) {
     const v = grey[i]!;
-    allSum += v;
     const high = v >= clipHigh ? 1 : 0;
     const low = v <= clipLow ? 1 : 0;
-    allHigh += high;
-    allLow += low;
+    const add = (s: number[]) => {
+      s[0]!++;
+      s[1]! += v;
+      s[2]! += high;
+      s[3]! += low;
+    };
+    add(sums.all);
     if (Math.abs(v - border.mode) > pieceDelta) {
-      piece++;
-      pieceSum += v;
-      pieceHigh += high;
-      pieceLow += low;
+      unlike++;
+      add(sums.unlike);
     }
+    if (onPiece?.[i]) add(sums.piece);
   }
-  const pieceFraction = piece / n;
+  const pieceFraction = unlike / n;
   const hasPiece = pieceFraction >= limits.minPieceFraction;
   // Exposure and clipping are judged on the piece: a white seamless background is meant to be blown out.
-  const base = hasPiece ? piece : n;
+  const [count, sum, high, low] = onPiece && sums.piece[0]! > 0 ? sums.piece : hasPiece ? sums.unlike : sums.all;
   const metrics: QualityMetrics = {
     blur: blurMeasure(grey, w, h),
-    meanLuma: (hasPiece ? pieceSum : allSum) / base / 255,
-    clippedHigh: (hasPiece ? pieceHigh : allHigh) / base,
-    clippedLow: (hasPiece ? pieceLow : allLow) / base,
+    meanLuma: sum! / count! / 255,
+    clippedHigh: high! / count!,
+    clippedLow: low! / count!,
     pieceFraction,
     analysisWidth: w,
     analysisHeight: h,

@@ -60,7 +60,7 @@ export type QualityReason = z.infer<typeof QualityReasonSchema>;
 export const QualityMetricsSchema = z.object({
   /** Crete-Roffet re-blur measure at the analysis scale: 0 = sharp, 1 = flat (see `quality.ts`). */
   blur: z.number(),
-  /** Mean luma in [0,1] of the piece (the frame when no piece was found). */
+  /** Mean luma in [0,1] of the piece (the piece mask; where it fell back, the pixels unlike the border; else the frame). */
   meanLuma: z.number(),
   /** Share of the piece's pixels at or beyond the clip levels. */
   clippedHigh: z.number(),
@@ -71,6 +71,28 @@ export const QualityMetricsSchema = z.object({
   analysisHeight: z.number().int(),
 });
 export type QualityMetrics = z.infer<typeof QualityMetricsSchema>;
+
+export const PIECE_MASK_FALLBACKS = ['background_not_uniform', 'piece_is_backdrop', 'no_outline', 'low_contrast', 'no_piece', 'fills_frame'] as const;
+
+/**
+ * Where the piece was found (`pipeline/piece-mask.ts`): findings and family scores come from the piece only. `frame`
+ * means the mask could not be trusted and the whole frame stood in, for the reason in `fallback`.
+ */
+export const PieceMaskSummarySchema = z.object({
+  source: z.enum(['piece', 'frame']),
+  fallback: z.enum(PIECE_MASK_FALLBACKS).nullable(),
+  /** Share of the frame on the piece, as found (also when falling back). */
+  coverage: z.number().min(0).max(1),
+  /** Share of the border strip that matched the fitted backdrop. */
+  borderInliers: z.number().min(0).max(1),
+  /** Share of the mask's outline (its weakest part) that lies on an edge of the photo. */
+  outlineOnEdges: z.number().min(0).max(1),
+  /** The piece's median colour difference from the backdrop, in units of the piece threshold. */
+  contrast: z.number().nonnegative(),
+  /** Time to compute the mask, ms (part of `timingsMs.quality`). */
+  ms: z.number().nonnegative(),
+});
+export type PieceMaskSummary = z.infer<typeof PieceMaskSummarySchema>;
 
 export const PorosityFindingSchema = z.object({
   kind: z.enum(POROSITY_KINDS),
@@ -158,7 +180,7 @@ export const PolishFamilySchema = z.object({
   score,
   verdict: FamilyVerdictSchema,
   findings: z.array(PolishFindingSchema),
-  /** Per kind: the score (max probability) of that kind's map. */
+  /** Per kind: the score of that kind's map (its largest probability on the piece; see `pieceMask`). */
   kindScores: z.record(z.string(), score),
   mask: MaskRleSchema.nullable(),
   gate: GateSchema,
@@ -189,6 +211,8 @@ export const InspectionReportSchema = z.object({
     reasons: z.array(QualityReasonSchema),
     metrics: QualityMetricsSchema,
   }),
+  /** Absent from reports made before the piece mask existed. */
+  pieceMask: PieceMaskSummarySchema.optional(),
   families: z.object({
     porosity: PorosityFamilySchema,
     stone_spacing: StoneSpacingFamilySchema,
@@ -198,6 +222,7 @@ export const InspectionReportSchema = z.object({
   profile: z.object({ name: z.string(), version: z.string() }),
   timingsMs: z.object({
     decode: z.number(),
+    /** Includes the piece mask (`pieceMask.ms`). */
     quality: z.number(),
     preprocess: z.number(),
     inference: z.number(),

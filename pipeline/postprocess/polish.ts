@@ -2,7 +2,7 @@ import type { OperatingPoint } from '../model-manifest.schema.js';
 import type { PolishTolerance } from '../profile.schema.js';
 import { LENGTH_POLISH_KINDS, type PolishFinding, type PolishKind } from '../report.schema.js';
 import { bboxToPhoto, round, type ToPhoto } from './coords.js';
-import { findRegions, planeMax } from './regions.js';
+import { findRegions, regionsOn, type PieceGate } from './regions.js';
 
 /**
  * Polish findings by kind. Scratches and tool marks are lines, measured by their length: the region's extent along
@@ -14,6 +14,10 @@ export interface PolishKindInput {
   kind: PolishKind;
   plane: Float32Array;
   op: OperatingPoint;
+  /** Where this kind's findings may be (for patch kinds, the piece eroded from its silhouette). */
+  gate: PieceGate;
+  /** The image-level score, computed by the caller (see `channelImageScore` in `inspect.ts`). */
+  score: number;
 }
 
 export interface PolishKindAnalysis {
@@ -46,8 +50,13 @@ export function analysePolishKind(
   scale: ToPhoto,
   mask: Uint8Array,
 ): PolishKindAnalysis {
-  const { kind, plane, op } = input;
-  const { regions, labels, rowFrom, rowTo } = findRegions(plane, width, height, op.pixelThreshold, op.minAreaPx);
+  const { kind, plane, op, gate } = input;
+  const { regions, labels, rowFrom, rowTo } = regionsOn(
+    findRegions(plane, width, height, op.pixelThreshold, op.minAreaPx),
+    gate.onPiece,
+    width,
+    gate.minShare,
+  );
   const limits = polishLimits(kind, tolerance);
   const mm = scale.mmPerPx;
   const findings = regions.map((r): PolishFinding => {
@@ -60,5 +69,5 @@ export function analysePolishKind(
     return { ...base, areaMm2: round(areaMm2, 6), severity: round(Math.min(1, limits.fail > 0 ? areaMm2 / limits.fail : 1)) };
   });
   for (let i = rowFrom * width; i < rowTo * width; i++) if (labels[i] !== 0) mask[i] = 1;
-  return { kind, score: planeMax(plane), findings };
+  return { kind, score: input.score, findings };
 }

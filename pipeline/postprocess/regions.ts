@@ -191,13 +191,50 @@ export function findRegions(prob: Float32Array, width: number, height: number, t
   return { regions, labels, rowFrom, rowTo };
 }
 
+/** Where findings may be: a working-scale mask of the piece, and the share of a region's pixels that must lie on it. */
+export interface PieceGate {
+  onPiece: Uint8Array;
+  minShare: number;
+}
+
 /**
- * The image-level score of a plane: its largest probability. It is what `models/training/calibrate.py` calibrates
- * `imageThreshold` on, so the gate and the score agree; it equals the best region's confidence whenever a region
- * exists, and still ranks images without one.
+ * Keeps the regions whose area lies mostly on `onPiece` (more than `minShare` of their pixels), relabelling in place.
+ * Whole regions are kept or dropped: one that straddles the silhouette keeps its full size and measurements.
  */
-export function planeMax(plane: Float32Array): number {
+export function regionsOn(found: Regions, onPiece: Uint8Array, width: number, minShare: number): Regions {
+  const { regions, labels, rowFrom, rowTo } = found;
+  if (regions.length === 0) return found;
+  const on = new Float64Array(regions.length + 1);
+  for (let i = rowFrom * width; i < rowTo * width; i++) {
+    const l = labels[i]!;
+    if (l !== 0 && onPiece[i]) on[l]!++;
+  }
+  const keep = new Int32Array(regions.length + 1);
+  const kept: Region[] = [];
+  for (let k = 1; k <= regions.length; k++) {
+    const r = regions[k - 1]!;
+    if (on[k]! > minShare * r.area) {
+      kept.push(r);
+      keep[k] = kept.length;
+    }
+  }
+  if (kept.length === regions.length) return found;
+  for (let i = rowFrom * width; i < rowTo * width; i++) if (labels[i] !== 0) labels[i] = keep[labels[i]!]!;
+  return { regions: kept, labels, rowFrom, rowTo };
+}
+
+/**
+ * The largest probability of a plane over the pixels where `onPiece` is set (all of them when it is null). As an
+ * image-level score it is what `models/training/calibrate.py` calibrates `imageThreshold` on (the max of the map), so
+ * the gate and the score agree; restricted to the piece, the backdrop can no longer raise it. It equals the best
+ * region's confidence whenever a region exists on the piece, and still ranks images without one.
+ */
+export function planeMax(plane: Float32Array, onPiece: Uint8Array | null = null): number {
   let m = 0;
-  for (let i = 0; i < plane.length; i++) if (plane[i]! > m) m = plane[i]!;
+  if (onPiece) {
+    for (let i = 0; i < plane.length; i++) if (onPiece[i] && plane[i]! > m) m = plane[i]!;
+  } else {
+    for (let i = 0; i < plane.length; i++) if (plane[i]! > m) m = plane[i]!;
+  }
   return Math.min(1, m);
 }

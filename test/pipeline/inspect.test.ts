@@ -129,6 +129,41 @@ describe('inspect() end to end with the hand-crafted fixture model', () => {
   });
 });
 
+describe('findings only on the piece', () => {
+  it('reports a dark disc on the piece but not the same disc on the backdrop', async () => {
+    // The band spans y 150..450; the backdrop disc sits above it, well clear of the silhouette.
+    const onBackdrop = await run({ width: 800, height: 600, pores: [{ cx: 400, cy: 70, r: 15 }] });
+    expect(onBackdrop.report.pieceMask).toMatchObject({ source: 'piece', fallback: null });
+    expect(onBackdrop.report.families.porosity.findings).toEqual([]);
+    expect(onBackdrop.report.families.porosity.score).toBeLessThan(0.5);
+    expect(onBackdrop.report.verdict).toBe('pass');
+
+    const onPiece = await run({ width: 800, height: 600, pores: [{ cx: 400, cy: 300, r: 15 }] });
+    expect(onPiece.report.families.porosity.findings).toHaveLength(1);
+    expect(onPiece.report.families.porosity.verdict).toBe('fail');
+  });
+
+  it('falls back to the whole frame when the piece fills it, and keeps the finding', async () => {
+    // Metal everywhere, a pore in a corner: no backdrop to learn, so nothing may be masked away.
+    const width = 640;
+    const height = 480;
+    const data = Buffer.alloc(width * height * 3);
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const pore = Math.hypot(x - 60, y - 50) < 12;
+        const shade = 1 - 0.1 * Math.abs(y / height - 0.5);
+        const rgb = pore ? [38, 34, 30] : [222 * shade, 192 * shade, 124 * shade];
+        for (let c = 0; c < 3; c++) data[(y * width + x) * 3 + c] = Math.round(rgb[c]!);
+      }
+    }
+    const bytes = await sharp(data, { raw: { width, height, channels: 3 } }).png().toBuffer();
+    const report = InspectionReportSchema.parse(await inspect(bytes, { mmPerPx: 0.01 }, profile, { models: lease.models }));
+    expect(report.pieceMask?.source).toBe('frame');
+    expect(report.pieceMask?.fallback).not.toBeNull();
+    expect(report.families.porosity.findings).toHaveLength(1);
+  });
+});
+
 describe('tiling and stitching', () => {
   it('reproduces whole-image inference from overlapping tiles', async () => {
     const bytes = await renderPhoto({ width: 600, height: 440, pores: [{ cx: 250, cy: 200, r: 12 }], stones: [{ cx: 400, cy: 220, r: 20 }] });

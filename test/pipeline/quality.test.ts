@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodePhoto } from '../../pipeline/decode.js';
+import { computePieceMask } from '../../pipeline/piece-mask.js';
 import { assessQuality } from '../../pipeline/quality.js';
 import { renderPhoto, type PhotoSpec } from './photos.js';
 import { ringProfile } from './helpers.js';
@@ -9,7 +10,7 @@ const profile = ringProfile();
 async function gate(spec: PhotoSpec) {
   const bytes = await renderPhoto(spec, 'jpeg');
   const rgb = await decodePhoto(bytes, profile.decode);
-  return assessQuality(rgb, rgb, profile.quality);
+  return assessQuality(rgb, rgb, profile.quality, await computePieceMask(rgb, profile.quality));
 }
 
 describe('photo-quality gate', () => {
@@ -43,5 +44,27 @@ describe('photo-quality gate', () => {
   it('flags a photo too small to measure on', async () => {
     const q = await gate({ width: 400, height: 300 });
     expect(q.reasons.map((r) => r.code)).toContain('low_resolution');
+  });
+
+  it('judges clipping on the piece, not on a lightbox whose gradient runs into white', async () => {
+    // Backdrop from grey 190 on the left to blown-out 255 on the right; a mid-grey piece in the middle.
+    const width = 800;
+    const height = 600;
+    const data = Buffer.alloc(width * height * 3);
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const piece = Math.abs(x - 400) < 150 && Math.abs(y - 300) < 100;
+        const v = piece ? 110 + 30 * Math.sin(x / 40) : Math.min(255, 190 + (90 * x) / width);
+        data.fill(Math.round(v), (y * width + x) * 3, (y * width + x) * 3 + 3);
+      }
+    }
+    const rgb = { data, width, height };
+    const piece = await computePieceMask(rgb, profile.quality);
+    expect(piece.source).toBe('piece');
+    const q = await assessQuality(rgb, rgb, profile.quality, piece);
+    expect(q.reasons.map((r) => r.code)).not.toContain('clipped');
+    expect(q.metrics.clippedHigh).toBeLessThan(0.05);
+    expect(q.metrics.meanLuma).toBeGreaterThan(0.35);
+    expect(q.metrics.meanLuma).toBeLessThan(0.52);
   });
 });

@@ -1,12 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { analysePolishKind } from '../../pipeline/postprocess/polish.js';
 import { analysePorosity } from '../../pipeline/postprocess/porosity.js';
-import { findRegions } from '../../pipeline/postprocess/regions.js';
+import { findRegions, planeMax, regionsOn } from '../../pipeline/postprocess/regions.js';
 import { compactMask, decodeRle, encodeRle } from '../../pipeline/postprocess/rle.js';
 import { detectStones } from '../../pipeline/postprocess/stones.js';
 import { ringProfile } from './helpers.js';
 
 const OP = { pixelThreshold: 0.5, minAreaPx: 4, imageThreshold: 0.5 };
+/** The whole frame as the piece. */
+const everywhere = (w: number, h: number) => ({ onPiece: new Uint8Array(w * h).fill(1), minShare: 0.5 });
 
 /** A probability map with antialiased discs: prob = covered fraction of the pixel. */
 function discMap(w: number, h: number, discs: Array<{ cx: number; cy: number; r: number }>): Float32Array {
@@ -33,7 +35,7 @@ describe('region measurements in mm', () => {
     const w = 200;
     const h = 160;
     const plane = discMap(w, h, [{ cx: 80.3, cy: 70.6, r: 15 }]);
-    const a = analysePorosity(plane, w, h, OP, ringProfile().porosity, { scaleToPhoto: 2, mmPerPx: 0.01 });
+    const a = analysePorosity(plane, w, h, OP, ringProfile().porosity, { scaleToPhoto: 2, mmPerPx: 0.01 }, everywhere(w, h), planeMax(plane));
     expect(a.findings).toHaveLength(1);
     const f = a.findings[0]!;
     expect(f.diameterMm).toBeGreaterThan(0.3 * 0.97);
@@ -60,7 +62,7 @@ describe('region measurements in mm', () => {
     ]);
     // An elongated 0.6 x 0.16 mm pit.
     for (let y = 30; y < 46; y++) for (let x = 200; x < 260; x++) plane[y * w + x] = 0.9;
-    const a = analysePorosity(plane, w, h, OP, ringProfile().porosity, { scaleToPhoto: 1, mmPerPx: 0.01 });
+    const a = analysePorosity(plane, w, h, OP, ringProfile().porosity, { scaleToPhoto: 1, mmPerPx: 0.01 }, everywhere(w, h), planeMax(plane));
     const kinds = a.findings.map((f) => f.kind).sort();
     expect(kinds).toEqual(['cluster', 'cluster', 'cluster', 'pinhole', 'shrinkage_pit']);
     const groups = new Set(a.findings.filter((f) => f.kind === 'cluster').map((f) => f.group));
@@ -80,7 +82,7 @@ describe('region measurements in mm', () => {
     }
     const mask = new Uint8Array(w * h);
     const tol = ringProfile().polish;
-    const a = analysePolishKind({ kind: 'scratch', plane, op: OP }, w, h, tol, { scaleToPhoto: 1, mmPerPx: 0.01 }, mask);
+    const a = analysePolishKind({ kind: 'scratch', plane, op: OP, gate: everywhere(w, h), score: planeMax(plane) }, w, h, tol, { scaleToPhoto: 1, mmPerPx: 0.01 }, mask);
     expect(a.findings).toHaveLength(1);
     expect(a.findings[0]!.lengthMm).toBeGreaterThan(2.5 * 0.97);
     expect(a.findings[0]!.lengthMm).toBeLessThan(2.5 * 1.05);
@@ -98,6 +100,50 @@ describe('region measurements in mm', () => {
     expect(regions).toHaveLength(1);
     expect(regions[0]!.area).toBe(4);
     expect(labels[11]).toBe(0);
+  });
+});
+
+describe('findings on the piece only', () => {
+  // Piece: the left half of the frame.
+  const w = 200;
+  const h = 100;
+  const leftHalf = new Uint8Array(w * h);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w / 2; x++) leftHalf[y * w + x] = 1;
+
+  it('keeps a region mostly on the piece whole, and drops one mostly off it', () => {
+    // Disc A on the piece; disc B straddles the edge with 70 % of it on the piece; disc C on the backdrop.
+    const plane = discMap(w, h, [
+      { cx: 40, cy: 50, r: 8 },
+      { cx: 96, cy: 50, r: 10 },
+      { cx: 160, cy: 50, r: 8 },
+    ]);
+    const kept = regionsOn(findRegions(plane, w, h, 0.5, 4), leftHalf, w, 0.5);
+    expect(kept.regions.map((r) => Math.round(r.cx)).sort((a, b) => a - b)).toEqual([40, 96]);
+    // The straddling disc keeps its full area, and the dropped one is unlabelled.
+    expect(kept.regions.find((r) => r.cx > 90)!.area).toBeGreaterThan(Math.PI * 10 * 10 * 0.95);
+    expect(kept.labels[50 * w + 160]).toBe(0);
+    expect(kept.labels[50 * w + 96]).toBeGreaterThan(0);
+  });
+
+  it('scores a plane by its largest probability on the piece', () => {
+    const plane = new Float32Array(w * h);
+    plane[50 * w + 20] = 0.4;
+    plane[50 * w + 150] = 0.9;
+    expect(planeMax(plane)).toBeCloseTo(0.9, 6);
+    expect(planeMax(plane, leftHalf)).toBeCloseTo(0.4, 6);
+  });
+
+  it('measures and clusters only the pores on the piece', () => {
+    // Three pores close together, but only two on the piece: no cluster of three.
+    const plane = discMap(w, h, [
+      { cx: 88, cy: 50, r: 3 },
+      { cx: 96, cy: 52, r: 3 },
+      { cx: 106, cy: 50, r: 3 },
+    ]);
+    const a = analysePorosity(plane, w, h, OP, ringProfile().porosity, { scaleToPhoto: 1, mmPerPx: 0.01 }, { onPiece: leftHalf, minShare: 0.5 }, planeMax(plane, leftHalf));
+    expect(a.findings).toHaveLength(2);
+    expect(a.findings.every((f) => f.kind === 'pinhole')).toBe(true);
+    expect(a.mask[50 * w + 106]).toBe(0);
   });
 });
 
