@@ -1,7 +1,7 @@
 import type { Defect } from '../../datasets/manifest.schema.js';
 import { POLISH_KINDS, type PolishKind } from '../../pipeline/index.js';
 import { polishLimits, polishSize } from '../../pipeline/postprocess/polish.js';
-import { PORE_BINS, type FamilyKey, FAMILY_KEYS, type ImageOutcome } from './run-eval.js';
+import { boxesOverlap, FAMILY_KEYS, PORE_BINS, type FamilyKey, type ImageOutcome } from './run-eval.js';
 
 /**
  * Which photos go into the failure gallery, and the one line that says why. Pure: from eval's per-image outcomes to
@@ -21,6 +21,8 @@ export interface FailureSection {
   title: string;
 }
 
+const poreSlug = (bin: string) => `pore-${bin.replace('<', 'lt').replace('>', 'gt')}-miss`;
+
 /** Every section in gallery order, whether or not a run fills it. */
 export function failureSections(): FailureSection[] {
   return [
@@ -29,7 +31,7 @@ export function failureSections(): FailureSection[] {
       { slug: `${f}-false-alarm`, title: `${f} false alarm` },
     ]),
     ...POLISH_KINDS.map((k) => ({ slug: `${k}-miss`, title: `${k} miss` })),
-    ...PORE_BINS.map((b) => ({ slug: `pore-${b.bin.replace('<', 'lt').replace('>', 'gt')}-miss`, title: `pore ${b.bin} mm miss` })),
+    ...PORE_BINS.map((b) => ({ slug: poreSlug(b.bin), title: `pore ${b.bin} mm miss` })),
   ];
 }
 
@@ -261,7 +263,7 @@ export function selectFailures(images: readonly ImageOutcome[], perKind: number)
       picked.map(({ im, defect, found }) => {
         const polish = im.report.families.polish;
         const other = found
-          ? polish.findings.find((f) => f.kind !== kind && f.bbox[0] - 1 < defect.bbox[2] && defect.bbox[0] - 1 < f.bbox[2] && f.bbox[1] - 1 < defect.bbox[3] && defect.bbox[1] - 1 < f.bbox[3])
+          ? polish.findings.find((f) => f.kind !== kind && boxesOverlap(f.bbox, defect.bbox, 1))
           : undefined;
         const elsewhere = polish.findings.filter((f) => f.kind === kind).length;
         const what =
@@ -286,7 +288,7 @@ export function selectFailures(images: readonly ImageOutcome[], perKind: number)
       .filter((x) => x !== null)
       .sort((a, b) => b.defect.sizeMm! - a.defect.sizeMm! || byFile(a.im, b.im));
     push(
-      `pore-${bin.bin.replace('<', 'lt').replace('>', 'gt')}-miss`,
+      poreSlug(bin.bin),
       picked.map(({ im, defect, count }) => {
         const por = im.report.families.porosity;
         const what =

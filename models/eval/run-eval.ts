@@ -88,7 +88,7 @@ function maxPlanes(planes: Float32Array[]): Float32Array {
   return out;
 }
 
-function boxesOverlap(a: readonly number[], b: readonly number[], pad: number): boolean {
+export function boxesOverlap(a: readonly number[], b: readonly number[], pad: number): boolean {
   return a[0]! - pad < b[2]! && b[0]! - pad < a[2]! && a[1]! - pad < b[3]! && b[1]! - pad < a[3]!;
 }
 
