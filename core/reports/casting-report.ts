@@ -3,8 +3,10 @@ import { listAlerts } from './alerts.js';
 import { bucketOf, defaultInterval } from './buckets.js';
 import {
   agreement,
-  castingFacts,
+  countsByGroupDay,
   DIMENSIONS,
+  findingKinds,
+  poreSizes,
   withReportSession,
   type CastingQuery,
   type DayRow,
@@ -65,8 +67,21 @@ export function outcomes(c: Counts): Outcomes {
 /** Sums day rows into buckets, in key order. */
 export function rollUp(rows: readonly DayRow[], keyOf: (r: DayRow) => string): Array<{ key: string; counts: Counts }> {
   const m = new Map<string, Counts>();
-  for (const r of rows) m.set(keyOf(r), add(m.get(keyOf(r)) ?? ZERO, r));
+  for (const r of rows) {
+    const k = keyOf(r);
+    m.set(k, add(m.get(k) ?? ZERO, r));
+  }
   return [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, counts]) => ({ key, counts }));
+}
+
+/** `bucketOf` once per distinct day (a year by caster is ~18 000 rows over 365 days). */
+function bucketsOf(unit: TimeUnit): (r: DayRow) => string {
+  const seen = new Map<string, string>();
+  return (r) => {
+    let b = seen.get(r.day);
+    if (b === undefined) seen.set(r.day, (b = bucketOf(r.day, unit)));
+    return b;
+  };
 }
 
 export function chartsOver(buckets: Array<{ key: string; counts: Counts }>): { p: ControlChart; u: ControlChart } {
@@ -99,21 +114,27 @@ export async function buildCastingReport(store: Db, params: CastingReportParams,
 
   const t0 = performance.now();
   const data = await withReportSession(store, async (db) => ({
-    ...(await timed('facts', () => castingFacts(db, q, dimension, edges))),
+    rows: await timed('days', () => countsByGroupDay(db, q, dimension)),
+    kinds: await timed('kinds', () => findingKinds(db, q)),
+    pores: await timed('pores', () => poreSizes(db, q, edges)),
     agreement: await timed('agreement', () => agreement(db, q)),
     alerts: await timed('alerts', () => listAlerts(db, { from: q.from, to: q.to })),
   }));
 
-  const byTime = rollUp(data.rows, (r) => bucketOf(r.day, interval));
+  const bucket = bucketsOf(interval);
+  const byTime = rollUp(data.rows, bucket);
   let groups: CastingReport['groups'];
   let byGroup: CastingReport['byGroup'] = null;
   let series: CastingReport['series'];
   if (dimension) {
     const perGroup = rollUp(data.rows, (r) => r.group);
-    series = perGroup.map(({ key }) => ({
-      group: key,
-      ...chartsOver(rollUp(data.rows.filter((r) => r.group === key), (r) => bucketOf(r.day, interval))),
-    }));
+    const rowsOf = new Map<string, DayRow[]>();
+    for (const r of data.rows) {
+      const list = rowsOf.get(r.group);
+      if (list) list.push(r);
+      else rowsOf.set(r.group, [r]);
+    }
+    series = perGroup.map(({ key }) => ({ group: key, ...chartsOver(rollUp(rowsOf.get(key) ?? [], bucket)) }));
     const signalsOf = new Map(series.map((s) => [s.group, s.p.signals.length + s.u.signals.length]));
     groups = perGroup.map(({ key, counts }) => ({ key, ...outcomes(counts), signals: signalsOf.get(key) ?? 0 }));
     byGroup = chartsOver(perGroup);

@@ -4,6 +4,7 @@ import { PieceSummarySchema } from '../inspection.schema.js';
 import { NotFoundError, ConflictError } from '../errors.js';
 import { jsonColumn, nowIso } from '../store/columns.js';
 import type { Db } from '../store/db.js';
+import { refreshInspectionFacts } from '../store/inspection-facts-dal.js';
 import { reportsDb, type ReportsDatabase, type ReportsDb } from './tables.js';
 import {
   AddedFindingInputSchema,
@@ -26,7 +27,9 @@ const SummaryColumn = jsonColumn(PieceSummarySchema.nullable());
 /**
  * Writes an inspector's decisions (issue 8 calls these; each takes an optional transaction so the caller's audit
  * event lands with it). The review header is created on the first decision with the model and profile versions
- * the verdict was made with. `at` exists for the seeded history; live callers leave it out.
+ * the verdict was made with. `at` exists for the seeded history; live callers leave it out. Each action refreshes
+ * the trend reports' summary rows of the piece in its transaction (`core/store/inspection-facts-dal.ts`), so a
+ * report never shows the model's verdict where an inspector has decided otherwise.
  */
 export function reviewsDal(store: Db) {
   const db = reportsDb(store);
@@ -79,6 +82,7 @@ export function reviewsDal(store: Db) {
           .values({ finding_id: input.findingId, inspection_id: input.inspectionId, ...values })
           .onConflict((oc) => oc.column('finding_id').doUpdateSet(values))
           .execute();
+        await refreshInspectionFacts(trx, input.inspectionId);
       });
     },
 
@@ -110,13 +114,18 @@ export function reviewsDal(store: Db) {
             created_at: at,
           })
           .execute();
+        await refreshInspectionFacts(trx, input.inspectionId);
       });
       return id;
     },
 
     async removeMissedFinding(inspectionId: string, id: string, ex?: Ex): Promise<boolean> {
-      const res = await (ex ?? db).deleteFrom('review_added_findings').where('id', '=', id).where('inspection_id', '=', inspectionId).executeTakeFirst();
-      return Number(res.numDeletedRows) > 0;
+      return run(ex, async (trx) => {
+        const res = await trx.deleteFrom('review_added_findings').where('id', '=', id).where('inspection_id', '=', inspectionId).executeTakeFirst();
+        const removed = Number(res.numDeletedRows) > 0;
+        if (removed) await refreshInspectionFacts(trx, inspectionId);
+        return removed;
+      });
     },
 
     /** The piece's final disposition at this inspection: accept, rework (polish | re-set | recast) or scrap. */
@@ -133,6 +142,7 @@ export function reviewsDal(store: Db) {
           .set({ disposition: d.disposition, rework: d.rework ?? null, note: d.note ?? null, decided_at: at, reviewer_key_id: input.reviewerKeyId, updated_at: at })
           .where('inspection_id', '=', input.inspectionId)
           .execute();
+        await refreshInspectionFacts(trx, input.inspectionId);
       });
     },
 

@@ -3,8 +3,8 @@ import type { Db } from '../store/db.js';
 import type { Database } from '../store/tables.js';
 
 /**
- * Kysely's view of the tables migration 003 adds (reviews, alerts). Kept beside the reports that read them;
- * `reportsDb(db)` widens a store handle with them (no copy of the store's own table types).
+ * Kysely's view of the tables migrations 003 (reviews, alerts) and 004 (the reports' summary) add. Kept beside the
+ * reports that read them; `reportsDb(db)` widens a store handle with them (no copy of the store's own table types).
  */
 type Timestamp = ColumnType<Date | string, string, string>;
 type Json = ColumnType<unknown, string, string>;
@@ -69,11 +69,54 @@ export interface SpcAlertsTable {
   notified_at: Timestamp | null;
 }
 
+/** Migration 004's summary rows (written only by `core/store/inspection-facts-dal.ts`; see there). */
+export interface InspectionFactsTable {
+  inspection_id: string;
+  piece_id: string;
+  piece_created_at: Timestamp;
+  created_at: Timestamp;
+  sku: string;
+  profile: string;
+  metal: string;
+  station_id: string;
+  tree: string | null;
+  flask: string | null;
+  caster: string | null;
+  setter: string | null;
+  polisher: string | null;
+  outcome: string;
+  model_versions: string | null;
+  first_judged: number;
+  later: number;
+  porosity_confirmed: number;
+  porosity_rejected: number;
+  porosity_undecided: number;
+  porosity_added: number;
+  stone_spacing_confirmed: number;
+  stone_spacing_rejected: number;
+  stone_spacing_undecided: number;
+  stone_spacing_added: number;
+  polish_confirmed: number;
+  polish_rejected: number;
+  polish_undecided: number;
+  polish_added: number;
+}
+
+export interface InspectionFactFindingsTable {
+  inspection_id: string;
+  piece_created_at: Timestamp;
+  family: string;
+  kind: string;
+  size_mm: number | null;
+}
+
 export type ReviewTables = {
   inspection_reviews: InspectionReviewsTable;
   finding_reviews: FindingReviewsTable;
   review_added_findings: ReviewAddedFindingsTable;
   spc_alerts: SpcAlertsTable;
+  inspection_facts: InspectionFactsTable;
+  inspection_fact_findings: InspectionFactFindingsTable;
 };
 
 export type ReportsDatabase = Database & ReviewTables;

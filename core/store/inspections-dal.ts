@@ -14,6 +14,7 @@ import { InspectionReportSchema, type InspectionReport } from '../../pipeline/re
 import { auditDal } from './audit-dal.js';
 import { intColumn, jsonColumn, nowIso, numberColumn, timestampColumn } from './columns.js';
 import type { Db } from './db.js';
+import { refreshInspectionFacts, refreshPieceFacts } from './inspection-facts-dal.js';
 import type { Database } from './tables.js';
 
 export type Executor = Db | Transaction<Database>;
@@ -209,6 +210,8 @@ export function inspectionsDal(db: Db) {
           })),
         )
         .execute();
+      // A re-inspection makes the piece's earlier look "inspected again" in the trend reports.
+      await refreshPieceFacts(trx, m.pieceId, { onlyIfSummarised: true });
     },
 
     async get(id: string, ex: Executor = db): Promise<InspectionWithViews | null> {
@@ -265,28 +268,36 @@ export function inspectionsDal(db: Db) {
 
     /** A retryable failure: back to `queued` until BullMQ's backoff hands the job out again. */
     async markRetrying(id: string, reason: string): Promise<void> {
-      await db
-        .updateTable('inspections')
-        .set({ status: 'queued', failure_reason: reason, updated_at: nowIso() })
-        .where('id', '=', id)
-        .where('status', '!=', 'done')
-        .execute();
+      await db.transaction().execute(async (trx) => {
+        const res = await trx
+          .updateTable('inspections')
+          .set({ status: 'queued', failure_reason: reason, updated_at: nowIso() })
+          .where('id', '=', id)
+          .where('status', '!=', 'done')
+          .executeTakeFirst();
+        // A failed inspection coming back is a look again for the trend reports (a failed one is none).
+        if (Number(res.numUpdatedRows) > 0) await refreshInspectionFacts(trx, id, { onlyIfSummarised: true });
+      });
     },
 
     async markFailed(id: string, reason: string): Promise<void> {
       const now = nowIso();
-      await db
-        .updateTable('inspections')
-        .set({ status: 'failed', failure_reason: reason, finished_at: now, updated_at: now })
-        .where('id', '=', id)
-        .where('status', '!=', 'done')
-        .execute();
+      await db.transaction().execute(async (trx) => {
+        const res = await trx
+          .updateTable('inspections')
+          .set({ status: 'failed', failure_reason: reason, finished_at: now, updated_at: now })
+          .where('id', '=', id)
+          .where('status', '!=', 'done')
+          .executeTakeFirst();
+        if (Number(res.numUpdatedRows) > 0) await refreshInspectionFacts(trx, id, { onlyIfSummarised: true });
+      });
     },
 
     /**
      * Report, per-view results and findings in one transaction. Findings are replaced, not appended, so a job that
      * runs again after a crash (or twice after a lost lock) leaves exactly one set. `afterWrite` runs in the same
-     * transaction (webhook deliveries), before the audit event, which goes last to hold the chain lock briefly.
+     * transaction (webhook deliveries), before the audit event, which goes last to hold the chain lock briefly. The
+     * trend reports' summary rows of the piece are refreshed in it too (`inspection-facts-dal.ts`).
      */
     async complete(id: string, result: Completion, afterWrite?: (trx: Transaction<Database>) => Promise<void>): Promise<void> {
       const now = nowIso();
@@ -337,6 +348,7 @@ export function inspectionsDal(db: Db) {
           })
           .where('id', '=', id)
           .execute();
+        await refreshInspectionFacts(trx, id);
         await afterWrite?.(trx);
         await audit.append(trx, {
           actor: 'worker',
@@ -362,6 +374,7 @@ export function inspectionsDal(db: Db) {
       await trx.deleteFrom('inspections').where('id', '=', id).execute();
       const others = await trx.selectFrom('inspections').select('id').where('piece_id', '=', row.piece_id).limit(1).execute();
       if (others.length === 0) await trx.deleteFrom('pieces').where('piece_id', '=', row.piece_id).execute();
+      else await refreshPieceFacts(trx, row.piece_id, { onlyIfSummarised: true });
     },
 
     /** Accepted but unfinished inspections older than `before`: candidates for the sweeper. */

@@ -3,6 +3,7 @@ import type { DbHandle } from './db.js';
 import { initial } from './migrations/001-initial.js';
 import { production } from './migrations/002-production.js';
 import { reviewsAndTrends } from './migrations/003-reviews-and-trends.js';
+import { inspectionFacts } from './migrations/004-inspection-facts.js';
 
 /** Migrations live in code (not a folder scan) so they run the same under tsx, a bundle or a test. Append only. */
 function migrations(dialect: DbHandle['dialect']): Record<string, Migration> {
@@ -10,6 +11,7 @@ function migrations(dialect: DbHandle['dialect']): Record<string, Migration> {
     '001-initial': initial(dialect),
     '002-production': production(dialect),
     '003-reviews-and-trends': reviewsAndTrends(dialect),
+    '004-inspection-facts': inspectionFacts(dialect),
   };
 }
 
