@@ -85,12 +85,13 @@ function gatesFor(cache: Map<MapSet, PieceGates>, piece: PieceMask, set: MapSet)
 }
 
 /**
- * The image-level score of one channel, the one place it is computed: the channel's largest probability on the
- * piece (`onPiece`), so the backdrop cannot raise it. A model that gains an `image` output (per-channel image scores,
- * shape [N,5]) should be read here in preference to the map when `model.json` names one.
+ * The image-level score of one channel, the one place it is computed: the largest value on the piece (`onPiece`), so
+ * the backdrop cannot raise it, of the channel's evidence plane when the model has one, else of its probability map.
  */
-function channelImageScore(plane: Float32Array, onPiece: Uint8Array): number {
-  return planeMax(plane, onPiece);
+function channelImageScore(set: MapSet, channel: string, plane: Float32Array, onPiece: Uint8Array): number {
+  // Models from loupe-seg 1.1 carry an `<channel>_evidence` plane trained for exactly this question; the max of the
+  // pixel map saturates near 1 on one strong pixel, so it ranks photos poorly.
+  return planeMax(set.maps.planes.get(`${channel}_evidence`) ?? plane, onPiece);
 }
 
 async function resampleRgb(rgb: DecodedRgb, width: number, height: number): Promise<DecodedRgb> {
@@ -163,7 +164,7 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
     profile.porosity,
     por.set.scale,
     { onPiece: porOn, minShare: ON_PIECE_MIN_SHARE },
-    channelImageScore(por.plane, porOn),
+    channelImageScore(por.set, POROSITY_CHANNEL, por.plane, porOn),
   );
   const porGate = gateFor(profile.scoreThresholds.porosity, porOp.imageThreshold);
   await yieldToLoop();
@@ -180,7 +181,7 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
     const gates = gatesFor(gateCache, piece, ch.set);
     const onPiece = (LENGTH_POLISH_KINDS as readonly string[]).includes(kind) ? gates.piece : gates.inner;
     const analysis = analysePolishKind(
-      { kind, plane: ch.plane, op, gate: { onPiece, minShare: ON_PIECE_MIN_SHARE }, score: channelImageScore(ch.plane, onPiece) },
+      { kind, plane: ch.plane, op, gate: { onPiece, minShare: ON_PIECE_MIN_SHARE }, score: channelImageScore(ch.set, kind, ch.plane, onPiece) },
       ch.set.maps.width,
       ch.set.maps.height,
       profile.polish,

@@ -75,6 +75,16 @@ export const ModelManifestSchema = z.object({
     stones: StoneOperatingPointSchema.optional(),
     method: z.string().min(1),
     calibratedOn: z.string().min(1),
+    /** Image gates re-set through the pipeline at a bounded false-positive rate (`loupe calibrate-gates`). */
+    imageGates: z
+      .object({
+        method: z.string().min(1),
+        maxFpr: z.number().min(0).max(1),
+        calibratedOn: z.array(z.string()),
+        stats: z.record(z.string(), z.object({ threshold: z.number(), falsePositiveRate: z.number(), recall: z.number().nullable() }).passthrough()),
+      })
+      .passthrough()
+      .optional(),
   }),
   training: z
     .object({

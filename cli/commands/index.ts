@@ -10,6 +10,7 @@ const commandFiles: Array<{ register: (program: Command) => void }> = [
   await import('./inspect.js'),
   await import('./eval.js'),
   await import('./eval-suite.js'),
+  await import('./calibrate-gates.js'),
   await import('./synth.js'),
   await import('./serve.js'),
   await import('./worker.js'),
