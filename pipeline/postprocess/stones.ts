@@ -1,6 +1,7 @@
 import type { DecodedRgb } from '../decode.js';
 import type { ModelManifest } from '../model-manifest.schema.js';
-import { luminance, measureStoneRow } from './stone-edges.js';
+import { orderRow } from './spacing.js';
+import { crownTexture, luminance, measureStoneRow, refineCentre, type RowMeasurement } from './stone-edges.js';
 
 type StoneOperatingPoint = NonNullable<ModelManifest['operatingPoints']['stones']>;
 
@@ -104,7 +105,7 @@ export function detectStones(
     }
     stones.push({ x: sw > 0 ? sx / sw : px, y: sw > 0 ? sy / sw : py, r, confidence: peak });
   }
-  if (image && image.width === width && image.height === height && stones.length >= 2) return measureInPhoto(luminance(image), width, height, stones);
+  if (image && image.width === width && image.height === height && stones.length >= 2) return measureInPhoto(luminance(image), width, height, stones, heat, op);
   return stones;
 }
 
@@ -115,27 +116,117 @@ export function detectStones(
  * and drops what sits on a neighbour's girdle (~1 R).
  */
 const OVERLAP = 0.75;
+/**
+ * Row completion: a seat the row's pitch predicts but the heat-map left under the operating point holds a stone when
+ * a heat peak of at least 1/COMPLETE_HEAT_DIVISOR of the operating point sits there and the photo shows a faceted
+ * crown: crown texture at least COMPLETE_TEXTURE_SHARE of the row's median. An empty seat shows the smooth cone of
+ * its metal (a third of a stone's texture or less on the dev photos), so a missing stone stays missing.
+ */
+const COMPLETE_HEAT_DIVISOR = 5;
+const COMPLETE_TEXTURE_SHARE = 0.6;
 
-function measureInPhoto(lum: Float32Array, width: number, height: number, heatStones: DetectedStone[]): DetectedStone[] {
+function applyMeasurement(stones: DetectedStone[], row: RowMeasurement): DetectedStone[] {
+  return stones.map((s, i) => {
+    const m = row.stones[i]!;
+    return m.measured ? { ...s, x: m.x, y: m.y, r: m.r } : s;
+  });
+}
+
+function measureInPhoto(lum: Float32Array, width: number, height: number, heatStones: DetectedStone[], heat: Float32Array, op: StoneOperatingPoint): DetectedStone[] {
   let kept = heatStones;
-  for (let round = 0; round < 2; round++) {
-    const row = measureStoneRow(lum, width, height, kept);
-    const measured = kept.map((s, i) => {
-      const m = row.stones[i]!;
-      return m.measured ? { ...s, x: m.x, y: m.y, r: m.r } : s;
-    });
-    if (row.radius === null) return measured;
-    const minDist = OVERLAP * 2 * row.radius;
-    const order = measured.map((_, i) => i).sort((a, b) => measured[b]!.confidence - measured[a]!.confidence);
-    const accepted: number[] = [];
-    for (const i of order) {
-      const s = measured[i]!;
-      if (accepted.every((j) => Math.hypot(measured[j]!.x - s.x, measured[j]!.y - s.y) >= minDist)) accepted.push(i);
-    }
-    if (accepted.length === measured.length || accepted.length < 2) return measured;
+  let row = measureStoneRow(lum, width, height, kept);
+  for (let round = 0; round < 2 && row.radius !== null; round++) {
+    const measured = applyMeasurement(kept, row);
+    const accepted = nonOverlapping(measured, OVERLAP * 2 * row.radius);
+    if (accepted.length === measured.length || accepted.length < 2) break;
     // Measure again without the dropped peaks: they pulled the row's pitch (and so its search window) down.
-    kept = accepted.sort((a, b) => a - b).map((i) => kept[i]!);
+    kept = accepted.map((i) => kept[i]!);
+    row = measureStoneRow(lum, width, height, kept);
   }
-  const row = measureStoneRow(lum, width, height, kept);
-  return kept.map((s, i) => (row.stones[i]!.measured ? { ...s, x: row.stones[i]!.x, y: row.stones[i]!.y, r: row.stones[i]!.r } : s));
+  if (row.radius === null || row.pitch === null) return applyMeasurement(kept, row);
+  const added = completeRow(lum, width, height, heat, applyMeasurement(kept, row), row.radius, row.pitch, op);
+  if (added.length === 0) return applyMeasurement(kept, row);
+  kept = [...kept, ...added];
+  return applyMeasurement(kept, measureStoneRow(lum, width, height, kept));
+}
+
+/** Indices (ascending) of the stones kept when each, strongest first, must be `minDist` from those already kept. */
+function nonOverlapping(stones: DetectedStone[], minDist: number): number[] {
+  const order = stones.map((_, i) => i).sort((a, b) => stones[b]!.confidence - stones[a]!.confidence);
+  const accepted: number[] = [];
+  for (const i of order) {
+    const s = stones[i]!;
+    if (accepted.every((j) => Math.hypot(stones[j]!.x - s.x, stones[j]!.y - s.y) >= minDist)) accepted.push(i);
+  }
+  return accepted.sort((a, b) => a - b);
+}
+
+/** Seats the row predicts (whole pitches between two stones, one pitch beyond each end) that hold a stone. */
+function completeRow(
+  lum: Float32Array,
+  width: number,
+  height: number,
+  heat: Float32Array,
+  stones: DetectedStone[],
+  r: number,
+  pitch: number,
+  op: StoneOperatingPoint,
+): DetectedStone[] {
+  const ordered = orderRow(stones.map((s) => ({ cx: s.x, cy: s.y, r: s.r, confidence: s.confidence }))).map((s) => ({ x: s.cx, y: s.cy }));
+  const reference = median(stones.map((s) => crownTexture(lum, width, height, s.x, s.y, r)));
+  const all: Array<{ x: number; y: number }> = [...ordered];
+  const added: DetectedStone[] = [];
+  const tryAt = (x: number, y: number): boolean => {
+    if (x - r < 0 || y - r < 0 || x + r > width - 1 || y + r > height - 1) return false;
+    // The strongest heat within a quarter pitch of the predicted seat.
+    const reach = pitch / 4;
+    let best = -1;
+    let bx = x;
+    let by = y;
+    for (let yy = Math.max(0, Math.floor(y - reach)); yy <= Math.min(height - 1, Math.ceil(y + reach)); yy++) {
+      for (let xx = Math.max(0, Math.floor(x - reach)); xx <= Math.min(width - 1, Math.ceil(x + reach)); xx++) {
+        const v = heat[yy * width + xx]!;
+        if (v > best && Math.hypot(xx - x, yy - y) <= reach) {
+          best = v;
+          bx = xx;
+          by = yy;
+        }
+      }
+    }
+    if (!(best >= op.peakThreshold / COMPLETE_HEAT_DIVISOR)) return false;
+    const c = refineCentre(lum, width, height, bx, by, r);
+    if (all.some((o) => Math.hypot(o.x - c.x, o.y - c.y) < OVERLAP * 2 * r)) return false;
+    if (!(crownTexture(lum, width, height, c.x, c.y, r) >= COMPLETE_TEXTURE_SHARE * reference)) return false;
+    all.push(c);
+    added.push({ x: c.x, y: c.y, r, confidence: best });
+    return true;
+  };
+  for (let i = 0; i + 1 < ordered.length; i++) {
+    const a = ordered[i]!;
+    const b = ordered[i + 1]!;
+    const k = Math.round(Math.hypot(b.x - a.x, b.y - a.y) / pitch);
+    for (let m = 1; m < k; m++) tryAt(a.x + ((b.x - a.x) * m) / k, a.y + ((b.y - a.y) * m) / k);
+  }
+  // Beyond each end, one pitch at a time along the end's direction, for as long as stones keep turning up.
+  for (const [end, before] of [
+    [ordered.length - 1, ordered.length - 2],
+    [0, 1],
+  ] as const) {
+    let from = ordered[end]!;
+    let prev = ordered[before]!;
+    while (true) {
+      const d = Math.hypot(from.x - prev.x, from.y - prev.y) || 1;
+      const next = { x: from.x + ((from.x - prev.x) / d) * pitch, y: from.y + ((from.y - prev.y) / d) * pitch };
+      if (!tryAt(next.x, next.y)) break;
+      prev = from;
+      from = all[all.length - 1]!;
+    }
+  }
+  return added;
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
