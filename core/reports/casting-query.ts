@@ -155,7 +155,7 @@ export async function countsByGroupDay(db: ReportsDb, q: CastingQuery, dimension
       sum(case when t.outcome = 'pending' then 1 else 0 end) as n7,
       sum(case when t.outcome = 'accept' and t.later = 0 then 1 else 0 end) as n8
     from (
-      select ${groupExpr} as g, substr(cast(x.created_at as text), 1, 10) as day, x.outcome, x.later, ${defectsSql('x', q.scope)} as d
+      select ${groupExpr} as g, x.day, x.outcome, x.later, ${defectsSql('x', q.scope)} as d
       from inspection_facts x
       where ${populationWhere('x', q)}
     ) t

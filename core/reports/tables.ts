@@ -75,6 +75,7 @@ export interface InspectionFactsTable {
   piece_id: string;
   piece_created_at: Timestamp;
   created_at: Timestamp;
+  day: string;
   sku: string;
   profile: string;
   metal: string;

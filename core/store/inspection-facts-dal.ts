@@ -77,9 +77,9 @@ function refreshStatements(scope: PieceScope): Array<RawBuilder<unknown>> {
     left join inspection_reviews ir on ir.inspection_id = i.id
     where ${scope('i')} and i.status <> 'failed'`;
   return [
-    sql`insert into inspection_facts (inspection_id, piece_id, piece_created_at, created_at, ${sql.join(FACT_CONTEXT_COLUMNS.map((c) => sql.ref(c)))},
+    sql`insert into inspection_facts (inspection_id, piece_id, piece_created_at, created_at, day, ${sql.join(FACT_CONTEXT_COLUMNS.map((c) => sql.ref(c)))},
         outcome, model_versions, first_judged, later, ${sql.join(FACT_COUNT_COLUMNS.map((c) => sql.ref(c)))})
-      select v.id, v.piece_id, p.created_at, v.created_at, ${context('v')},
+      select v.id, v.piece_id, p.created_at, v.created_at, substr(cast(v.created_at as text), 1, 10), ${context('v')},
         case when v.disposition is not null then v.disposition
              when v.verdict = 'pass' then 'accept'
              when v.verdict = 'fail' then 'reject'
@@ -125,22 +125,43 @@ function isPostgres(ex: Executor): boolean {
 }
 
 /**
+ * Runs `fn` in the caller's transaction (or a new one when handed a plain handle: the statements must share one
+ * connection) with PostgreSQL's session TimeZone at UTC, put back afterwards: `cast(created_at as text)` must give
+ * the UTC day there as it does on SQLite's ISO text, whatever the writer's session says. `lockPiece` takes the
+ * piece's row lock in the same round trip.
+ */
+async function inWriterSession(ex: Executor, lockPiece: string | null, fn: (trx: Executor) => Promise<void>): Promise<void> {
+  if (!ex.isTransaction) return ex.transaction().execute((trx) => inWriterSession(trx, lockPiece, fn));
+  if (!isPostgres(ex)) return fn(ex);
+  const current = lockPiece
+    ? await sql<{ tz: string }>`select current_setting('TimeZone') as tz from pieces where piece_id = ${lockPiece} for update`.execute(ex)
+    : await sql<{ tz: string }>`select current_setting('TimeZone') as tz`.execute(ex);
+  const tz = current.rows[0]?.tz;
+  // A piece that no longer exists has nothing to lock or summarise (its rows went with it).
+  if (tz === undefined) return;
+  await sql`select set_config('TimeZone', 'UTC', true)`.execute(ex);
+  await fn(ex);
+  await sql`select set_config('TimeZone', ${tz}, true)`.execute(ex);
+}
+
+/**
  * Recomputes the summary rows of one piece. Call it inside the transaction of the write that changed the piece,
  * after the write. On PostgreSQL it first locks the piece's row, so two transactions touching the same piece (a
- * review and a re-inspection completing) refresh one after the other, the second seeing the first's commit; on
- * SQLite writers are serialised by the database lock already (`begin immediate`).
+ * completion and a re-inspection's upload, a review) refresh one after the other, the second seeing the first's
+ * commit; on SQLite writers are serialised by the database lock already (`begin immediate`).
  */
 export async function refreshPieceFacts(ex: Executor, pieceId: string, opts: { onlyIfSummarised?: boolean } = {}): Promise<void> {
-  if (isPostgres(ex)) await sql`select piece_id from pieces where piece_id = ${pieceId} for update`.execute(ex);
-  // An upload or a failure changes nothing for a piece with no finished inspection yet (most uploads: new pieces).
-  // Checked after the lock, so a completion committing meanwhile is seen.
-  if (opts.onlyIfSummarised) {
-    const any = await sql`select 1 as one from inspection_facts where piece_id = ${pieceId} limit 1`.execute(ex);
-    if (any.rows.length === 0) return;
-  }
-  await sql`delete from inspection_fact_findings where inspection_id in (select inspection_id from inspection_facts where piece_id = ${pieceId})`.execute(ex);
-  await sql`delete from inspection_facts where piece_id = ${pieceId}`.execute(ex);
-  for (const s of refreshStatements((alias) => sql`${sql.ref(`${alias}.piece_id`)} = ${pieceId}`)) await s.execute(ex);
+  await inWriterSession(ex, pieceId, async (trx) => {
+    // An upload or a failure changes nothing for a piece with no finished inspection yet (most uploads: new pieces).
+    // Checked after the lock, so a completion committing meanwhile is seen.
+    if (opts.onlyIfSummarised) {
+      const any = await sql`select 1 as one from inspection_facts where piece_id = ${pieceId} limit 1`.execute(trx);
+      if (any.rows.length === 0) return;
+    }
+    await sql`delete from inspection_fact_findings where inspection_id in (select inspection_id from inspection_facts where piece_id = ${pieceId})`.execute(trx);
+    await sql`delete from inspection_facts where piece_id = ${pieceId}`.execute(trx);
+    for (const s of refreshStatements((alias) => sql`${sql.ref(`${alias}.piece_id`)} = ${pieceId}`)) await s.execute(trx);
+  });
 }
 
 /** The piece an inspection belongs to, then `refreshPieceFacts` (for writers that know only the inspection). */
@@ -152,7 +173,9 @@ export async function refreshInspectionFacts(ex: Executor, inspectionId: string,
 
 /** Every piece at once: the migration's backfill, and a repair if the tables were ever written around the store. */
 export async function rebuildAllFacts(ex: Executor): Promise<void> {
-  await sql`delete from inspection_fact_findings`.execute(ex);
-  await sql`delete from inspection_facts`.execute(ex);
-  for (const s of refreshStatements(() => sql`1 = 1`)) await s.execute(ex);
+  await inWriterSession(ex, null, async (trx) => {
+    await sql`delete from inspection_fact_findings`.execute(trx);
+    await sql`delete from inspection_facts`.execute(trx);
+    for (const s of refreshStatements(() => sql`1 = 1`)) await s.execute(trx);
+  });
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countsByGroupDay, withReportSession } from '../../core/reports/casting-query.js';
 import { buildCastingReport } from '../../core/reports/casting-report.js';
@@ -195,6 +196,19 @@ for (const { name, create } of DATABASES) {
       commit();
       await Promise.all([completing, uploading]);
       expect(await factsOf(db, first)).toMatchObject({ firstJudged: 1, later: 1, outcome: 'accept' });
+    });
+
+    it("files an inspection under its UTC day whatever the writer's session time zone, and leaves that setting alone", async () => {
+      const id = await recordInspection(db, spec('S6', 'C6', '2025-04-08T23:30:00.000Z', 'review', [pore('pinhole', 0.07)]));
+      const tz = await db.transaction().execute(async (trx) => {
+        // Kiritimati is UTC+14: 23:30 UTC is already the next day's 13:30 there.
+        if (name === 'postgres') await sql`set local time zone 'Pacific/Kiritimati'`.execute(trx);
+        await reviewsDal(db).setDisposition({ inspectionId: id, disposition: 'accept', reviewerKeyId: 'k' }, trx);
+        return name === 'postgres' ? (await sql<{ tz: string }>`select current_setting('TimeZone') as tz`.execute(trx)).rows[0]?.tz : null;
+      });
+      if (name === 'postgres') expect(tz).toBe('Pacific/Kiritimati');
+      const row = await reportsDb(db).selectFrom('inspection_facts').select(['day', 'outcome']).where('inspection_id', '=', id).executeTakeFirstOrThrow();
+      expect(row).toEqual({ day: '2025-04-08', outcome: 'accept' });
     });
 
     it('holds exactly what a rebuild from scratch (the migration backfill) computes, and the report reads the same', async () => {

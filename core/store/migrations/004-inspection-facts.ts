@@ -31,7 +31,9 @@ export function inspectionFacts(dialect: Dialect): Migration {
         .addColumn('inspection_id', 'text', (c) => c.primaryKey().references('inspections.id').onDelete('cascade'))
         .addColumn('piece_id', 'text', (c) => c.notNull())
         .addColumn('piece_created_at', sql.raw(ts), (c) => c.notNull())
-        .addColumn('created_at', sql.raw(ts), (c) => c.notNull());
+        .addColumn('created_at', sql.raw(ts), (c) => c.notNull())
+        /** UTC day of `created_at` (`YYYY-MM-DD`): the report's daily subgroup, grouped on without a cast per row. */
+        .addColumn('day', 'text', (c) => c.notNull());
       for (const c of FACT_CONTEXT_COLUMNS) t = t.addColumn(c, 'text', (col) => (['sku', 'profile', 'metal', 'station_id'].includes(c) ? col.notNull() : col));
       t = t
         .addColumn('outcome', 'text', (c) => c.notNull())
