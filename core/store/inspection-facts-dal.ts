@@ -1,4 +1,4 @@
-import { PostgresAdapter, sql, type Kysely, type RawBuilder } from 'kysely';
+import { CompiledQuery, PostgresAdapter, sql, type Kysely, type RawBuilder } from 'kysely';
 
 /**
  * Upkeep of the trend reports' summary tables (migration 004): `inspection_facts`, one narrow row per finished
@@ -158,10 +158,29 @@ export async function refreshPieceFacts(ex: Executor, pieceId: string, opts: { o
       const any = await sql`select 1 as one from inspection_facts where piece_id = ${pieceId} limit 1`.execute(trx);
       if (any.rows.length === 0) return;
     }
-    await sql`delete from inspection_fact_findings where inspection_id in (select inspection_id from inspection_facts where piece_id = ${pieceId})`.execute(trx);
-    await sql`delete from inspection_facts where piece_id = ${pieceId}`.execute(trx);
-    for (const s of refreshStatements((alias) => sql`${sql.ref(`${alias}.piece_id`)} = ${pieceId}`)) await s.execute(trx);
+    for (const q of pieceStatements(trx)) await trx.executeQuery(CompiledQuery.raw(q.sql, q.parameters.map(() => pieceId)));
   });
+}
+
+/**
+ * The per-piece statements, compiled once per dialect: every writer runs them, and building the SQL tree of the
+ * summary insert cost about as much as running it. The piece id is each statement's only parameter.
+ */
+const PIECE = '\u0000piece';
+const compiledForPiece = new Map<boolean, readonly CompiledQuery[]>();
+function pieceStatements(ex: Executor): readonly CompiledQuery[] {
+  const pg = isPostgres(ex);
+  let out = compiledForPiece.get(pg);
+  if (!out) {
+    out = [
+      sql`delete from inspection_fact_findings where inspection_id in (select inspection_id from inspection_facts where piece_id = ${PIECE})`,
+      sql`delete from inspection_facts where piece_id = ${PIECE}`,
+      ...refreshStatements((alias) => sql`${sql.ref(`${alias}.piece_id`)} = ${PIECE}`),
+    ].map((s) => s.compile(ex));
+    if (out.some((q) => q.parameters.some((v) => v !== PIECE))) throw new Error('inspection facts: a per-piece statement has a parameter other than the piece id');
+    compiledForPiece.set(pg, out);
+  }
+  return out;
 }
 
 /** The piece an inspection belongs to, then `refreshPieceFacts` (for writers that know only the inspection). */

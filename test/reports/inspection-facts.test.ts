@@ -200,7 +200,7 @@ for (const { name, create } of DATABASES) {
 
     it("files an inspection under its UTC day whatever the writer's session time zone, and leaves that setting alone", async () => {
       const id = await recordInspection(db, spec('S6', 'C6', '2025-04-08T23:30:00.000Z', 'review', [pore('pinhole', 0.07)]));
-      const tz = await db.transaction().execute(async (trx) => {
+      const tz = await reportsDb(db).transaction().execute(async (trx) => {
         // Kiritimati is UTC+14: 23:30 UTC is already the next day's 13:30 there.
         if (name === 'postgres') await sql`set local time zone 'Pacific/Kiritimati'`.execute(trx);
         await reviewsDal(db).setDisposition({ inspectionId: id, disposition: 'accept', reviewerKeyId: 'k' }, trx);
