@@ -563,28 +563,29 @@ function chamfer(mask: Uint8Array, w: number, h: number, value: 0 | 1): Float32A
 }
 
 /**
- * A binary mask at another size, `erodePx` target pixels in from its outline (0: the outline itself). The signed
- * distance to the outline (positive inside, the outline half-way between mask pixel centres) is interpolated
- * bilinearly, so the upsampled outline is smooth and the erosion costs nothing extra. Distances are to the nearest
- * outside pixel within the frame: a piece that runs off the frame is not eroded along the frame's edge.
+ * A binary mask at another size, thresholded at several depths in one pass: out[k] is the mask `erodePx[k]` target
+ * pixels in from its outline (0: the outline itself). The signed distance to the outline (positive inside, the outline
+ * half-way between mask pixel centres) is interpolated bilinearly, so the upsampled outline is smooth and an erosion
+ * costs nothing extra. Distances are to the nearest outside pixel within the frame: a piece that runs off the frame is
+ * not eroded along the frame's edge.
  */
-export function resampleMask(mask: Uint8Array, pw: number, ph: number, width: number, height: number, erodePx = 0): Uint8Array {
-  const out = new Uint8Array(width * height);
+export function resampleMask(mask: Uint8Array, pw: number, ph: number, width: number, height: number, erodePx: readonly number[]): Uint8Array[] {
+  const outs = erodePx.map(() => new Uint8Array(width * height));
   const sx = pw / width;
   const sy = ph / height;
   if (pw < 2 || ph < 2) {
     for (let y = 0; y < height; y++) {
       const src = Math.min(ph - 1, Math.floor((y + 0.5) * sy)) * pw;
-      for (let x = 0; x < width; x++) out[y * width + x] = mask[src + Math.min(pw - 1, Math.floor((x + 0.5) * sx))]!;
+      for (let x = 0; x < width; x++) for (const out of outs) out[y * width + x] = mask[src + Math.min(pw - 1, Math.floor((x + 0.5) * sx))]!;
     }
-    return out;
+    return outs;
   }
   const inside = chamfer(mask, pw, ph, 1);
   const outside = chamfer(mask, pw, ph, 0);
   const sd = new Float32Array(pw * ph);
   for (let i = 0; i < pw * ph; i++) sd[i] = mask[i] ? inside[i]! - 0.5 : 0.5 - outside[i]!;
-  // The erosion is given in target pixels; the field is in mask pixels.
-  const cut = erodePx * Math.max(sx, sy);
+  // Erosions are given in target pixels; the field is in mask pixels.
+  const cuts = erodePx.map((e) => e * Math.max(sx, sy));
   const x0s = new Int32Array(width);
   const fxs = new Float32Array(width);
   for (let x = 0; x < width; x++) {
@@ -604,16 +605,17 @@ export function resampleMask(mask: Uint8Array, pw: number, ph: number, width: nu
       const fx = fxs[x]!;
       const top = sd[r0 + x0]! + (sd[r0 + x0 + 1]! - sd[r0 + x0]!) * fx;
       const bottom = sd[r1 + x0]! + (sd[r1 + x0 + 1]! - sd[r1 + x0]!) * fx;
-      out[row + x] = top + (bottom - top) * fy > cut ? 1 : 0;
+      const d = top + (bottom - top) * fy;
+      for (let k = 0; k < outs.length; k++) outs[k]![row + x] = d > cuts[k]! ? 1 : 0;
     }
   }
-  return out;
+  return outs;
 }
 
 /** The piece at another size, optionally eroded (see `resampleMask`); all ones when the whole frame stands in. */
 export function pieceMaskAt(piece: PieceMask, width: number, height: number, erodePx = 0): Uint8Array {
   if (piece.source === 'frame') return new Uint8Array(width * height).fill(1);
-  return resampleMask(piece.mask, piece.width, piece.height, width, height, erodePx);
+  return resampleMask(piece.mask, piece.width, piece.height, width, height, [erodePx])[0]!;
 }
 
 /**
@@ -631,8 +633,6 @@ export function pieceGatesAt(piece: PieceMask, width: number, height: number, ed
     const all = new Uint8Array(width * height).fill(1);
     return { piece: all, inner: all };
   }
-  return {
-    piece: resampleMask(piece.mask, piece.width, piece.height, width, height, 0),
-    inner: resampleMask(piece.mask, piece.width, piece.height, width, height, edgeErodePx),
-  };
+  const [whole, inner] = resampleMask(piece.mask, piece.width, piece.height, width, height, [0, edgeErodePx]);
+  return { piece: whole!, inner: inner! };
 }

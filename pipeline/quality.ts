@@ -161,29 +161,35 @@ export async function assessQuality(
   const clipHigh = limits.clipHighLuma * 255;
   const clipLow = limits.clipLowLuma * 255;
 
-  let unlike = 0;
-  const sums = { piece: [0, 0, 0, 0], unlike: [0, 0, 0, 0], all: [0, 0, 0, 0] };
+  // Pixel count, luma sum, clipped high, clipped low: over the piece mask, over the pixels unlike the border, and all.
+  const onMask = new Float64Array(4);
+  const unlike = new Float64Array(4);
+  const all = new Float64Array(4);
   for (let i = 0; i < n; i++) {
     const v = grey[i]!;
     const high = v >= clipHigh ? 1 : 0;
     const low = v <= clipLow ? 1 : 0;
-    const add = (s: number[]) => {
-      s[0]!++;
-      s[1]! += v;
-      s[2]! += high;
-      s[3]! += low;
-    };
-    add(sums.all);
+    all[1]! += v;
+    all[2]! += high;
+    all[3]! += low;
     if (Math.abs(v - border.mode) > pieceDelta) {
-      unlike++;
-      add(sums.unlike);
+      unlike[0]!++;
+      unlike[1]! += v;
+      unlike[2]! += high;
+      unlike[3]! += low;
     }
-    if (onPiece?.[i]) add(sums.piece);
+    if (onPiece !== null && onPiece[i]) {
+      onMask[0]!++;
+      onMask[1]! += v;
+      onMask[2]! += high;
+      onMask[3]! += low;
+    }
   }
-  const pieceFraction = unlike / n;
+  all[0] = n;
+  const pieceFraction = unlike[0]! / n;
   const hasPiece = pieceFraction >= limits.minPieceFraction;
   // Exposure and clipping are judged on the piece: a white seamless background is meant to be blown out.
-  const [count, sum, high, low] = onPiece && sums.piece[0]! > 0 ? sums.piece : hasPiece ? sums.unlike : sums.all;
+  const [count, sum, high, low] = onMask[0]! > 0 ? onMask : hasPiece ? unlike : all;
   const metrics: QualityMetrics = {
     blur: blurMeasure(grey, w, h),
     meanLuma: sum! / count! / 255,
