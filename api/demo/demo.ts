@@ -7,12 +7,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, PROJECT_ROOT } from '../../core/config.schema.js';
 import { findOnPath, freePort, redisAnswers, startLocalRedis, type LocalRedis } from '../../core/local-redis.js';
+import { seedDemoHistory } from './history.js';
 import { hasSamples, loadSampleUploads, SAMPLES_DIR, uploadSample, type SampleUpload } from './samples.js';
 
 /**
  * `loupe demo`: the whole service on one machine, driven through its real HTTP API. Starts what is missing (Redis),
- * runs `loupe serve` and `loupe worker` as child processes exactly as production would, uploads the committed
- * samples, waits for their reports and prints them.
+ * seeds 90 days of history for the casting report (once), runs `loupe serve` and `loupe worker` as child processes
+ * exactly as production would, uploads the committed samples, waits for their reports and prints them.
  */
 
 const LOUPE = fileURLToPath(new URL('../../cli/bin/loupe.js', import.meta.url));
@@ -188,6 +189,9 @@ export async function runDemo(opts: { once: boolean; timeoutMs: number }): Promi
         : 'Profiles: the defaults, but no view required (each sample is one photo of its own piece; rings and bands need top + oblique in production)',
     );
 
+    // History for the casting report, before the API and worker start (seeded once per database).
+    await seedDemoHistory(config.database, say);
+
     // 3. API and worker, as child processes.
     const port = (await portFree(config.port, config.host)) ? config.port : await freePort();
     // Every request needs a key: the demo runs the API with a bootstrap admin key of its own (new each run, unless
@@ -276,6 +280,7 @@ export async function runDemo(opts: { once: boolean; timeoutMs: number }): Promi
     say(`  all inspections:      ${base}/v1/inspections`);
     if (withFindings?.body?.views?.[0]?.overlayUrl) say(`  an overlay:           ${base}${withFindings.body.views[0].overlayUrl}`);
     if (withFindings) say(`  a piece's history:    ${base}/v1/pieces/${encodeURIComponent(withFindings.s.metadata.pieceId)}`);
+    say(`  casting report:       ${base}/reports/casting?groupBy=caster (the last 90 days)`);
     say(`  metrics:              ${base}/metrics`);
     say(`  readiness:            ${base}/readyz`);
     say(`  queue dashboard:      ${base}/admin/queues (admin; sign in with POST /v1/session first)`);

@@ -6,7 +6,8 @@ export function register(program: Command): void {
     .command('seed-history')
     .description(
       'Write a seeded history of inspections with casting context (trees, flasks, casters, alloys, setters, polishers, stations), ' +
-        'inspector reviews and re-inspections into DATABASE_URL; one caster’s porosity drifts upward after a date',
+        'inspector reviews and re-inspections into DATABASE_URL; one caster’s porosity drifts upward after a date. ' +
+        'Once per database, and never into one with inspections of its own from before today',
     )
     .option('--days <n>', 'days of history, ending yesterday (UTC)', '90')
     .option('--seed <n>', 'random seed (same seed, same history)', '424242')
@@ -35,23 +36,34 @@ export function register(program: Command): void {
       const { loadConfig } = await import('../../core/config.schema.js');
       const { openDatabase } = await import('../../core/store/db.js');
       const { migrateToLatest } = await import('../../core/store/migrate.js');
-      const { seedHistory } = await import('../../core/reports/seed-history.js');
-      const { checkSignals } = await import('../../core/reports/alerts.js');
+      const { seedHistoryOnce } = await import('../../core/reports/seed-history.js');
       const config = loadConfig();
       const db = await openDatabase(config.database);
       try {
         await migrateToLatest(db);
         const t0 = performance.now();
-        const s = await seedHistory(db.db, {
+        const r = await seedHistoryOnce(db.db, {
           days,
           seed,
           piecesPerCasterDay: perCasterDay,
           driftFactor: Number(opts.driftFactor),
           ...(opts.driftCaster ? { driftCaster: opts.driftCaster } : {}),
+          alerts: opts.alerts,
           onDay: (d, n) => {
             if (process.stderr.isTTY) process.stderr.write(`\rday ${d + 1}/${n}`);
           },
         });
+        if (r.status === 'already-seeded') {
+          console.log(`${config.database.kind}: already holds a seeded history (${r.firstDay} … ${r.lastDay}, seeded ${r.at}); nothing written`);
+          console.log(`npx loupe report casting --from ${r.firstDay} --to ${r.lastDay} --group-by caster --out report.html`);
+          return;
+        }
+        if (r.status === 'has-history') {
+          console.error(`${config.database.kind}: has inspections since ${r.since}; a seeded history is only written into a database without history of its own`);
+          process.exitCode = 1;
+          return;
+        }
+        const s = r.summary;
         if (process.stderr.isTTY) process.stderr.write('\n');
         console.log(
           `${config.database.kind}: ${s.inspections} inspections of ${s.pieces} pieces (${s.reinspections} re-inspections, ${s.reviews} reviewed), ` +
@@ -59,9 +71,8 @@ export function register(program: Command): void {
         );
         console.log(`porosity of caster ${s.driftCaster} drifts upward from ${s.driftFrom}`);
         if (opts.alerts) {
-          const alerts = await checkSignals(db.db, { now: new Date(`${s.lastDay}T12:00:00Z`) });
-          for (const a of alerts) console.log(`alert: ${a.chart}-chart ${a.dimension}=${a.group} ${a.rule} at ${a.pointKey}`);
-          if (alerts.length === 0) console.log('no new alert');
+          for (const a of r.alerts) console.log(`alert: ${a.chart}-chart ${a.dimension}=${a.group} ${a.rule} at ${a.pointKey}`);
+          if (r.alerts.length === 0) console.log('no new alert');
         }
         console.log(`npx loupe report casting --from ${s.firstDay} --to ${s.lastDay} --group-by caster --out report.html`);
       } finally {

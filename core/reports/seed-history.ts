@@ -2,8 +2,13 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Metal } from '../../datasets/manifest.schema.js';
 import { InspectionReportSchema, type InspectionReport, type Verdict } from '../../pipeline/report.schema.js';
 import type { UploadMetadata } from '../inspection.schema.js';
+import { z } from 'zod';
+import { auditDal } from '../store/audit-dal.js';
+import { toIso } from '../store/columns.js';
 import type { Db } from '../store/db.js';
 import { inspectionsDal, type NewFinding } from '../store/inspections-dal.js';
+import { checkSignals } from './alerts.js';
+import type { Alert } from './casting-report.schema.js';
 import { reviewsDal } from './reviews-dal.js';
 import type { Disposition, Rework } from './reviews.schema.js';
 
@@ -175,6 +180,7 @@ export interface SeedOptions {
 }
 
 export interface SeedSummary {
+  seed: number;
   firstDay: string;
   lastDay: string;
   driftCaster: string;
@@ -255,6 +261,7 @@ export async function seedHistory(store: Db, opts: SeedOptions): Promise<SeedSum
   const dayStart = (d: number) => lastMidnight - (opts.days - 1 - d) * 86_400_000;
   const reviews = reviewsDal(store);
   const summary: SeedSummary = {
+    seed: opts.seed ?? 424242,
     firstDay: new Date(dayStart(0)).toISOString().slice(0, 10),
     lastDay: new Date(dayStart(opts.days - 1)).toISOString().slice(0, 10),
     driftCaster,
@@ -375,5 +382,46 @@ export async function seedHistory(store: Db, opts: SeedOptions): Promise<SeedSum
       }
     }
   }
+  // The database says it holds synthetic history (a manager must never take it for the workshop's own), and a
+  // second `seedHistoryOnce` finds it.
+  await auditDal(store).append(store, { actor: 'seed-history', action: HISTORY_SEEDED, subjectType: 'history', subjectId: `seed:${summary.seed}`, data: { ...summary } });
   return summary;
 }
+
+export const HISTORY_SEEDED = 'history.seeded';
+
+export type SeedOnceResult =
+  | { status: 'seeded'; summary: SeedSummary; alerts: Alert[] }
+  /** `seedHistory` ran on this database before (its audit event, when, and what it wrote). */
+  | { status: 'already-seeded'; at: string; firstDay: string; lastDay: string }
+  /** The database has inspections from before today that are not a seeded history: the workshop's own. */
+  | { status: 'has-history'; since: string };
+
+/**
+ * `seedHistory` unless the database already has history: a seeded one (the audit trail says so), or pieces first
+ * seen before today (real ones, or a seeding that was interrupted: synthetic history is never mixed into them, and
+ * a second seeding would collide with the first's ids). Today's pieces do not count (the demo's uploads). With
+ * `alerts`, the charts are checked once at the end, as the CLI does.
+ */
+export async function seedHistoryOnce(store: Db, opts: SeedOptions & { alerts?: boolean }): Promise<SeedOnceResult> {
+  const marker = await store
+    .selectFrom('audit_events')
+    .select(['at', 'data'])
+    .where('action', '=', HISTORY_SEEDED)
+    .orderBy('seq')
+    .limit(1)
+    .executeTakeFirst();
+  if (marker) {
+    const data = SeededDataSchema.parse(typeof marker.data === 'string' ? JSON.parse(marker.data) : marker.data);
+    return { status: 'already-seeded', at: toIso(marker.at), firstDay: data.firstDay, lastDay: data.lastDay };
+  }
+  const today = new Date();
+  const midnight = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate())).toISOString();
+  const older = await store.selectFrom('pieces').select('created_at').where('created_at', '<', midnight).orderBy('created_at').limit(1).executeTakeFirst();
+  if (older) return { status: 'has-history', since: toIso(older.created_at) };
+  const summary = await seedHistory(store, opts);
+  const alerts = opts.alerts ? await checkSignals(store, { now: new Date(`${summary.lastDay}T12:00:00Z`) }) : [];
+  return { status: 'seeded', summary, alerts };
+}
+
+const SeededDataSchema = z.object({ firstDay: z.string(), lastDay: z.string() });
