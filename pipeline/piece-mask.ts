@@ -11,14 +11,21 @@ import type { PieceMaskSummary } from './report.schema.js';
  * The backdrop is learned from the border strip, as the quality gate always did, but as a smooth colour field rather
  * than one grey level (`BASIS`), fitted by least trimmed squares so that a piece crossing the border does not pull it.
  * A pixel is piece when its colour is unlike that field by more than the profile's `pieceContrast` (or 3 sigmas of the
- * backdrop's own noise) on any channel. The raw foreground is then cleaned: a closing bridges background-coloured
- * reflections across the metal, an opening removes dust and fibres, components much smaller than the largest go, and
- * holes are filled unless they are large (a ring's inner opening stays background).
+ * backdrop's own noise) on any channel, or when it lies on an edge (a pale piece's outline on a pale card). The raw
+ * foreground is then cleaned: a closing bridges background-coloured reflections across the metal, holes are filled
+ * unless they are large (a ring's inner opening stays background), an opening removes dust and fibres, and components
+ * much smaller than the largest go.
  *
  * When the mask cannot be trusted the whole frame is the piece (`source: 'frame'`), because an unsure mask must never
- * cost a finding: when most of the border is not one smooth backdrop, when the mask's outline does not follow edges
- * in the photo (a frame-filling piece, whose own shading was taken for piece and backdrop), when the cleaned
- * foreground is too small to be the piece (a magnetic-tile crop, all surface), or when it is nearly the whole frame.
+ * cost a finding (`fallback` says why): most of the border is not one smooth backdrop (`background_not_uniform`); the
+ * border's odd pixels are not on the piece, or the piece is a thin strip along the frame, i.e. the fit took a
+ * frame-filling piece's metal for the backdrop (`piece_is_backdrop`); the outline does not follow edges in the photo,
+ * i.e. shading was taken for piece (`no_outline`); the "piece" barely differs from the backdrop, as a textured
+ * surface that fills the frame splits along its own brightness (`low_contrast`, magnetic-tile crops); too little is
+ * piece (`no_piece`); nearly everything is (`fills_frame`).
+ *
+ * Known gap: a frame-filling face whose border is all metal and which carries a sharp-edged stone setting is read as
+ * "a stone setting on a backdrop", and findings on the face are dropped (2 of 150 validation photos, seed 202).
  */
 
 /**
