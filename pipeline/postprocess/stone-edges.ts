@@ -165,43 +165,50 @@ function median(values: number[]): number {
 }
 
 /**
- * The row's pitch: the nearest-neighbour distance with the most heat-weighted agreement among the stones. A plain
- * median fails both ways: a weak second peak beside a stone adds two tiny distances, and missing stones leave their
- * neighbours' distances at two pitches.
+ * Candidate pitches for the row, most supported first: clusters of nearest-neighbour distances (agreeing within
+ * PITCH_AGREEMENT), each scored by the heat of the stones voting for it. A plain median fails both ways: a second
+ * peak on a large stone adds two short distances, and missing stones leave their neighbours at two pitches; so the
+ * first few candidates are tried and the photo decides (`measureStoneRow`).
  */
-export function rowPitch(stones: readonly RowStone[]): number {
+export function pitchCandidates(stones: readonly RowStone[], max = 3): number[] {
   const nearest = stones.map((s) => Math.min(...stones.filter((o) => o !== s).map((o) => Math.hypot(o.x - s.x, o.y - s.y))));
-  let best = nearest[0]!;
-  let bestScore = -1;
-  for (const p of nearest) {
+  const scored = nearest.map((p) => {
+    const members = nearest.filter((d) => Math.abs(d - p) <= PITCH_AGREEMENT * p);
     let score = 0;
     nearest.forEach((d, i) => {
       if (Math.abs(d - p) <= PITCH_AGREEMENT * p) score += stones[i]!.confidence;
     });
-    if (score > bestScore) {
-      bestScore = score;
-      best = p;
-    }
+    return { pitch: median(members), score };
+  });
+  scored.sort((a, b) => b.score - a.score);
+  const out: number[] = [];
+  for (const c of scored) {
+    if (out.some((p) => Math.abs(p - c.pitch) <= PITCH_AGREEMENT * p)) continue;
+    out.push(c.pitch);
+    if (out.length === max) break;
   }
-  return median(nearest.filter((d) => Math.abs(d - best) <= PITCH_AGREEMENT * best));
+  return out;
 }
 
-/**
- * Centres and radii of one row's stones from the photo (luminance at the stones' scale). Stones come back unchanged
- * (`measured: false`) when the row is shorter than two or its outline cannot be found.
- */
-export function measureStoneRow(lum: Float32Array, width: number, height: number, stones: readonly RowStone[]): RowMeasurement {
-  const original = stones.map((s) => ({ x: s.x, y: s.y, r: s.r, measured: false }));
-  if (stones.length < 2) return { stones: original, radius: null, pitch: null };
-  const pitch = rowPitch(stones);
-  const unchanged = { stones: original, radius: null, pitch };
+interface RowProfile {
+  pitch: number;
+  lo: number;
+  hi: number;
+  rays: number;
+  /** Girdle radius. */
+  radius: number;
+  /** Median texture just inside the girdle and outside it. */
+  crown: number;
+  outside: number;
+}
+
+/** The row-level measurement at one pitch (see the module comment); null when no rise or texture edge is found. */
+function rowProfile(at: Sampler, stones: readonly RowStone[], pitch: number): RowProfile | null {
   const lo = MIN_R_OF_PITCH * pitch;
   const hi = MAX_R_OF_PITCH * pitch + 2;
-  if (lo < 2) return unchanged;
-  const at = makeSampler(lum, width, height);
+  if (lo < 2) return null;
   const rays = rayCount(hi);
-
-  // Row profiles (same radii for every stone, so they add sample by sample).
+  // Same radii for every stone, so the profiles add sample by sample.
   const polars = stones.map((s) => polar(at, s.x, s.y, lo, hi, rays));
   const ref = polars[0]!;
   const rowMean = new Float64Array(ref.samples);
@@ -213,26 +220,44 @@ export function measureStoneRow(lum: Float32Array, width: number, height: number
       rowTexture[j] += texture[j]! / stones.length;
     }
   }
-  const jLo = index(ref, lo);
-  const jHi = index(ref, hi);
-  const rise = extremum(derivative(rowMean, DIFF), jLo, jHi, 1);
-  if (!rise || !(rise.value > 0)) return unchanged;
+  const rise = extremum(derivative(rowMean, DIFF), index(ref, lo), index(ref, hi), 1);
+  if (!rise || !(rise.value > 0)) return null;
   const riseR = radiusAt(ref, rise.at);
   const edge = extremum(derivative(rowTexture, TEXTURE_DIFF), index(ref, riseR - Math.max(3, 0.12 * riseR)), index(ref, riseR + Math.max(1, 0.3 * riseR)), -1);
-  if (!edge || !(edge.value < 0)) return unchanged;
-  const rowR = radiusAt(ref, edge.at);
-  const band = Math.max(2, 0.1 * rowR);
-
-  // Texture levels of the row's crowns (just inside the girdle) and of what surrounds them, for the undersize test.
+  if (!edge || !(edge.value < 0)) return null;
+  const radius = radiusAt(ref, edge.at);
+  const band = Math.max(2, 0.1 * radius);
   const level = (a: number, b: number): number => {
     const v: number[] = [];
     for (let j = Math.max(0, index(ref, a)); j <= Math.min(ref.samples - 1, index(ref, b)); j++) v.push(rowTexture[j]!);
     return v.length ? median(v) : NaN;
   };
-  const crown = level(rowR - band, rowR - 1.5);
-  const outside = level(rowR + 1.5, hi);
-  const midLevel = (crown + outside) / 2;
-  const textured = crown > outside;
+  return { pitch, lo, hi, rays, radius, crown: level(radius - band, radius - 1.5), outside: level(radius + 1.5, hi) };
+}
+
+/**
+ * Centres and radii of one row's stones from the photo (luminance at the stones' scale). Candidate pitches are tried
+ * in order of support until one yields a girdle with textured crowns inside and a smoother surround (a wrong pitch
+ * puts the search window inside the stones, where no such edge exists). Stones come back unchanged
+ * (`measured: false`) when the row is shorter than two or no outline is found.
+ */
+export function measureStoneRow(lum: Float32Array, width: number, height: number, stones: readonly RowStone[]): RowMeasurement {
+  const original = stones.map((s) => ({ x: s.x, y: s.y, r: s.r, measured: false }));
+  if (stones.length < 2) return { stones: original, radius: null, pitch: null };
+  const at = makeSampler(lum, width, height);
+  const candidates = pitchCandidates(stones);
+  let row: RowProfile | null = null;
+  for (const pitch of candidates) {
+    const r = rowProfile(at, stones, pitch);
+    if (r) {
+      row = r;
+      break;
+    }
+  }
+  if (!row) return { stones: original, radius: null, pitch: candidates[0] ?? null };
+  const { lo, rays, radius: rowR, pitch } = row;
+  const band = Math.max(2, 0.1 * rowR);
+  const midLevel = (row.crown + row.outside) / 2;
 
   const measured = stones.map((s) => {
     const centre = sharpestCentre(at, s.x, s.y, rowR, rays);
@@ -242,7 +267,7 @@ export function measureStoneRow(lum: Float32Array, width: number, height: number
     let r = rowR;
     const own = extremum(dT, index(p, rowR - band), index(p, rowR + band), -1);
     if (own && own.value < 0) r = radiusAt(p, own.at);
-    if (textured) {
+    if (row.crown > row.outside) {
       // Outermost radius where this stone's texture is still crown-like; well inside the row's radius: undersized.
       let j = index(p, rowR + band);
       const stop = index(p, lo);
