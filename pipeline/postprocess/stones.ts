@@ -14,12 +14,17 @@ export interface DetectedStone {
 }
 
 /**
- * Stones from the centre heat-map and the radius plane:
- *   peaks = local maxima (3x3) at or above `peakThreshold`;
- *   NMS   = strongest first, dropping peaks within `nmsRadiusFactor` x the stronger stone's radius;
+ * Stones from the centre heat-map and the radius plane, then (given the working-scale photo) from the photo:
+ *   peaks  = local maxima (3x3) at or above `peakThreshold`;
+ *   NMS    = strongest first, dropping peaks within `nmsRadiusFactor` x the stronger stone's radius; with the photo,
+ *            a peak separated from the stronger one by a heat valley survives (the radius regression can overshoot
+ *            the pitch of small stones) and the photo's non-overlap rule below settles it;
  *   centre = heat-weighted centroid of the upper half of the blob (heat above half the peak) within r/2 of the peak,
  *            which is sub-pixel and lands in the middle of a flat-topped plateau;
  *   radius = mean of the radius plane over the 3x3 around the peak.
+ * With the photo (`stone-edges.ts`): the row's girdle radius, each stone's centre and radius, peaks overlapping a
+ * stronger stone dropped, seats the row predicts checked for weakly detected stones. Without it (or for a lone
+ * stone) the heat-map result is returned as is.
  */
 export function detectStones(
   heat: Float32Array,
@@ -69,8 +74,7 @@ export function detectStones(
     return Math.max(0, sum / n);
   };
 
-  // Two peaks are one stone unless the heat between them dips below half the weaker one: NMS by radius alone merges
-  // neighbours whenever the radius regression overshoots the pitch.
+  // Two peaks are one stone unless the heat between them dips below half the weaker one.
   const valleyBetween = (ax: number, ay: number, bx: number, by: number): boolean => {
     const level = Math.min(heatAt(ax, ay), heatAt(bx, by)) / 2;
     const steps = Math.ceil(Math.hypot(bx - ax, by - ay));
@@ -87,7 +91,7 @@ export function detectStones(
     const px = i % width;
     const py = (i - px) / width;
     const r = radiusAt(px, py);
-    const suppressed = stones.some((s) => Math.hypot(s.x - px, s.y - py) < op.nmsRadiusFactor * Math.max(s.r, r, 1) && !valleyBetween(s.x, s.y, px, py));
+    const suppressed = stones.some((s) => Math.hypot(s.x - px, s.y - py) < op.nmsRadiusFactor * Math.max(s.r, r, 1) && !(image && valleyBetween(s.x, s.y, px, py)));
     if (suppressed) continue;
     const peak = heat[i]!;
     const win = Math.max(1, Math.round(r / 2));
