@@ -188,6 +188,39 @@ export function edgeGapPx(a: Point, b: Point): number {
   return Math.hypot(a.cx - b.cx, a.cy - b.cy) - a.r - b.r;
 }
 
+export interface GapErrors {
+  /** |reported - true| in mm, one per true gap the report states. */
+  errorsMm: number[];
+  /** Gaps between consecutive true stones (`stones[t]`, `stones[t + 1]` of the manifest). */
+  trueGaps: number;
+  /** True gaps whose two stones are both matched to predicted stones. */
+  matchedPairs: number;
+}
+
+/**
+ * Gap error as the report states gaps. True gap t lies between manifest stones t and t + 1 (a missing seat between
+ * them makes it span the hole, as the generator records it). It is stated when both stones are matched and the
+ * report's row order puts their predicted stones side by side (either direction): the error is |reportedGapsMm[i] -
+ * true|. When a spurious stone sits between two matched stones the report has no such gap, and the pair is counted in
+ * `matchedPairs` but not imputed from the stones' radii (the report's radius rule, e.g. the row's median, is not what
+ * an edge-to-edge recomputation would use, so an imputed value measures neither).
+ */
+export function gapErrorsMm(truth: readonly Point[], predicted: readonly Point[], reportedGapsMm: readonly number[], mmPerPx: number): GapErrors {
+  const byTruth = new Map(matchStones(truth, predicted));
+  const errorsMm: number[] = [];
+  let matchedPairs = 0;
+  for (let t = 0; t + 1 < truth.length; t++) {
+    const a = byTruth.get(t);
+    const b = byTruth.get(t + 1);
+    if (a === undefined || b === undefined) continue;
+    matchedPairs++;
+    const gap = b === a + 1 ? reportedGapsMm[a] : a === b + 1 ? reportedGapsMm[b] : undefined;
+    if (gap === undefined) continue;
+    errorsMm.push(Math.abs(gap - edgeGapPx(truth[t]!, truth[t + 1]!) * mmPerPx));
+  }
+  return { errorsMm, trueGaps: Math.max(0, truth.length - 1), matchedPairs };
+}
+
 export function mean(values: readonly number[]): number | null {
   return values.length ? values.reduce((s, v) => s + v, 0) / values.length : null;
 }
