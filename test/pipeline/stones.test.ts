@@ -65,7 +65,7 @@ function renderRow(width: number, height: number, seats: Seat[], seed = 7): Deco
       blurred[y * width + x] = s / 16;
     }
   }
-  const data = new Uint8Array(width * height * 3);
+  const data = Buffer.alloc(width * height * 3);
   for (let i = 0; i < lum.length; i++) {
     const v = Math.max(0, Math.min(255, Math.round(blurred[i]! + (rand() - 0.5) * 4)));
     data[3 * i] = v;
