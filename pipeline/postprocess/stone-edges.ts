@@ -66,7 +66,7 @@ const MIN_R_OF_PITCH = 0.3;
 const MAX_R_OF_PITCH = 0.5;
 /** Nearest-neighbour distances that agree within this share vote for one pitch. */
 const PITCH_AGREEMENT = 0.15;
-/** Centre search around the heat peak, px (coarse step, then fine step over one coarse cell). */
+/** Centre search around the heat peak, px: how far it may move, its first and last step. */
 const CENTRE_SPAN = 2;
 const CENTRE_COARSE = 0.5;
 const CENTRE_FINE = 0.125;
@@ -190,7 +190,7 @@ export function pitchCandidates(stones: readonly RowStone[], max = 3): number[] 
   return out;
 }
 
-interface RowProfile {
+export interface RowProfile {
   pitch: number;
   lo: number;
   hi: number;
@@ -236,30 +236,27 @@ function rowProfile(at: Sampler, stones: readonly RowStone[], pitch: number): Ro
 }
 
 /**
- * Centres and radii of one row's stones from the photo (luminance at the stones' scale). Candidate pitches are tried
- * in order of support until one yields a girdle with textured crowns inside and a smoother surround (a wrong pitch
- * puts the search window inside the stones, where no such edge exists). Stones come back unchanged
- * (`measured: false`) when the row is shorter than two or no outline is found.
+ * The row's girdle radius and pitch from the photo (luminance at the stones' scale). Candidate pitches are tried in
+ * order of support until one yields a girdle (a wrong pitch puts the search window inside the stones, where the
+ * texture shows no such edge). Null for a row shorter than two or without a measurable outline.
  */
-export function measureStoneRow(lum: Float32Array, width: number, height: number, stones: readonly RowStone[]): RowMeasurement {
-  const original = stones.map((s) => ({ x: s.x, y: s.y, r: s.r, measured: false }));
-  if (stones.length < 2) return { stones: original, radius: null, pitch: null };
+export function measureRow(lum: Float32Array, width: number, height: number, stones: readonly RowStone[]): RowProfile | null {
+  if (stones.length < 2) return null;
   const at = makeSampler(lum, width, height);
-  const candidates = pitchCandidates(stones);
-  let row: RowProfile | null = null;
-  for (const pitch of candidates) {
-    const r = rowProfile(at, stones, pitch);
-    if (r) {
-      row = r;
-      break;
-    }
+  for (const pitch of pitchCandidates(stones)) {
+    const row = rowProfile(at, stones, pitch);
+    if (row) return row;
   }
-  if (!row) return { stones: original, radius: null, pitch: candidates[0] ?? null };
-  const { lo, rays, radius: rowR, pitch } = row;
+  return null;
+}
+
+/** Each stone's centre and own radius, given its row's measurement (see the module comment). */
+export function measureStones(lum: Float32Array, width: number, height: number, stones: ReadonlyArray<{ x: number; y: number }>, row: RowProfile): MeasuredStone[] {
+  const at = makeSampler(lum, width, height);
+  const { lo, rays, radius: rowR } = row;
   const band = Math.max(2, 0.1 * rowR);
   const midLevel = (row.crown + row.outside) / 2;
-
-  const measured = stones.map((s) => {
+  return stones.map((s) => {
     const centre = sharpestCentre(at, s.x, s.y, rowR, rays);
     const p = polar(at, centre.x, centre.y, lo, rowR + band + 2, rays);
     const texture = profiles(p).texture;
@@ -280,7 +277,13 @@ export function measureStoneRow(lum: Float32Array, width: number, height: number
     }
     return { x: centre.x, y: centre.y, r, measured: true };
   });
-  return { stones: measured, radius: rowR, pitch };
+}
+
+/** `measureRow` then `measureStones`; stones come back unchanged (`measured: false`) when the row cannot be measured. */
+export function measureStoneRow(lum: Float32Array, width: number, height: number, stones: readonly RowStone[]): RowMeasurement {
+  const row = measureRow(lum, width, height, stones);
+  if (!row) return { stones: stones.map((s) => ({ x: s.x, y: s.y, r: s.r, measured: false })), radius: null, pitch: null };
+  return { stones: measureStones(lum, width, height, stones, row), radius: row.radius, pitch: row.pitch };
 }
 
 /**
@@ -320,34 +323,37 @@ function profileSharpness(at: Sampler, x: number, y: number, lo: number, hi: num
 
 /**
  * The centre from which the girdle region (0.85-1.12 r) looks sharpest: averaging over rays blurs every concentric
- * edge by the centre error, so the right centre maximises the profile's gradient energy. Coarse then fine grid within
- * CENTRE_SPAN of the heat peak; an optimum on the search boundary is no optimum, and the heat centre is kept.
+ * edge by the centre error, so the right centre maximises the profile's gradient energy. Pattern search from the heat
+ * peak (steps of 1/2, 1/4, 1/8 px to the best of the 8 neighbours); a centre that wanders CENTRE_SPAN away found no
+ * optimum near the peak, and the heat centre is kept.
  */
 function sharpestCentre(at: Sampler, x0: number, y0: number, r: number, rays: number): { x: number; y: number } {
   const lo = 0.85 * r;
   const hi = 1.12 * r;
   let bx = x0;
   let by = y0;
-  for (const [span, step] of [
-    [CENTRE_SPAN, CENTRE_COARSE],
-    [CENTRE_COARSE, CENTRE_FINE],
-  ] as const) {
-    let best = -Infinity;
-    let nx = bx;
-    let ny = by;
-    for (let dy = -span; dy <= span + 1e-9; dy += step) {
-      for (let dx = -span; dx <= span + 1e-9; dx += step) {
-        const e = profileSharpness(at, bx + dx, by + dy, lo, hi, rays);
-        if (e > best) {
-          best = e;
-          nx = bx + dx;
-          ny = by + dy;
+  let best = profileSharpness(at, bx, by, lo, hi, rays);
+  for (let step = CENTRE_COARSE; step >= CENTRE_FINE; step /= 2) {
+    for (let moves = 0; moves < 4 * CENTRE_SPAN / step; moves++) {
+      let nx = bx;
+      let ny = by;
+      for (let dy = -1; dy <= 1; dy++) {
+        for (let dx = -1; dx <= 1; dx++) {
+          if (dx === 0 && dy === 0) continue;
+          const e = profileSharpness(at, bx + dx * step, by + dy * step, lo, hi, rays);
+          if (e > best) {
+            best = e;
+            nx = bx + dx * step;
+            ny = by + dy * step;
+          }
         }
       }
+      if (nx === bx && ny === by) break;
+      bx = nx;
+      by = ny;
+      if (Math.max(Math.abs(bx - x0), Math.abs(by - y0)) >= CENTRE_SPAN) return { x: x0, y: y0 };
     }
-    bx = nx;
-    by = ny;
   }
-  if (Math.max(Math.abs(bx - x0), Math.abs(by - y0)) >= CENTRE_SPAN) return { x: x0, y: y0 };
   return { x: bx, y: by };
 }
+

@@ -1,7 +1,7 @@
 import type { DecodedRgb } from '../decode.js';
 import type { ModelManifest } from '../model-manifest.schema.js';
 import { orderRow } from './spacing.js';
-import { crownTexture, luminance, measureStoneRow, refineCentre, type RowMeasurement } from './stone-edges.js';
+import { crownTexture, luminance, measureRow, measureStones, refineCentre } from './stone-edges.js';
 
 type StoneOperatingPoint = NonNullable<ModelManifest['operatingPoints']['stones']>;
 
@@ -129,29 +129,20 @@ const OVERLAP = 0.75;
 const COMPLETE_HEAT_DIVISOR = 5;
 const COMPLETE_TEXTURE_SHARE = 0.6;
 
-function applyMeasurement(stones: DetectedStone[], row: RowMeasurement): DetectedStone[] {
-  return stones.map((s, i) => {
-    const m = row.stones[i]!;
-    return m.measured ? { ...s, x: m.x, y: m.y, r: m.r } : s;
-  });
-}
-
 function measureInPhoto(lum: Float32Array, width: number, height: number, heatStones: DetectedStone[], heat: Float32Array, op: StoneOperatingPoint): DetectedStone[] {
   let kept = heatStones;
-  let row = measureStoneRow(lum, width, height, kept);
-  for (let round = 0; round < 2 && row.radius !== null; round++) {
-    const measured = applyMeasurement(kept, row);
-    const accepted = nonOverlapping(measured, OVERLAP * 2 * row.radius);
-    if (accepted.length === measured.length || accepted.length < 2) break;
+  let row = measureRow(lum, width, height, kept);
+  for (let round = 0; round < 2 && row; round++) {
+    const accepted = nonOverlapping(kept, OVERLAP * 2 * row.radius);
+    if (accepted.length === kept.length || accepted.length < 2) break;
     // Measure again without the dropped peaks: they pulled the row's pitch (and so its search window) down.
     kept = accepted.map((i) => kept[i]!);
-    row = measureStoneRow(lum, width, height, kept);
+    row = measureRow(lum, width, height, kept);
   }
-  if (row.radius === null || row.pitch === null) return applyMeasurement(kept, row);
-  const added = completeRow(lum, width, height, heat, applyMeasurement(kept, row), row.radius, row.pitch, op);
-  if (added.length === 0) return applyMeasurement(kept, row);
-  kept = [...kept, ...added];
-  return applyMeasurement(kept, measureStoneRow(lum, width, height, kept));
+  if (!row) return kept;
+  kept = [...kept, ...completeRow(lum, width, height, heat, kept, row.radius, row.pitch, op)];
+  const measured = measureStones(lum, width, height, kept, row);
+  return kept.map((s, i) => ({ ...s, x: measured[i]!.x, y: measured[i]!.y, r: measured[i]!.r }));
 }
 
 /** Indices (ascending) of the stones kept when each, strongest first, must be `minDist` from those already kept. */
