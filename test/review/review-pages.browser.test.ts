@@ -204,8 +204,8 @@ describe.skipIf(skip)('review and station pages in Chromium', () => {
     expect(stored.json()).toMatchObject({ status: 'done', pieceId: 'R-3001', stationId: 'qc-2', tree: 'T-43' });
     const verdict = stored.json().verdict as string;
     expect(await page.locator('#verdict').textContent()).toBe(verdict.toUpperCase());
-    // A band needs top and side: with the top only, the reason names the missing view.
-    expect(await page.locator('#reasons').textContent()).toMatch(/side/);
+    // A band needs top and oblique: with the top only, the reason names the missing view.
+    expect(await page.locator('#reasons').textContent()).toMatch(/oblique/);
     const style = await page.locator('#verdict').evaluate((el) => ({ size: parseFloat(getComputedStyle(el).fontSize), bg: getComputedStyle(el).backgroundColor }));
     expect(style.size).toBeGreaterThanOrEqual(64);
     const colours: Record<string, string> = { pass: 'rgb(47, 191, 113)', review: 'rgb(245, 183, 0)', fail: 'rgb(255, 69, 58)', retake: 'rgb(169, 112, 255)' };
