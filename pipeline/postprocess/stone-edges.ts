@@ -64,6 +64,9 @@ const TEXTURE_DIFF = 6;
 /** Radius search window as fractions of the row's pitch (see the module comment). */
 const MIN_R_OF_PITCH = 0.3;
 const MAX_R_OF_PITCH = 0.5;
+/** A stone votes for the distance to its nearest neighbour with at least this share of its heat: a strong stone's
+ * vote is not taken by a weak second peak on it or on the prong beside it. */
+const PEER_SHARE = 0.5;
 /** Nearest-neighbour distances that agree within this share vote for one pitch. */
 const PITCH_AGREEMENT = 0.15;
 /** Centre search around the heat peak, px: how far it may move, its first and last step. */
@@ -166,12 +169,16 @@ function median(values: number[]): number {
 
 /**
  * Candidate pitches for the row, most supported first: clusters of nearest-neighbour distances (agreeing within
- * PITCH_AGREEMENT), each scored by the heat of the stones voting for it. A plain median fails both ways: a second
+ * PITCH_AGREEMENT; a stone's neighbour is the nearest with PEER_SHARE of its heat), each scored by the heat of the
+ * stones voting for it. A plain median fails both ways: a second
  * peak on a large stone adds two short distances, and missing stones leave their neighbours at two pitches; so the
  * first few candidates are tried and the photo decides (`measureStoneRow`).
  */
 export function pitchCandidates(stones: readonly RowStone[], max = 3): number[] {
-  const nearest = stones.map((s) => Math.min(...stones.filter((o) => o !== s).map((o) => Math.hypot(o.x - s.x, o.y - s.y))));
+  const nearest = stones.map((s) => {
+    const peers = stones.filter((o) => o !== s && o.confidence >= PEER_SHARE * s.confidence);
+    return Math.min(...(peers.length ? peers : stones.filter((o) => o !== s)).map((o) => Math.hypot(o.x - s.x, o.y - s.y)));
+  });
   const scored = nearest.map((p) => {
     const members = nearest.filter((d) => Math.abs(d - p) <= PITCH_AGREEMENT * p);
     let score = 0;
