@@ -49,14 +49,14 @@ def main() -> None:
         export_onnx(model, os.path.join(args.out, "model.onnx"))
     x = torch.randn(*INPUT_SHAPE, generator=torch.Generator().manual_seed(SEED + 1))
     with torch.no_grad():
-        seg, stones, _evidence = model(x)
+        seg, stones, evidence = model(x)
     files = {}
-    for name, t in (("image", x), ("seg", seg), ("stones", stones)):
+    for name, t in (("image", x), ("seg", seg), ("stones", stones), ("evidence", evidence)):
         path = f"{name}.f32"
         t.numpy().astype("<f4").tofile(os.path.join(args.out, path))
         files[name] = {"file": path, "shape": list(t.shape)}
     meta = {"seed": SEED, "torch": torch.__version__, "input": files["image"],
-            "outputs": {"seg": files["seg"], "stones": files["stones"]},
+            "outputs": {"seg": files["seg"], "stones": files["stones"], "evidence": files["evidence"]},
             "stats": {"segMean": float(seg.mean()), "stonesMax": float(stones.max())}}
     with open(os.path.join(args.out, "fixture.json"), "w", encoding="utf8") as fh:
         json.dump(meta, fh, indent=2)

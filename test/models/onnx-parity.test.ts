@@ -25,7 +25,7 @@ interface FixtureFile {
 }
 interface FixtureMeta {
   input: FixtureFile;
-  outputs: Record<'seg' | 'stones', FixtureFile>;
+  outputs: Record<'seg' | 'stones' | 'evidence', FixtureFile>;
 }
 
 function readF32(path: string): Float32Array {
@@ -61,11 +61,11 @@ describe('loupe-seg ONNX export', () => {
         interOpNumThreads: 1,
       });
       expect(session.inputNames).toEqual(['image']);
-      expect([...session.outputNames].sort()).toEqual(['seg', 'stones']);
+      expect([...session.outputNames].sort()).toEqual(['evidence', 'seg', 'stones']);
 
       const input = new ort.Tensor('float32', readF32(join(dir, meta.input.file)), meta.input.shape);
       const result = await session.run({ image: input });
-      for (const name of ['seg', 'stones'] as const) {
+      for (const name of ['seg', 'stones', 'evidence'] as const) {
         const expected = meta.outputs[name];
         const got = result[name];
         expect(got.dims).toEqual(expected.shape);

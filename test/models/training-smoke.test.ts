@@ -60,7 +60,7 @@ describe('training smoke run', () => {
       expect(manifest.version).toBe('0.0.0-smoke');
       expect(manifest.opset).toBe(17);
       expect(manifest.input.name).toBe('image');
-      expect(manifest.outputs.map((o) => o.name)).toEqual(['seg', 'stones']);
+      expect(manifest.outputs.map((o) => o.name)).toEqual(['seg', 'stones', 'evidence']);
       const onnxBytes = readFileSync(join(out, manifest.file));
       expect(createHash('sha256').update(onnxBytes).digest('hex')).toBe(manifest.sha256);
       expect(manifest.sizeBytes).toBe(onnxBytes.byteLength);
@@ -76,6 +76,10 @@ describe('training smoke run', () => {
       expect(result.seg.dims).toEqual([1, seg.channels.length, h, w]);
       expect(result.stones.dims).toEqual([1, stones.channels.length, h, w]);
       expect(seg.channels).toEqual(['porosity', 'scratch', 'haze', 'tool_mark', 'orange_peel']);
+      // The evidence plane per seg channel, at the input's resolution, is what the pipeline's image scores read.
+      const evidence = manifest.outputs.find((o) => o.name === 'evidence')!;
+      expect(evidence.channels).toEqual(seg.channels.map((c) => `${c}_evidence`));
+      expect(result.evidence.dims).toEqual([1, seg.channels.length, h, w]);
       await session.release();
     },
     180_000,
