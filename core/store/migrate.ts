@@ -26,7 +26,16 @@ export async function migrateToLatest(handle: DbHandle): Promise<string[]> {
   const migrationTableSchema =
     handle.dialect === 'postgres' ? (await sql<{ s: string }>`select current_schema() as s`.execute(handle.db)).rows[0]?.s : undefined;
   const migrator = new Migrator({ db: handle.db, provider, ...(migrationTableSchema ? { migrationTableSchema } : {}) });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error) throw error instanceof Error ? error : new Error(String(error));
-  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  for (let attempt = 1; ; attempt++) {
+    const { error, results } = await migrator.migrateToLatest();
+    if (!error) return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+    // Kysely's introspector lists the tables of every schema, then reads their columns: a schema dropped in between
+    // (another deployment's or a parallel test run's) fails the read with undefined_table. Nothing was migrated by
+    // then (PostgreSQL migrations run in a transaction), so asking again is safe.
+    if (handle.dialect === 'postgres' && (error as { code?: string }).code === '42P01' && attempt < 4) {
+      await new Promise((r) => setTimeout(r, 100 * attempt));
+      continue;
+    }
+    throw error instanceof Error ? error : new Error(String(error));
+  }
 }
