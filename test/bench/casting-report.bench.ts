@@ -19,6 +19,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { buildCastingReport, type CastingReportParams } from '../../core/reports/casting-report.js';
+import { mulberry32 } from '../../core/reports/seed-history.js';
 import { reportsDb } from '../../core/reports/tables.js';
 import { rebuildAllFacts, refreshPieceFacts } from '../../core/store/inspection-facts-dal.js';
 import { postgresTestDatabase, sqliteTestDatabase, type TestDatabase } from '../core/support/databases.js';
@@ -35,17 +36,6 @@ const DAYS = 365;
 const GOAL_MS = 2000;
 const RUNS = Number(arg('--runs') ?? 5);
 
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const METALS = ['au750_yellow', 'au750_white', 'au750_rose', 'ag925', 'pt950'];
 const KINDS: Array<[string, string]> = [
   ['porosity', 'pinhole'],
@@ -60,7 +50,7 @@ const KINDS: Array<[string, string]> = [
 async function fill(tdb: TestDatabase): Promise<{ inspections: number; findings: number; reviews: number; ms: number; backfillMs: number; upkeepMedianMs: number }> {
   const t0 = performance.now();
   const db = reportsDb(tdb.handle.db);
-  const r = rng(7);
+  const r = mulberry32(7);
   const end = Date.UTC(2026, 0, 1);
   const start = end - DAYS * 86_400_000;
   // ~1.8 findings per inspection (many pieces clean, some with several pores) → inspections from the findings goal.
