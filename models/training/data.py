@@ -361,8 +361,8 @@ def normalise(img_u8: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
-def make_batch(samples: list[Sample], idx: list, crop: int, rng: np.random.Generator, aug: AugConfig | None):
-    """`idx`: sample indices, or (index, focus) pairs from Sampler.next_items."""
+def make_batch(samples: list[Sample], idx: list[tuple[int, int | None]], crop: int, rng: np.random.Generator, aug: AugConfig | None):
+    """`idx`: (sample index, focus or None) pairs, as Sampler.next_items draws them."""
     import torch
 
     B = len(idx)
@@ -382,8 +382,7 @@ def make_batch(samples: list[Sample], idx: list, crop: int, rng: np.random.Gener
     img_label = np.zeros((B, C), np.float32)
     img_known = np.zeros((B, C), np.float32)
     img_fam = np.zeros(B, np.float32)
-    for b, item in enumerate(idx):
-        i, focus = item if isinstance(item, tuple) else (item, None)
+    for b, (i, focus) in enumerate(idx):
         s = samples[i]
         img, bits, h, r, m, whole = make_crop(s, crop, rng, aug, focus)
         x[b] = normalise(img)
@@ -424,9 +423,6 @@ class Sampler:
                 holders = np.array([i for i, s in enumerate(samples) if (s.poi_kinds == focus).any()], np.int64)
                 if len(holders):
                     self.groups.append((focus, holders))
-
-    def next_indices(self, batch: int) -> list[int]:
-        return [int(i) for i in self.rng.integers(0, self.n, batch)]
 
     def next_items(self, batch: int) -> list[tuple[int, int | None]]:
         out: list[tuple[int, int | None]] = []
