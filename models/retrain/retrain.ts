@@ -298,7 +298,10 @@ export async function retrain(opts: RetrainOptions): Promise<RetrainResult> {
   // 6. Train, calibrate on the validation photos and export, in Python.
   // prettier-ignore
   const args = [TRAIN_PY, '--base', base.dir, ...trainDirs.flatMap((d) => ['--data', d]), ...valDirs.flatMap((v) => ['--val', v]),
-    '--out', versionDir, '--run', run, '--runs-dir', runsDir, '--steps', String(steps), '--batch', String(batch)];
+    '--out', versionDir, '--run', run, '--runs-dir', runsDir, '--steps', String(steps), '--batch', String(batch),
+    // A workshop's own photos answer "is this piece good?": its gates maximise balanced accuracy, which does not
+    // move with the validation split's defect rate the way F1 does.
+    '--gate-objective', 'balanced'];
   if (opts.crop !== undefined) args.push('--crop', String(opts.crop));
   if (opts.lr !== undefined) args.push('--lr', String(opts.lr));
   if (opts.seed !== undefined) args.push('--seed', String(opts.seed));

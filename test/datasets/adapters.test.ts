@@ -166,14 +166,24 @@ describe('casting-impeller adapter', () => {
   it.each([
     ['test', { def_front: 4, ok_front: 3 }],
     ['val', { def_front: 2, ok_front: 2 }],
-    ['train', { def_front: 6, ok_front: 4 }],
-  ] as const)('imports the %s split: test is its test/ folder whole, train and val split train/', async (split, counts) => {
+    ['train', { def_front: 8, ok_front: 6 }],
+  ] as const)('imports the %s split: test is its test/ folder whole, train/ is split into val and train', async (split, counts) => {
     const out = join(tmp, `ci-${split}`);
     const { entries } = await importDataset({ name: 'casting-impeller', split, out, from: src });
     expect(countBy(entries)).toEqual(counts);
     const folders = new Set(entries.map((e) => (e.origin as { folder?: string }).folder));
     expect(folders).toEqual(new Set([split === 'test' ? 'test' : 'train']));
     expect((await checkDataset(out, { deep: true })).problems).toEqual([]);
+  });
+
+  it('puts every train/ photo in exactly one of train and val', async () => {
+    const names = async (split: 'train' | 'val') =>
+      (await importDataset({ name: 'casting-impeller', split, out: join(tmp, `ci-all-${split}`), from: src })).entries.map(
+        (e) => e.file,
+      );
+    const [train, val] = [await names('train'), await names('val')];
+    expect(train.filter((f) => val.includes(f))).toEqual([]);
+    expect(train.length + val.length).toBe(18);
   });
 
   it('labels defective castings image-level porosity with no mask and no box', async () => {
