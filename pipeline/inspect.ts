@@ -25,7 +25,7 @@ import {
   type InspectionReport,
   type InspectMetadata,
 } from './report.schema.js';
-import { gateFor, gateSpacing, judgePolish, judgePorosity, overallVerdict } from './score.js';
+import { gateFor, gateSpacing, judgePolish, judgePorosity, markGate, overallVerdict, reachesGate } from './score.js';
 
 /** One model's stitched probability maps at its working scale, for callers that need pixels (eval's pixel AUROC). */
 export interface PipelineMaps {
@@ -180,15 +180,18 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
     const mask = polishMask.set === ch.set ? polishMask.mask : new Uint8Array(ch.set.maps.width * ch.set.maps.height);
     const gates = gatesFor(gateCache, piece, ch.set);
     const onPiece = (LENGTH_POLISH_KINDS as readonly string[]).includes(kind) ? gates.piece : gates.inner;
+    const score = channelImageScore(ch.set, kind, ch.plane, onPiece);
+    const gate = gateFor(profile.scoreThresholds.polish, op.imageThreshold);
+    // A kind below its gate counts for nothing: its regions stay out of the mask (the overlay paints what counted).
     const analysis = analysePolishKind(
-      { kind, plane: ch.plane, op, gate: { onPiece, minShare: ON_PIECE_MIN_SHARE }, score: channelImageScore(ch.set, kind, ch.plane, onPiece) },
+      { kind, plane: ch.plane, op, gate: { onPiece, minShare: ON_PIECE_MIN_SHARE }, score },
       ch.set.maps.width,
       ch.set.maps.height,
       profile.polish,
       ch.set.scale,
-      mask,
+      reachesGate(score, gate) ? mask : null,
     );
-    polishKinds.push({ ...analysis, gate: gateFor(profile.scoreThresholds.polish, op.imageThreshold) });
+    polishKinds.push({ ...analysis, findings: markGate(analysis.findings, score, gate), gate });
   }
   await yieldToLoop();
 
@@ -256,8 +259,8 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
       porosity: {
         score: round(porosity.score),
         verdict: porosityVerdict,
-        findings: porosity.findings,
-        mask: compactMask(porosity.mask, por.set.maps.width, por.set.maps.height, por.set.scale.scaleToPhoto),
+        findings: markGate(porosity.findings, porosity.score, porGate),
+        mask: reachesGate(porosity.score, porGate) ? compactMask(porosity.mask, por.set.maps.width, por.set.maps.height, por.set.scale.scaleToPhoto) : null,
         gate: porGate,
       },
       stone_spacing: {
@@ -267,7 +270,7 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
         gapsMm: spacing.gapsMm,
         worstDeviationMm: spacing.worstDeviationMm,
         missing: spacing.missing,
-        findings: spacing.findings,
+        findings: markGate(spacing.findings, spacing.score, spacingGate),
         meanGapMm: spacing.meanGapMm,
         spreadMm: spacing.spreadMm,
         nominalGapMm: spacing.nominalGapMm,
@@ -281,6 +284,7 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
         verdict: polishVerdict,
         findings: polishKinds.flatMap((k) => k.findings),
         kindScores: Object.fromEntries(polishKinds.map((k) => [k.kind, round(k.score)])),
+        kindGates: Object.fromEntries(polishKinds.map((k) => [k.kind, k.gate])),
         mask: polishMask
           ? compactMask(polishMask.mask, polishMask.set.maps.width, polishMask.set.maps.height, polishMask.set.scale.scaleToPhoto)
           : null,

@@ -1,12 +1,19 @@
 import sharp, { type OverlayOptions } from 'sharp';
 import { decodeRle } from './postprocess/rle.js';
-import type { InspectionReport, MaskRle } from './report.schema.js';
+import type { BBox, InspectionReport, MaskRle } from './report.schema.js';
 import { labelWidth, svgLabel } from './overlay-font.js';
+import { withGateFlags } from './score.js';
 
 /**
  * Renders what a report found on its photo: masks tinted per family, boxes, stones (circle + centre), missing stone
  * positions, gap labels in mm. Needs only the photo bytes and the report (the service renders on request from
  * stored reports); never on the timed inspection path. The PNG is at most `maxSide` (<= 2048) px on its long side.
+ *
+ * Only findings that counted are drawn: one whose kind's score stayed below its gate (`belowGate`) is left off
+ * entirely, box, label and mask pixels alike. The overlay is the picture of the verdict, seen at the station as well
+ * as in review; a discounted region can cover most of the piece (a model's haze) and would hide the photo under what
+ * decided nothing, and dashes already mean something here (flagged gaps, missing stones). The review page lists
+ * below-gate findings apart and outlines them itself, for an inspector who wants to add one as missed.
  */
 
 export const OVERLAY_MAX_SIDE = 2048;
@@ -27,11 +34,29 @@ export interface RenderOverlayOptions {
   maxSide?: number;
 }
 
-async function maskLayer(mask: MaskRle, rgb: readonly number[], width: number, height: number): Promise<Buffer> {
+/**
+ * Which mask pixels lie in a counted finding's box. Reports made before `belowGate` existed keep every region in
+ * their masks; clipping to the counted boxes keeps discounted ones off (exact but for where boxes overlap). Masks of
+ * newer reports hold counted regions only, so this changes nothing there.
+ */
+function countedPixels(mask: MaskRle, boxes: readonly BBox[]): Uint8Array {
+  const keep = new Uint8Array(mask.width * mask.height);
+  const s = mask.scaleToPhoto;
+  for (const b of boxes) {
+    const x0 = Math.max(0, Math.floor(b[0] / s));
+    const y0 = Math.max(0, Math.floor(b[1] / s));
+    const x1 = Math.min(mask.width, Math.ceil(b[2] / s));
+    const y1 = Math.min(mask.height, Math.ceil(b[3] / s));
+    for (let y = y0; y < y1; y++) keep.fill(1, y * mask.width + x0, y * mask.width + x1);
+  }
+  return keep;
+}
+
+async function maskLayer(mask: MaskRle, keep: Uint8Array, rgb: readonly number[], width: number, height: number): Promise<Buffer> {
   const bits = decodeRle(mask);
   const rgba = Buffer.alloc(mask.width * mask.height * 4);
   for (let i = 0; i < bits.length; i++) {
-    if (!bits[i]) continue;
+    if (!bits[i] || !keep[i]) continue;
     rgba[i * 4] = rgb[0]!;
     rgba[i * 4 + 1] = rgb[1]!;
     rgba[i * 4 + 2] = rgb[2]!;
@@ -46,7 +71,13 @@ async function maskLayer(mask: MaskRle, rgb: readonly number[], width: number, h
 
 const esc = (n: number) => n.toFixed(1);
 
-export async function renderOverlay(photoBytes: Uint8Array, report: InspectionReport, options: RenderOverlayOptions = {}): Promise<Buffer> {
+export async function renderOverlay(photoBytes: Uint8Array, stored: InspectionReport, options: RenderOverlayOptions = {}): Promise<Buffer> {
+  const report = withGateFlags(stored);
+  const counted = {
+    porosity: report.families.porosity.findings.filter((f) => !f.belowGate),
+    spacing: report.families.stone_spacing.findings.filter((f) => !f.belowGate),
+    polish: report.families.polish.findings.filter((f) => !f.belowGate),
+  };
   const maxSide = Math.min(OVERLAY_MAX_SIDE, options.maxSide ?? OVERLAY_MAX_SIDE);
   const { width: pw, height: ph } = report.photo;
   const k = Math.min(1, maxSide / Math.max(pw, ph));
@@ -61,16 +92,16 @@ export async function renderOverlay(photoBytes: Uint8Array, report: InspectionRe
     .toBuffer({ resolveWithObject: true });
 
   const layers: OverlayOptions[] = [];
-  const masks: Array<[MaskRle | null, readonly number[]]> = [
-    [report.families.polish.mask, MASK_RGB.polish],
-    [report.families.porosity.mask, MASK_RGB.porosity],
+  const masks: Array<[MaskRle | null, readonly BBox[], readonly number[]]> = [
+    [report.families.polish.mask, counted.polish.map((f) => f.bbox), MASK_RGB.polish],
+    [report.families.porosity.mask, counted.porosity.map((f) => f.bbox), MASK_RGB.porosity],
   ];
-  for (const [mask, rgb] of masks) {
-    if (!mask) continue;
+  for (const [mask, boxes, rgb] of masks) {
+    if (!mask || boxes.length === 0) continue;
     // Size of the mask's footprint in overlay pixels (it may extend a pixel beyond the photo; clipped below).
     const mw = Math.max(1, Math.round(mask.width * mask.scaleToPhoto * k));
     const mh = Math.max(1, Math.round(mask.height * mask.scaleToPhoto * k));
-    const layer = await maskLayer(mask, rgb, mw, mh);
+    const layer = await maskLayer(mask, countedPixels(mask, boxes), rgb, mw, mh);
     const input = mw > width || mh > height ? await sharp(layer).extract({ left: 0, top: 0, width: Math.min(mw, width), height: Math.min(mh, height) }).toBuffer() : layer;
     layers.push({ input, left: 0, top: 0 });
   }
@@ -89,11 +120,11 @@ export async function renderOverlay(photoBytes: Uint8Array, report: InspectionRe
     svg.push(svgLabel(text, lx, ly, fontPx, colour));
   };
 
-  for (const f of report.families.porosity.findings) {
+  for (const f of counted.porosity) {
     box(f.bbox, OVERLAY_COLOURS.porosity);
     label(`${f.diameterMm.toFixed(2)}mm`, f.bbox[0] * k, f.bbox[1] * k - fontPx - stroke * 2, OVERLAY_COLOURS.porosity);
   }
-  for (const f of report.families.polish.findings) {
+  for (const f of counted.polish) {
     const colour = OVERLAY_COLOURS.polish[f.kind];
     box(f.bbox, colour);
     const size = f.lengthMm !== undefined ? `${f.lengthMm.toFixed(2)}mm` : `${(f.areaMm2 ?? 0).toFixed(2)}mm`;
@@ -101,8 +132,8 @@ export async function renderOverlay(photoBytes: Uint8Array, report: InspectionRe
   }
 
   const spacing = report.families.stone_spacing;
-  const flaggedGaps = new Set(spacing.findings.filter((f) => f.gapIndex !== undefined && f.kind !== 'missing_stone').map((f) => f.gapIndex!));
-  const flaggedStones = new Set(spacing.findings.filter((f) => f.stoneIndex !== undefined).map((f) => f.stoneIndex!));
+  const flaggedGaps = new Set(counted.spacing.filter((f) => f.gapIndex !== undefined && f.kind !== 'missing_stone').map((f) => f.gapIndex!));
+  const flaggedStones = new Set(counted.spacing.filter((f) => f.stoneIndex !== undefined).map((f) => f.stoneIndex!));
   spacing.stones.forEach((s, i) => {
     const colour = flaggedStones.has(i) ? OVERLAY_COLOURS.stoneFlagged : OVERLAY_COLOURS.stone;
     svg.push(`<circle cx="${esc(s.cx * k)}" cy="${esc(s.cy * k)}" r="${esc(Math.max(2, s.r * k))}" fill="none" stroke="${colour}" stroke-width="${esc(stroke)}"/>`);
@@ -127,7 +158,7 @@ export async function renderOverlay(photoBytes: Uint8Array, report: InspectionRe
     );
     label('x', m.cx * k - fontPx / 3, m.cy * k - fontPx / 2, OVERLAY_COLOURS.missing);
   }
-  for (const f of spacing.findings) if (f.kind === 'gap_wide' || f.kind === 'gap_narrow') box(f.bbox, OVERLAY_COLOURS.stoneFlagged, true);
+  for (const f of counted.spacing) if (f.kind === 'gap_wide' || f.kind === 'gap_narrow') box(f.bbox, OVERLAY_COLOURS.stoneFlagged, true);
 
   if (svg.length > 0) {
     layers.push({ input: Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${svg.join('')}</svg>`), left: 0, top: 0 });

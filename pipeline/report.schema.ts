@@ -35,6 +35,14 @@ export type BBox = z.infer<typeof BBoxSchema>;
 const score = z.number().min(0).max(1);
 
 /**
+ * On every finding: true when its family's score (for polish, its kind's score) stayed below its gate, so the model
+ * itself discounted it: it decided nothing, is left out of counts, overlays and trend reports, and is listed only so
+ * an inspector can still add it as a missed defect. Absent from reports made before the flag existed; read those
+ * through `withGateFlags` (`score.ts`), which derives it from the stored scores and gates.
+ */
+const belowGate = z.boolean().optional();
+
+/**
  * A binary mask at `width` x `height` (working scale, or coarser when a large mask was halved to stay small), row
  * major, as alternating run lengths starting with a run of 0s: `[zeros, ones, zeros, ones, ...]`. The runs sum to
  * width x height. A mask pixel covers `scaleToPhoto` photo pixels along each axis.
@@ -107,6 +115,7 @@ export const PorosityFindingSchema = z.object({
   elongation: z.number().min(1),
   /** Pores of one cluster share a group id. */
   group: z.number().int().optional(),
+  belowGate,
 });
 export type PorosityFinding = z.infer<typeof PorosityFindingSchema>;
 
@@ -129,6 +138,7 @@ export const SpacingFindingSchema = z.object({
   /** 0..1: the deviation relative to the fail tolerance (1 = at or beyond it). */
   severity: score,
   message: z.string(),
+  belowGate,
 });
 export type SpacingFinding = z.infer<typeof SpacingFindingSchema>;
 
@@ -140,6 +150,7 @@ export const PolishFindingSchema = z.object({
   /** 0..1: size relative to the profile's fail tolerance for the kind (1 = at or beyond it). */
   severity: score,
   confidence: score,
+  belowGate,
 });
 export type PolishFinding = z.infer<typeof PolishFindingSchema>;
 
@@ -150,6 +161,7 @@ export const PorosityFamilySchema = z.object({
   score,
   verdict: FamilyVerdictSchema,
   findings: z.array(PorosityFindingSchema),
+  /** The pores' pixels; null when none counted (reports made before `belowGate`: every pore's, counted or not). */
   mask: MaskRleSchema.nullable(),
   gate: GateSchema,
 });
@@ -182,7 +194,11 @@ export const PolishFamilySchema = z.object({
   findings: z.array(PolishFindingSchema),
   /** Per kind: the score of that kind's map (its largest probability on the piece; see `pieceMask`). */
   kindScores: z.record(z.string(), score),
+  /** Per kind: the gate its score had to reach. Absent from reports made before it was recorded. */
+  kindGates: z.record(z.string(), GateSchema).optional(),
+  /** Pixels of the kinds that reached their gates (reports made before `belowGate`: of every kind). */
   mask: MaskRleSchema.nullable(),
+  /** The lowest of the kinds' gates (see `kindGates` for each). */
   gate: GateSchema,
 });
 

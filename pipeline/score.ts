@@ -1,5 +1,5 @@
 import type { PorosityTolerance } from './profile.schema.js';
-import type { FamilyVerdict, Gate, PolishFinding, PolishKind, PorosityFinding, Verdict } from './report.schema.js';
+import type { FamilyName, FamilyVerdict, Gate, InspectionReport, PolishFinding, PolishKind, PorosityFinding, Verdict } from './report.schema.js';
 import { polishLimits, polishSize } from './postprocess/polish.js';
 import type { PolishTolerance } from './profile.schema.js';
 
@@ -30,8 +30,56 @@ export function gateFor(profileThreshold: number | undefined, modelThreshold: nu
   return { scoreThreshold: 0, source: 'none' };
 }
 
+/** Whether a family's (a polish kind's) findings count at all: the one test every verdict and `belowGate` flag uses. */
+export function reachesGate(score: number, gate: Gate): boolean {
+  return score >= gate.scoreThreshold;
+}
+
+/** The findings with `belowGate` stated, all alike: a family's (a polish kind's) findings count together or not at all. */
+export function markGate<T extends { belowGate?: boolean }>(findings: readonly T[], score: number, gate: Gate): T[] {
+  const belowGate = !reachesGate(score, gate);
+  return findings.map((f) => ({ ...f, belowGate }));
+}
+
+/**
+ * The report with every finding's `belowGate` stated. Reports made before the flag existed lack it; it is derived
+ * from what they stored: scores rounded to 4 digits (a score within 5e-5 under its gate may read as reaching it),
+ * and, without `kindGates`, a polish kind against the family's gate, the lowest of the kinds' gates: where the kinds'
+ * gates differed, such a finding may read as counted when it was not (never the reverse). Flags already there are kept.
+ */
+export function withGateFlags(report: InspectionReport): InspectionReport {
+  const fams = report.families;
+  const { porosity, stone_spacing: spacing, polish } = fams;
+  if ([porosity.findings, spacing.findings, polish.findings].every((fs) => fs.every((f) => f.belowGate !== undefined))) return report;
+  const flag = <T extends { kind: string; belowGate?: boolean }>(family: FamilyName, f: T): T => {
+    if (f.belowGate !== undefined) return f;
+    const { score, gate } = scoreAndGate(fams, family, f.kind);
+    return { ...f, belowGate: !reachesGate(score, gate) };
+  };
+  return {
+    ...report,
+    families: {
+      porosity: { ...porosity, findings: porosity.findings.map((f) => flag('porosity', f)) },
+      stone_spacing: { ...spacing, findings: spacing.findings.map((f) => flag('stone_spacing', f)) },
+      polish: { ...polish, findings: polish.findings.map((f) => flag('polish', f)) },
+    },
+  };
+}
+
+/**
+ * The score a finding's family (for polish, its kind) reached and the gate it was held to, as the report stored them
+ * (polish without `kindGates`: the family's gate, the lowest of the kinds').
+ */
+export function scoreAndGate(families: InspectionReport['families'], family: FamilyName, kind: string): { score: number; gate: Gate } {
+  if (family === 'polish') {
+    const p = families.polish;
+    return { score: p.kindScores[kind] ?? p.score, gate: p.kindGates?.[kind] ?? p.gate };
+  }
+  return { score: families[family].score, gate: families[family].gate };
+}
+
 export function judgePorosity(score: number, gate: Gate, findings: PorosityFinding[], t: PorosityTolerance): FamilyVerdict {
-  if (score < gate.scoreThreshold) return 'pass';
+  if (!reachesGate(score, gate)) return 'pass';
   if (findings.length === 0 && gate.source !== 'none') return 'review';
   const counted = findings.filter((f) => f.diameterMm >= t.countMinDiameterMm).length;
   if (findings.some((f) => f.diameterMm >= t.failDiameterMm) || counted >= t.failCount) return 'fail';
@@ -45,7 +93,7 @@ export function judgePolish(
   t: PolishTolerance,
 ): FamilyVerdict {
   const verdicts = kinds.map(({ kind, score, gate, findings }): FamilyVerdict => {
-    if (score < gate.scoreThreshold) return 'pass';
+    if (!reachesGate(score, gate)) return 'pass';
     if (findings.length === 0 && gate.source !== 'none') return 'review';
     const limits = polishLimits(kind, t);
     if (findings.some((f) => polishSize(f) >= limits.fail)) return 'fail';
@@ -57,5 +105,5 @@ export function judgePolish(
 
 /** Spacing is judged in mm by `analyseSpacing`; a profile score threshold can only hold a low score back to pass. */
 export function gateSpacing(verdict: FamilyVerdict, score: number, gate: Gate): FamilyVerdict {
-  return score < gate.scoreThreshold ? 'pass' : verdict;
+  return reachesGate(score, gate) ? verdict : 'pass';
 }

@@ -1,6 +1,10 @@
 import type { InspectionReport } from './report.schema.js';
+import { withGateFlags } from './score.js';
 
-/** The human-readable summary `loupe inspect` prints: verdict first and loud, then what was found, in mm. */
+/**
+ * The human-readable summary `loupe inspect` prints: verdict first and loud, then what was found, in mm. Counts and
+ * lists are of the findings that counted; those below their gate get one line per family saying how many of which.
+ */
 
 const BANNER: Record<InspectionReport['verdict'], string> = {
   pass: 'PASS',
@@ -12,7 +16,16 @@ const BANNER: Record<InspectionReport['verdict'], string> = {
 const mm = (v: number, digits = 3) => `${v.toFixed(digits)} mm`;
 const box = (b: readonly number[]) => `[${b.map((v) => Math.round(v)).join(', ')}]`;
 
-export function formatSummary(file: string, r: InspectionReport): string {
+/** `  (not counted, below gate: 2 haze, 1 scratch)`, or nothing. */
+function belowGateLine(findings: ReadonlyArray<{ kind: string; belowGate?: boolean }>): string[] {
+  const byKind = new Map<string, number>();
+  for (const f of findings) if (f.belowGate) byKind.set(f.kind, (byKind.get(f.kind) ?? 0) + 1);
+  if (byKind.size === 0) return [];
+  return [`    (not counted, below gate: ${[...byKind].map(([k, n]) => `${n} ${k}`).join(', ')})`];
+}
+
+export function formatSummary(file: string, stored: InspectionReport): string {
+  const r = withGateFlags(stored);
   const lines: string[] = [];
   lines.push(`${'='.repeat(8)} ${BANNER[r.verdict]} ${'='.repeat(8)}  ${file}`);
   lines.push(
@@ -22,11 +35,13 @@ export function formatSummary(file: string, r: InspectionReport): string {
   if (!r.quality.ok) for (const q of r.quality.reasons) lines.push(`  retake: ${q.message}`);
 
   const p = r.families.porosity;
-  lines.push(`  porosity       ${p.verdict.toUpperCase().padEnd(6)} score ${p.score.toFixed(2)}  ${p.findings.length} pore(s)`);
-  for (const f of p.findings.slice(0, 20)) {
+  const pores = p.findings.filter((f) => !f.belowGate);
+  lines.push(`  porosity       ${p.verdict.toUpperCase().padEnd(6)} score ${p.score.toFixed(2)}  ${pores.length} pore(s)`);
+  for (const f of pores.slice(0, 20)) {
     lines.push(`    ${f.kind.padEnd(13)} ⌀ ${mm(f.diameterMm)}  area ${f.areaMm2.toFixed(4)} mm²  conf ${f.confidence.toFixed(2)}  at ${box(f.bbox)}${f.group ? `  cluster #${f.group}` : ''}`);
   }
-  if (p.findings.length > 20) lines.push(`    ... ${p.findings.length - 20} more`);
+  if (pores.length > 20) lines.push(`    ... ${pores.length - 20} more`);
+  lines.push(...belowGateLine(p.findings));
 
   const s = r.families.stone_spacing;
   const expected = s.expectedCount === null ? '' : ` of ${s.expectedCount} expected`;
@@ -39,15 +54,18 @@ export function formatSummary(file: string, r: InspectionReport): string {
       );
     }
   }
-  for (const f of s.findings) lines.push(`    ${f.kind.padEnd(16)} ${f.message}`);
+  for (const f of s.findings) if (!f.belowGate) lines.push(`    ${f.kind.padEnd(16)} ${f.message}`);
+  lines.push(...belowGateLine(s.findings));
 
   const pol = r.families.polish;
-  lines.push(`  polish         ${pol.verdict.toUpperCase().padEnd(6)} score ${pol.score.toFixed(2)}  ${pol.findings.length} finding(s)`);
-  for (const f of pol.findings.slice(0, 20)) {
+  const marks = pol.findings.filter((f) => !f.belowGate);
+  lines.push(`  polish         ${pol.verdict.toUpperCase().padEnd(6)} score ${pol.score.toFixed(2)}  ${marks.length} finding(s)`);
+  for (const f of marks.slice(0, 20)) {
     const size = f.lengthMm !== undefined ? `length ${mm(f.lengthMm, 2)}` : `area ${(f.areaMm2 ?? 0).toFixed(3)} mm²`;
     lines.push(`    ${f.kind.padEnd(12)} ${size}  severity ${f.severity.toFixed(2)}  conf ${f.confidence.toFixed(2)}  at ${box(f.bbox)}`);
   }
-  if (pol.findings.length > 20) lines.push(`    ... ${pol.findings.length - 20} more`);
+  if (marks.length > 20) lines.push(`    ... ${marks.length - 20} more`);
+  lines.push(...belowGateLine(pol.findings));
   const t = r.timingsMs;
   lines.push(`  time ${t.total.toFixed(0)} ms (decode ${t.decode.toFixed(0)}, quality ${t.quality.toFixed(0)}, preprocess ${t.preprocess.toFixed(0)}, inference ${t.inference.toFixed(0)}, postprocess ${t.postprocess.toFixed(0)})`);
   return lines.join('\n');

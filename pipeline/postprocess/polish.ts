@@ -48,7 +48,8 @@ export function analysePolishKind(
   height: number,
   tolerance: PolishTolerance,
   scale: ToPhoto,
-  mask: Uint8Array,
+  /** Where the kind's regions are painted; null leaves them out (a kind below its gate: see `inspect.ts`). */
+  mask: Uint8Array | null,
 ): PolishKindAnalysis {
   const { kind, plane, op, gate } = input;
   const { regions, labels, rowFrom, rowTo } = regionsOn(
@@ -68,6 +69,6 @@ export function analysePolishKind(
     const areaMm2 = r.area * mm * mm;
     return { ...base, areaMm2: round(areaMm2, 6), severity: round(Math.min(1, limits.fail > 0 ? areaMm2 / limits.fail : 1)) };
   });
-  for (let i = rowFrom * width; i < rowTo * width; i++) if (labels[i] !== 0) mask[i] = 1;
+  if (mask) for (let i = rowFrom * width; i < rowTo * width; i++) if (labels[i] !== 0) mask[i] = 1;
   return { kind, score: input.score, findings };
 }

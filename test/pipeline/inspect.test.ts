@@ -67,6 +67,18 @@ describe('inspect() end to end with the hand-crafted fixture model', () => {
     expect(pore.diameterMm).toBeLessThan(0.3 * 1.07);
   });
 
+  it('marks what counted: a pore under a gate it cannot reach is listed as below gate, passes and leaves no mask', async () => {
+    const spec = { width: 800, height: 600, pores: [{ cx: 300.4, cy: 280.7, r: 15 }] };
+    const counted = (await run(spec)).report;
+    expect(counted.families.porosity.findings.map((f) => f.belowGate)).toEqual([false]);
+    expect(Object.keys(counted.families.polish.kindGates ?? {}).sort()).toEqual(Object.keys(counted.families.polish.kindScores).sort());
+    const gated = { ...profile, scoreThresholds: { ...profile.scoreThresholds, porosity: Math.min(1, counted.families.porosity.score + 0.01) } };
+    const below = InspectionReportSchema.parse(await inspect(await renderPhoto(spec, 'png'), { mmPerPx: 0.01 }, gated, { models: lease.models }));
+    expect(below.families.porosity.findings.map((f) => f.belowGate)).toEqual([true]);
+    expect(below.families.porosity.verdict).toBe('pass');
+    expect(below.families.porosity.mask).toBeNull();
+  });
+
   it('passes a clean photo', async () => {
     const { report } = await run({ width: 800, height: 600 });
     expect(report.families.porosity.findings).toEqual([]);
