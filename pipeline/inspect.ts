@@ -3,7 +3,8 @@ import sharp from 'sharp';
 import { POLISH_CHANNELS, POROSITY_CHANNEL, STONE_HEAT_CHANNELS, STONE_RADIUS_CHANNELS } from './channels.js';
 import { decodePhoto, probePhoto, sha256Hex, type DecodedRgb } from './decode.js';
 import { PipelineError } from './errors.js';
-import { runModel, type ChannelMaps, type InferTimings } from './infer.js';
+import type { ChannelMaps, InferTimings } from './infer.js';
+import { runModelWithTta } from './tta.js';
 import type { OperatingPoint } from './model-manifest.schema.js';
 import { analysePolishKind, type PolishKindAnalysis } from './postprocess/polish.js';
 import { analysePorosity } from './postprocess/porosity.js';
@@ -144,7 +145,7 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
       input = await resampleRgb(rgb, scale.width, scale.height);
       timings.preprocessMs += performance.now() - t0;
     }
-    const maps = await runModel(model, input, { batchSize: deps.batchSize ?? DEFAULT_BATCH }, timings);
+    const maps = await runModelWithTta(model, input, { batchSize: deps.batchSize ?? DEFAULT_BATCH }, timings, profile.inference.tta);
     sets.push({ maps, scale, model });
     deps.onMaps?.({ ...maps, scaleToPhoto: scale.scaleToPhoto, mmPerPx: scale.mmPerPx });
     await yieldToLoop();

@@ -75,11 +75,13 @@ export const ModelManifestSchema = z.object({
     stones: StoneOperatingPointSchema.optional(),
     method: z.string().min(1),
     calibratedOn: z.string().min(1),
-    /** Image gates re-set through the pipeline at a bounded false-positive rate (`loupe calibrate-gates`). */
+    /** Image gates re-set through the pipeline (`loupe calibrate-gates`): at a bounded false-positive rate, or for
+     * balanced accuracy (`objective`, absent on versions calibrated before it existed: `fpr`). */
     imageGates: z
       .object({
         method: z.string().min(1),
-        maxFpr: z.number().min(0).max(1),
+        objective: z.enum(['fpr', 'balanced']).optional(),
+        maxFpr: z.number().min(0).max(1).optional(),
         calibratedOn: z.array(z.string()),
         stats: z.record(z.string(), z.object({ threshold: z.number(), falsePositiveRate: z.number(), recall: z.number().nullable() }).passthrough()),
       })

@@ -104,6 +104,10 @@ const deepPartialFamilies = z.object({
     .optional(),
 });
 
+/** Test-time augmentation modes (pipeline/tta.ts). */
+export const TTA_MODES = ['none', 'dihedral8'] as const;
+export type TtaMode = (typeof TTA_MODES)[number];
+
 export const ProfileSchema = z
   .object({
     description: z.string().optional(),
@@ -117,6 +121,9 @@ export const ProfileSchema = z
     stone_spacing: SpacingToleranceSchema,
     polish: PolishToleranceSchema,
     scoreThresholds: ScoreThresholdsSchema.default({}),
+    /** `dihedral8`: the model runs on the photo in its eight turns and mirrors and the outputs are averaged (8x the
+     * inference time: for small station photos, not 12 MP ones). */
+    inference: z.object({ tta: z.enum(TTA_MODES).default('none') }).strict().default({ tta: 'none' }),
     /** Tolerances that differ per metal (keys are the upload's metal ids), merged over the profile's own. */
     metals: z.record(z.string(), deepPartialFamilies).default({}),
   })

@@ -9,12 +9,18 @@ interface GatesCliOptions {
   models: string;
   profile: string;
   maxFpr: number;
+  objective: 'fpr' | 'balanced';
 }
 
 function fraction(v: string): number {
   const n = Number(v);
   if (!(n >= 0 && n < 1)) throw new InvalidArgumentError(`must be a fraction in [0, 1), got "${v}"`);
   return n;
+}
+
+function objectiveArg(v: string): 'fpr' | 'balanced' {
+  if (v !== 'fpr' && v !== 'balanced') throw new InvalidArgumentError(`must be fpr or balanced, got "${v}"`);
+  return v;
 }
 
 export function register(program: Command): void {
@@ -25,12 +31,13 @@ export function register(program: Command): void {
     .requiredOption('--model <id@version>', 'the model version whose model.json is rewritten')
     .option('--models <dir>', 'models folder', DEFAULT_MODELS_DIR)
     .option('--profile <name>', 'profile to score with', 'band')
+    .option('--objective <fpr|balanced>', 'fpr: lowest gate within --max-fpr; balanced: best balanced accuracy (pass/fail photos)', objectiveArg, 'fpr')
     .option('--max-fpr <x>', "largest share of a channel's negative photos allowed at or above its gate", fraction, 0.01)
     .action(async (o: GatesCliOptions) => {
       if (!o.model.includes('@')) throw new InvalidArgumentError('--model needs id@version');
       const { calibrateGates } = await import('../../models/eval/calibrate-gates.js');
       const stats = await calibrateGates({
-        data: o.data, modelsDir: o.models, model: o.model, profile: o.profile, maxFpr: o.maxFpr,
+        data: o.data, modelsDir: o.models, model: o.model, profile: o.profile, maxFpr: o.maxFpr, objective: o.objective,
         log: (line) => process.stderr.write(`${line}\n`),
       });
       const rows = Object.entries(stats).map(([ch, s]) =>

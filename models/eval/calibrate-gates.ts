@@ -26,13 +26,19 @@ export interface GateStat {
 
 const TRADE_OFF_FPRS = [0.01, 0.02, 0.05, 0.1, 0.2];
 
+export type GateObjective = 'fpr' | 'balanced';
+
 export interface CalibrateGatesOptions {
   data: string[];
   modelsDir: string;
   /** `id@version`: the folder whose model.json is rewritten. */
   model: string;
   profile: string;
-  maxFpr: number;
+  /** `fpr` (default): the lowest gate within `maxFpr`. `balanced`: the gate maximising balanced accuracy, for a
+   * workshop's own pass/fail photos; channels without both positives and negatives keep their gate. */
+  objective?: GateObjective;
+  /** Required for `fpr`. */
+  maxFpr?: number;
   log?: (line: string) => void;
 }
 
@@ -70,6 +76,46 @@ function gateOnly(rows: Scored[], maxFpr: number): Omit<GateStat, 'recallAtFpr'>
   };
 }
 
+/**
+ * The gate maximising balanced accuracy (mean of recall and specificity: it does not move with the validation
+ * split's defect rate), placed in the middle of the widest run of equally good cut points between neighbouring
+ * scores rather than on one photo's score. Null without both positives and negatives.
+ */
+export function gateBalanced(rows: Scored[]): GateStat | null {
+  const pos = rows.filter((r) => r.positive).map((r) => r.score);
+  const neg = rows.filter((r) => !r.positive).map((r) => r.score);
+  if (pos.length === 0 || neg.length === 0) return null;
+  const u = [...new Set(rows.map((r) => r.score))].sort((a, b) => a - b);
+  const cuts = [u[0]! - 1e-4, ...u.slice(1).map((v, i) => (u[i]! + v) / 2), u[u.length - 1]! + 1e-4];
+  const balanced = cuts.map((c) => (pos.filter((s) => s >= c).length / pos.length + neg.filter((s) => s < c).length / neg.length) / 2);
+  const best = Math.max(...balanced);
+  let run = { from: -1, length: 0 };
+  for (let i = 0; i < cuts.length; ) {
+    if (balanced[i]! < best - 1e-12) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j + 1 < cuts.length && balanced[j + 1]! >= best - 1e-12) j++;
+    if (j - i + 1 > run.length) run = { from: i, length: j - i + 1 };
+    i = j + 1;
+  }
+  const threshold = Math.round(cuts[run.from + Math.floor(run.length / 2)]! * 1e6) / 1e6;
+  const recallAtFpr: Record<string, number | null> = {};
+  for (const f of TRADE_OFF_FPRS) {
+    const g = gateOnly(rows, f);
+    recallAtFpr[String(f)] = g && !Number.isNaN(g.recall) ? Math.round(g.recall * 1000) / 1000 : null;
+  }
+  return {
+    threshold,
+    positives: pos.length,
+    negatives: neg.length,
+    falsePositiveRate: neg.filter((s) => s >= threshold).length / neg.length,
+    recall: pos.filter((s) => s >= threshold).length / pos.length,
+    recallAtFpr,
+  };
+}
+
 function porosityRows(images: ImageOutcome[]): Scored[] {
   return images.map((o) => ({ score: o.report.families.porosity.score, positive: o.entry.labels.porosity }));
 }
@@ -100,11 +146,14 @@ export async function calibrateGates(o: CalibrateGatesOptions): Promise<Record<s
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
+  const objective = o.objective ?? 'fpr';
+  if (objective === 'fpr' && o.maxFpr === undefined) throw new Error('calibrateGates: the fpr objective needs maxFpr');
+  const gate = (rows: Scored[]) => (objective === 'balanced' ? gateBalanced(rows) : gateAtFpr(rows, o.maxFpr!));
   const stats: Record<string, GateStat> = {};
-  const por = gateAtFpr(porosityRows(images), o.maxFpr);
+  const por = gate(porosityRows(images));
   if (por) stats.porosity = por;
   for (const kind of POLISH_KINDS) {
-    const s = gateAtFpr(polishRows(images, kind), o.maxFpr);
+    const s = gate(polishRows(images, kind));
     if (s) stats[kind] = s;
   }
 
@@ -116,9 +165,14 @@ export async function calibrateGates(o: CalibrateGatesOptions): Promise<Record<s
     const op = channel === 'porosity' ? ops.porosity : ops.polish?.[channel];
     if (op) op.imageThreshold = s.threshold;
   }
+  const rule =
+    objective === 'balanced'
+      ? "the report score maximising balanced accuracy on that channel's validation photos (middle of the widest run of best cut points; channels without positives and negatives keep their gate)"
+      : `the lowest report score at which at most ${o.maxFpr} of that channel's negative validation photos reach it`;
   ops.imageGates = {
-    method: `imageThreshold per channel: the lowest report score at which at most ${o.maxFpr} of that channel's negative validation photos reach it (loupe calibrate-gates, through the pipeline: piece mask and evidence planes as in service)`,
-    maxFpr: o.maxFpr,
+    method: `imageThreshold per channel: ${rule} (loupe calibrate-gates, through the pipeline: piece mask, evidence planes and the profile's test-time augmentation as in service)`,
+    objective,
+    ...(objective === 'fpr' ? { maxFpr: o.maxFpr } : {}),
     profile: o.profile,
     calibratedOn: o.data,
     photos: images.length,

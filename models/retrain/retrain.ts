@@ -8,6 +8,7 @@ import { MANIFEST_FILE } from '../../datasets/manifest.schema.js';
 import { ProgressBar } from '../../datasets/synth/progress.js';
 import { loadProfiles } from '../../pipeline/profiles.js';
 import { loadModel } from '../../pipeline/registry.js';
+import { calibrateGates } from '../eval/calibrate-gates.js';
 import { runEval } from '../eval/run-eval.js';
 import { compareEvals, formatComparison, recordComparison, type Comparison } from './compare.js';
 import { RetrainError } from './errors.js';
@@ -323,7 +324,21 @@ export async function retrain(opts: RetrainOptions): Promise<RetrainResult> {
     throw new RetrainError(`the exported ${base.id}@${version} does not load: ${(err as Error).message}`);
   }
 
-  // 8. Old vs new on the same validation photos, through the pipeline.
+  // 8. Image gates re-set through the pipeline the station runs (piece mask, the profile's test-time augmentation),
+  // for balanced accuracy on the validation photos: train.py's own calibration sees neither.
+  const profileName = opts.profile ?? 'ring';
+  const gates = await calibrateGates({
+    data: [evalDir],
+    modelsDir,
+    model: `${base.id}@${version}`,
+    profile: profileName,
+    objective: 'balanced',
+  });
+  for (const [channel, g] of Object.entries(gates)) {
+    print(`gate ${channel}: ${g.threshold} (validation recall ${g.recall.toFixed(3)} of ${g.positives}, false positives ${g.falsePositiveRate.toFixed(3)} of ${g.negatives})`);
+  }
+
+  // 9. Old vs new on the same validation photos, through the pipeline.
   const evalOne = async (v: string) => {
     let bar: ProgressBar | undefined;
     return runEval({
@@ -331,7 +346,7 @@ export async function retrain(opts: RetrainOptions): Promise<RetrainResult> {
       out: join(runDir, `eval-${v}.json`),
       modelsDir,
       model: `${base.id}@${v}`,
-      profile: opts.profile ?? 'ring',
+      profile: profileName,
       onProgress: (done, total) => {
         bar ??= new ProgressBar(total, `eval ${base.id}@${v}`, stream);
         bar.tick();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { gateAtFpr } from '../../models/eval/calibrate-gates.js';
+import { gateAtFpr, gateBalanced } from '../../models/eval/calibrate-gates.js';
 
 const rows = (neg: number[], pos: number[]) => [
   ...neg.map((score) => ({ score, positive: false })),
@@ -31,5 +31,38 @@ describe('image gate at a bounded false-positive rate', () => {
 
   it('has nothing to calibrate without negatives', () => {
     expect(gateAtFpr(rows([], pos), 0.05)).toBeNull();
+  });
+});
+
+describe('image gate for balanced accuracy', () => {
+  const row = (score: number, positive: boolean) => ({ score, positive });
+
+  it('separates separable scores in the middle of the gap, not on a photo', () => {
+    const g = gateBalanced([row(0.1, false), row(0.2, false), row(0.3, false), row(0.6, true), row(0.7, true)])!;
+    expect(g.threshold).toBeCloseTo(0.45, 6);
+    expect(g.recall).toBe(1);
+    expect(g.falsePositiveRate).toBe(0);
+  });
+
+  it('weighs the classes equally: one positive among many negatives still decides the gate', () => {
+    // Plain accuracy would pass everything (9/10); balanced accuracy catches the positive at 1 false alarm.
+    const rows = [...[0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.8].map((s) => row(s, false)), row(0.7, true)];
+    const g = gateBalanced(rows)!;
+    expect(g.recall).toBe(1);
+    expect(g.falsePositiveRate).toBeCloseTo(1 / 9, 6);
+    expect(g.threshold).toBeGreaterThan(0.45);
+    expect(g.threshold).toBeLessThan(0.7);
+  });
+
+  it('takes the middle of the widest run of equally good cuts', () => {
+    // Tied scores holding one photo of each class leave balanced accuracy unchanged across them: the cuts 0.2, 0.4
+    // and 0.7 all score 2/3, and the gate is the middle one.
+    const g = gateBalanced([row(0.1, false), row(0.3, false), row(0.3, true), row(0.5, false), row(0.5, true), row(0.9, true)])!;
+    expect(g.threshold).toBeCloseTo(0.4, 6);
+  });
+
+  it('gives no gate without both classes', () => {
+    expect(gateBalanced([row(0.2, false), row(0.4, false)])).toBeNull();
+    expect(gateBalanced([row(0.2, true)])).toBeNull();
   });
 });
