@@ -135,6 +135,12 @@ describe.skipIf(skipTorch)('loupe train: labelled folders + a base model → a n
     const dir = join(models, ID, '0.2.0');
     const manifest = ModelManifestSchema.parse(JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')));
     expect(manifest.version).toBe('0.2.0');
+    // Gates re-set through the pipeline on the validation photos, for balanced accuracy.
+    expect(manifest.operatingPoints.imageGates).toMatchObject({ objective: 'balanced', photos: 4 });
+    for (const [channel, g] of Object.entries(manifest.operatingPoints.imageGates!.stats)) {
+      const op = channel === 'porosity' ? manifest.operatingPoints.porosity : manifest.operatingPoints.polish?.[channel];
+      expect(op?.imageThreshold).toBe(g.threshold);
+    }
     const comparison = ComparisonSchema.parse(manifest.metrics.comparison);
     expect(comparison.base.version).toBe('0.1.0');
     expect(comparison.new.version).toBe('0.2.0');
