@@ -2,7 +2,7 @@ import sharp, { type OverlayOptions } from 'sharp';
 import { decodeRle } from './postprocess/rle.js';
 import type { BBox, InspectionReport, MaskRle } from './report.schema.js';
 import { labelWidth, svgLabel } from './overlay-font.js';
-import { withGateFlags } from './score.js';
+import { reachesGate, withGateFlags } from './score.js';
 
 /**
  * Renders what a report found on its photo: masks tinted per family, boxes, stones (circle + centre), missing stone
@@ -152,7 +152,8 @@ export async function renderOverlay(photoBytes: Uint8Array, stored: InspectionRe
     label(text, mx - labelWidth(text, fontPx) / 2, my + offset - (i % 2 === 0 ? fontPx : 0), colour);
   });
   const medianR = spacing.stones.length > 0 ? [...spacing.stones].map((s) => s.r).sort((x, y) => x - y)[spacing.stones.length >> 1]! : fontPx / k;
-  for (const m of spacing.missing) {
+  // Missing-stone markers are the spacing family's findings drawn at the seat: none when the family is below its gate.
+  for (const m of reachesGate(spacing.score, spacing.gate) ? spacing.missing : []) {
     svg.push(
       `<circle cx="${esc(m.cx * k)}" cy="${esc(m.cy * k)}" r="${esc(Math.max(3, medianR * k))}" fill="none" stroke="${OVERLAY_COLOURS.missing}" stroke-width="${esc(stroke)}" stroke-dasharray="${esc(stroke * 3)} ${esc(stroke * 2)}"/>`,
     );

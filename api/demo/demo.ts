@@ -93,10 +93,14 @@ interface Outcome {
 function describeFindings(report: any): string {
   if (!report) return '';
   const parts: string[] = [];
-  const pores = report.families.porosity.findings as Array<{ diameterMm: number }>;
+  // What counted only (the API states `belowGate` on every finding); the rest is one count at the end.
+  const counted = <T extends { belowGate?: boolean }>(fs: T[]) => fs.filter((f) => !f.belowGate);
+  const fams = [report.families.porosity, report.families.stone_spacing, report.families.polish] as Array<{ findings: Array<{ belowGate?: boolean }> }>;
+  const below = fams.reduce((n, fam) => n + fam.findings.length - counted(fam.findings).length, 0);
+  const pores = counted(report.families.porosity.findings as Array<{ diameterMm: number; belowGate?: boolean }>);
   if (pores.length) parts.push(`${pores.length} pore(s), largest ⌀${Math.max(...pores.map((p) => p.diameterMm)).toFixed(2)} mm`);
   const spacing = new Map<string, number[]>();
-  for (const f of report.families.stone_spacing.findings as Array<{ kind: string; gapMm?: number; deviationMm?: number }>) {
+  for (const f of counted(report.families.stone_spacing.findings as Array<{ kind: string; gapMm?: number; deviationMm?: number; belowGate?: boolean }>)) {
     const sizes = spacing.get(f.kind) ?? [];
     const size = f.deviationMm ?? f.gapMm;
     if (size !== undefined) sizes.push(size);
@@ -106,11 +110,12 @@ function describeFindings(report: any): string {
     const worst = sizes.length ? sizes.reduce((a, b) => (Math.abs(b) > Math.abs(a) ? b : a)) : undefined;
     parts.push(`${kind}${worst === undefined ? '' : ` ${worst >= 0 ? '+' : ''}${worst.toFixed(2)} mm`}`);
   }
-  const polish = report.families.polish.findings as Array<{ kind: string; lengthMm?: number; areaMm2?: number }>;
+  const polish = counted(report.families.polish.findings as Array<{ kind: string; lengthMm?: number; areaMm2?: number; belowGate?: boolean }>);
   const byKind = new Map<string, number>();
   for (const f of polish) byKind.set(f.kind, (byKind.get(f.kind) ?? 0) + 1);
   for (const [k, n] of byKind) parts.push(`${n} ${k}`);
   if (!report.quality.ok) parts.push(`retake: ${report.quality.reasons.map((r: { code: string }) => r.code).join(', ')}`);
+  if (below > 0) parts.push(`${below} below gate, not counted`);
   const text = parts.join('; ') || 'no findings';
   return text.length > 70 ? `${text.slice(0, 69)}…` : text;
 }

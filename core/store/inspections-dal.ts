@@ -11,6 +11,7 @@ import {
   type Verdict,
 } from '../inspection.schema.js';
 import { InspectionReportSchema, type InspectionReport } from '../../pipeline/report.schema.js';
+import { withGateFlags } from '../../pipeline/score.js';
 import { auditDal } from './audit-dal.js';
 import { intColumn, jsonColumn, nowIso, numberColumn, timestampColumn } from './columns.js';
 import type { Db } from './db.js';
@@ -90,7 +91,9 @@ function toView(row: unknown) {
     mmPerPxSource: r.mm_per_px_source ?? (r.mm_per_px === null ? null : ('given' as const)),
     calibrationId: r.calibration_id,
     verdict: r.verdict,
-    report: r.report,
+    // Reports stored before findings carried `belowGate` get it derived here, so every reader (API body, overlay,
+    // review page, export) sees which findings counted; it also renames their cached overlays (keyed by report).
+    report: r.report && withGateFlags(r.report),
   };
 }
 export type InspectionView = ReturnType<typeof toView>;

@@ -13,12 +13,13 @@ import { inspectionsDal } from '../../core/store/inspections-dal.js';
 import { PipelineError } from '../../pipeline/errors.js';
 import { createModelRegistry, inspect, loadProfiles, type ModelRegistry } from '../../pipeline/index.js';
 import { inspectHandler, type InspectPhoto } from '../../workers/handlers/inspect.handler.js';
+import { findingsOf } from '../../workers/handlers/findings.js';
 import { pieceVerdict } from '../../workers/handlers/piece-verdict.js';
 import { sweepOnce } from '../../workers/sweeper.js';
 import { jpegPhoto } from '../api/support/photos.js';
 import { FIXTURE_MODELS_DIR, sampleMetadata } from '../api/support/test-app.js';
 import { sqliteTestDatabase, type TestDatabase } from '../core/support/databases.js';
-import { fakeReport } from '../core/support/report-fixture.js';
+import { fakeReport, gatedReport } from '../core/support/report-fixture.js';
 
 const silent = { info() {}, warn() {} };
 const profiles = loadProfiles({ env: {} });
@@ -148,5 +149,14 @@ describe('piece verdict over views', () => {
     expect(failed.verdict).toBe('fail');
     expect(failed.reasons).toContain('top: porosity fail (1 finding(s))');
     expect(failed.reasons).toContain('missing required view: side');
+  });
+
+  it('counts in its reasons only the findings that counted, and writes no findings row for one below its gate', () => {
+    for (const flags of ['stated', 'absent'] as const) {
+      const report = gatedReport({ flags });
+      expect(pieceVerdict([{ view: 'top', report }], ['top']).reasons).toContain('top: polish review (1 finding(s))');
+      expect(findingsOf(0, report).map((f) => `${f.family}/${f.kind}`)).toEqual(['porosity/gas_void', 'polish/scratch']);
+      expect(findingsOf(0, report).every((f) => !('belowGate' in f.measurements))).toBe(true);
+    }
   });
 });

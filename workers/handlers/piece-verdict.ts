@@ -1,5 +1,6 @@
 import { worstVerdict, type PieceSummary, type Verdict } from '../../core/inspection.schema.js';
 import type { InspectionReport } from '../../pipeline/report.schema.js';
+import { withGateFlags } from '../../pipeline/score.js';
 
 const FAMILY_LABEL = { porosity: 'porosity', stone_spacing: 'stone spacing', polish: 'polish' } as const;
 
@@ -18,8 +19,9 @@ export function pieceVerdict(
     if (report.verdict === 'retake') {
       reasons.push(`${view}: retake the photo (${report.quality.reasons.map((r) => r.code).join(', ') || 'quality'})`);
     }
-    for (const [family, result] of Object.entries(report.families) as Array<[keyof typeof FAMILY_LABEL, { verdict: Verdict; findings: unknown[] }]>) {
-      if (result.verdict !== 'pass') reasons.push(`${view}: ${FAMILY_LABEL[family]} ${result.verdict} (${result.findings.length} finding(s))`);
+    for (const [family, result] of Object.entries(withGateFlags(report).families) as Array<[keyof typeof FAMILY_LABEL, { verdict: Verdict; findings: Array<{ belowGate?: boolean }> }]>) {
+      const counted = result.findings.filter((f) => !f.belowGate).length;
+      if (result.verdict !== 'pass') reasons.push(`${view}: ${FAMILY_LABEL[family]} ${result.verdict} (${counted} finding(s))`);
     }
   }
   for (const v of missingViews) reasons.push(`missing required view: ${v}`);

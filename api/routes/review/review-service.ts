@@ -13,7 +13,8 @@ import type { InspectionsDal } from '../../../core/store/inspections-dal.js';
 import type { Database } from '../../../core/store/tables.js';
 import type { Transaction } from 'kysely';
 import type { ProfileSet } from '../../../pipeline/profiles.js';
-import { POLISH_KINDS, POROSITY_KINDS, SPACING_KINDS } from '../../../pipeline/report.schema.js';
+import { POLISH_KINDS, POROSITY_KINDS, SPACING_KINDS, type InspectionReport } from '../../../pipeline/report.schema.js';
+import { scoreAndGate } from '../../../pipeline/score.js';
 import { overlayUrl } from '../inspections/present.js';
 import type { QueueQuery, ReviewBody, ReviewState } from './review.schema.js';
 
@@ -58,6 +59,26 @@ function toleranceOf(profiles: ProfileSet | null, profile: string, metal: string
     }
   }
   return null;
+}
+
+/** A view's findings below their gate (the stored report's; they have no findings row), measured like findings rows. */
+function belowGateOf(viewN: number, report: InspectionReport): ReviewState['belowGate'] {
+  const f = report.families;
+  const gated = (family: 'porosity' | 'stone_spacing' | 'polish', kind: string) => {
+    const { score, gate } = scoreAndGate(f, family, kind);
+    return { score, gate: gate.scoreThreshold };
+  };
+  return [
+    ...f.porosity.findings
+      .filter((p) => p.belowGate)
+      .map((p) => ({ viewN, family: 'porosity' as const, kind: p.kind, bbox: p.bbox, sizeMm: p.diameterMm, areaMm2: p.areaMm2, confidence: p.confidence, ...gated('porosity', p.kind) })),
+    ...f.stone_spacing.findings
+      .filter((s) => s.belowGate)
+      .map((s) => ({ viewN, family: 'stone_spacing' as const, kind: s.kind, bbox: s.bbox, sizeMm: s.deviationMm ?? s.gapMm ?? null, areaMm2: null, confidence: null, ...gated('stone_spacing', s.kind) })),
+    ...f.polish.findings
+      .filter((p) => p.belowGate)
+      .map((p) => ({ viewN, family: 'polish' as const, kind: p.kind, bbox: p.bbox, sizeMm: p.lengthMm ?? null, areaMm2: p.areaMm2 ?? null, confidence: p.confidence, ...gated('polish', p.kind) })),
+  ];
 }
 
 const KINDS: Record<string, readonly string[]> = { porosity: POROSITY_KINDS, stone_spacing: SPACING_KINDS, polish: POLISH_KINDS };
@@ -188,6 +209,8 @@ export function reviewService(deps: { db: Db; inspections: InspectionsDal; profi
           overlayUrl: v.report ? overlayUrl(i.id, v.n) : null,
         })),
         findings: fs.map((f) => ({ ...f, tolerance: toleranceOf(deps.profiles, i.profile, i.metal, f), decision: decisions.get(f.id) ?? null })),
+        // Stored reports come with `belowGate` stated (the store derives it for reports made before the flag).
+        belowGate: i.views.flatMap((v) => (v.report ? belowGateOf(v.n, v.report) : [])),
         added: rv.added.map((a) => ({
           id: a.id,
           viewN: intColumn.parse(a.view_n),

@@ -35,7 +35,7 @@ export const QueueItemSchema = z.object({
   reasons: z.array(z.string()),
   createdAt: z.string(),
   views: z.number().int(),
-  findings: z.record(z.string(), z.number().int()).describe('Model findings per family.'),
+  findings: z.record(z.string(), z.number().int()).describe('Model findings per family (those that counted: none below its gate).'),
   disposition: z.string().nullable().describe('accept | rework:polish | rework:re-set | rework:recast | scrap; null while pending.'),
 });
 
@@ -66,6 +66,18 @@ export const ReviewFindingSchema = z.object({
   measurements: z.record(z.string(), z.unknown()),
   tolerance: ToleranceSchema.nullable().describe("The profile's review/fail limits for this finding's measure (current profile)."),
   decision: FindingDecisionSchema.nullable(),
+});
+
+export const BelowGateFindingSchema = z.object({
+  viewN: z.number().int(),
+  family: DefectFamilySchema,
+  kind: z.string(),
+  bbox: BBox,
+  sizeMm: z.number().nullable().describe('Diameter (pores), deviation from nominal else gap (spacing), length (scratch, tool mark).'),
+  areaMm2: z.number().nullable(),
+  confidence: z.number().nullable(),
+  score: z.number().describe("The image score of the finding's family (for polish, its kind), which stayed below the gate."),
+  gate: z.number().describe('The score it had to reach to count.'),
 });
 
 export const AddedSchema = z.object({
@@ -106,7 +118,12 @@ export const ReviewStateSchema = z.object({
       overlayUrl: z.string().nullable(),
     }),
   ),
-  findings: z.array(ReviewFindingSchema),
+  findings: z.array(ReviewFindingSchema).describe('The findings that counted toward the verdict, to confirm or reject.'),
+  belowGate: z
+    .array(BelowGateFindingSchema)
+    .describe(
+      "Findings the model discounted: their family's (polish: kind's) score stayed below its gate, so they decided nothing and are not in `findings`, queue counts or trend reports. A real one is recorded with `add`, like any missed defect.",
+    ),
   added: z.array(AddedSchema),
   disposition: z
     .object({

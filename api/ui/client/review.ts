@@ -42,6 +42,18 @@ interface Finding {
   tolerance: Tolerance | null;
   decision: 'confirmed' | 'rejected' | null;
 }
+/** A finding the model discounted (its score stayed below its gate): listed apart, never decided, only added. */
+interface BelowGate {
+  viewN: number;
+  family: string;
+  kind: string;
+  bbox: BBox;
+  sizeMm: number | null;
+  areaMm2: number | null;
+  confidence: number | null;
+  score: number;
+  gate: number;
+}
 interface Added {
   id: string;
   viewN: number;
@@ -65,6 +77,7 @@ interface State {
   inspection: { id: string; pieceId: string; sku: string; profile: string; metal: string; stationId: string; tree: string | null; verdict: string | null; reasons: string[]; createdAt: string; models: Array<{ id: string; version: string }>; profileVersion: string | null };
   views: ViewInfo[];
   findings: Finding[];
+  belowGate: BelowGate[];
   added: Added[];
   disposition: { disposition: string; rework: string | null; note: string | null } | null;
   next: string | null;
@@ -199,6 +212,26 @@ function measuredValue(f: Finding): number | null {
   return f.sizeMm;
 }
 
+function belowGateMeasure(b: BelowGate): string {
+  if (b.family === 'porosity') return `⌀ ${fmt(b.sizeMm)} mm · ${fmt(b.areaMm2, 4)} mm²`;
+  if (b.family === 'stone_spacing') return `Δ ${fmt(b.sizeMm)} mm`;
+  if (b.kind === 'scratch' || b.kind === 'tool_mark') return `length ${fmt(b.sizeMm, 2)} mm`;
+  return `area ${fmt(b.areaMm2, 3)} mm²`;
+}
+
+/** The box an added finding gets for a below-gate one: inside the photo (a finding's box may overhang it by a pixel). */
+function belowGateBox(b: BelowGate): BBox {
+  const v = state?.views.find((x) => x.n === b.viewN);
+  const [w, hh] = v ? [v.width, v.height] : [Infinity, Infinity];
+  const r = (x: number) => Math.round(x * 10) / 10;
+  return [r(Math.max(0, b.bbox[0])), r(Math.max(0, b.bbox[1])), r(Math.min(w, b.bbox[2])), r(Math.min(hh, b.bbox[3]))];
+}
+
+function belowGateAdded(b: BelowGate): boolean {
+  const box = belowGateBox(b);
+  return !!state?.added.some((a) => a.viewN === b.viewN && a.family === b.family && a.kind === b.kind && a.bbox.every((x, i) => Math.abs(x - box[i]!) < 0.05));
+}
+
 function toleranceCell(f: Finding): HTMLElement {
   const t = f.tolerance;
   if (!t) return h('td', {}, '–');
@@ -249,6 +282,34 @@ function renderPiece(): void {
       ),
     ),
   );
+  const below = h(
+    'table',
+    { class: 'findings below-gate', id: 'below-gate' },
+    h('thead', {}, h('tr', {}, h('th', {}, 'photo'), h('th', {}, 'defect'), h('th', {}, 'measured'), h('th', {}, 'score < gate'), h('th', {}, 'conf.'), h('th', {}, ''))),
+    h(
+      'tbody',
+      {},
+      ...s.belowGate.map((b, k) => {
+        const done = belowGateAdded(b);
+        return h(
+          'tr',
+          { 'data-k': String(k), class: done ? 'added' : '', onclick: () => showBelowGate(k) },
+          h('td', {}, s.views.find((v) => v.n === b.viewN)?.view ?? String(b.viewN)),
+          h('td', {}, `${b.family} · ${b.kind}`),
+          h('td', {}, belowGateMeasure(b)),
+          h('td', {}, `${fmt(b.score, 2)} < ${fmt(b.gate, 2)}`),
+          h('td', {}, b.confidence === null ? '–' : fmt(b.confidence, 2)),
+          h(
+            'td',
+            { class: 'decision' },
+            done
+              ? 'added'
+              : h('button', { type: 'button', class: 'add-below', onclick: (ev: Event) => { ev.stopPropagation(); void addBelowGate(k); } }, 'Add as missed'),
+          ),
+        );
+      }),
+    ),
+  );
   const added = h(
     'ul',
     { class: 'added-list', id: 'added' },
@@ -288,6 +349,13 @@ function renderPiece(): void {
     boxForm(),
     h('h2', { class: 'section' }, `Findings (${s.findings.length})`),
     s.findings.length ? table : h('p', { class: 'hint' }, 'The model found nothing to list; add a box (b) if it missed a defect.'),
+    ...(s.belowGate.length
+      ? [
+          h('h2', { class: 'section' }, `Below the model's gate, not counted (${s.belowGate.length})`),
+          h('p', { class: 'hint' }, 'Outlined, but the score of their kind stayed below its gate, so they did not decide the verdict and are not in the trend reports. Add a real one as a missed defect.'),
+          below,
+        ]
+      : []),
     h('h2', { class: 'section' }, `Missed defects added (${s.added.length})`),
     added,
     disp,
@@ -462,6 +530,7 @@ function drawBoxes(v: Viewer): void {
   state.findings.forEach((f, k) => {
     if (f.viewN === v.info.n && f.bbox) rects.push(rect(f.bbox, `f ${f.decision ?? ''} ${k === selected ? 'selected' : ''}`, f.id));
   });
+  for (const b of state.belowGate) if (b.viewN === v.info.n) rects.push(rect(b.bbox, 'below'));
   for (const a of state.added) if (a.viewN === v.info.n) rects.push(rect(a.bbox, 'added', a.id));
   if (draft && draft.viewN === v.info.n) rects.push(rect(draft.box, 'draft'));
   v.svg.replaceChildren(...rects);
@@ -517,6 +586,35 @@ async function decide(k: number, decision: 'confirmed' | 'rejected'): Promise<vo
   // On to the next finding nobody has decided yet.
   const nextOpen = state.findings.findIndex((x, j) => j > k && x.decision === null);
   select(nextOpen >= 0 ? nextOpen : k);
+}
+
+function showBelowGate(k: number): void {
+  const b = state?.belowGate[k];
+  const v = b ? viewer(b.viewN) : undefined;
+  if (!b || !v) return;
+  currentView = b.viewN;
+  markCurrentView();
+  for (const tr of document.querySelectorAll<HTMLTableRowElement>('#below-gate tbody tr')) tr.classList.toggle('selected', tr.dataset.k === String(k));
+  centreOn(v, b.bbox, Math.max(fitScale(v), Math.min(8, 0.4 * Math.min(v.port.clientWidth / (b.bbox[2] - b.bbox[0] || 1), v.port.clientHeight / (b.bbox[3] - b.bbox[1] || 1)))));
+}
+
+/** An inspector who sees a real defect in a below-gate finding records it as a missed one, with the model's box. */
+async function addBelowGate(k: number): Promise<void> {
+  const b = state?.belowGate[k];
+  if (!state || !b) return;
+  const size = b.sizeMm === null ? 0 : Math.abs(b.sizeMm);
+  const add = {
+    viewN: b.viewN,
+    family: b.family,
+    kind: b.kind,
+    bbox: belowGateBox(b),
+    ...(size > 0 ? { sizeMm: size } : {}),
+    note: `below the model's gate (score ${fmt(b.score, 2)} < ${fmt(b.gate, 2)})`,
+  };
+  const id = state.inspection.id;
+  const ok = await call(() => api(`/v1/inspections/${id}/review`, { method: 'POST', body: JSON.stringify({ add: [add] }) }));
+  if (!ok) return;
+  await reloadKeepingView(`Added ${add.family} · ${add.kind} (below gate)`);
 }
 
 // ---------------------------------------------------------------- missed-defect boxes

@@ -1,0 +1,85 @@
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testApp, type TestApp } from '../api/support/test-app.js';
+import { DATABASES, type TestDatabase } from '../core/support/databases.js';
+import { postgresAnswers, redisAnswers, skipUnless } from '../core/support/env.js';
+import { GATED } from '../core/support/report-fixture.js';
+import { factFindings, GREY, seedGated } from './support/gated.js';
+
+const redisUp = await redisAnswers();
+const pgUp = await postgresAnswers();
+
+for (const { name, create } of DATABASES) {
+  const skip = skipUnless(redisUp, 'Redis') || (name === 'postgres' && skipUnless(pgUp, 'PostgreSQL'));
+  describe.skipIf(skip)(`findings below their gate on ${name}: marked, not counted, not drawn, reviewable`, () => {
+    let tdb: TestDatabase;
+    let t: TestApp;
+    let inspector: Awaited<ReturnType<TestApp['createKey']>>;
+    const ids: Record<'stated' | 'absent', string> = { stated: '', absent: '' };
+
+    beforeAll(async () => {
+      tdb = await create();
+      t = await testApp(tdb);
+      inspector = await t.createKey('inspector', 'ines');
+      ids.stated = (await seedGated(tdb.handle.db, t, 'P-GATE-NEW', 'stated')).id;
+      ids.absent = (await seedGated(tdb.handle.db, t, 'P-GATE-OLD', 'absent')).id;
+    });
+    afterAll(async () => {
+      await t?.close();
+      await tdb?.drop();
+    });
+
+    it('says in the inspection body which findings counted, also for a report stored before the flag existed', async () => {
+      for (const id of [ids.stated, ids.absent]) {
+        const body = (await t.inject({ method: 'GET', url: `/v1/inspections/${id}` })).json();
+        const fams = body.views[0].report.families;
+        expect(fams.porosity.findings.map((f: { belowGate: boolean }) => f.belowGate)).toEqual([false]);
+        expect(fams.polish.findings.map((f: { kind: string; belowGate: boolean }) => [f.kind, f.belowGate])).toEqual([
+          ['scratch', false],
+          ['haze', true],
+        ]);
+      }
+    });
+
+    it('keeps below-gate findings out of the findings rows, the queue counts and the trend summary', async () => {
+      const q = (await t.inject({ method: 'GET', url: '/v1/review/queue', headers: inspector.auth })).json();
+      for (const item of q.items) expect(item.findings, item.pieceId).toEqual({ porosity: 1, polish: 1 });
+      expect((await t.inject({ method: 'GET', url: '/v1/review/queue?family=polish', headers: inspector.auth })).json().items).toHaveLength(2);
+      for (const id of [ids.stated, ids.absent]) expect(await factFindings(tdb.handle.db, id)).toEqual(['polish/scratch', 'porosity/gas_void']);
+    });
+
+    it('lists below-gate findings apart on the review state, with the score and the gate it missed', async () => {
+      const state = (await t.inject({ method: 'GET', url: `/v1/inspections/${ids.stated}/review`, headers: inspector.auth })).json();
+      expect(state.findings.map((f: { kind: string }) => f.kind)).toEqual(['gas_void', 'scratch']);
+      expect(state.belowGate).toEqual([
+        { viewN: 0, family: 'polish', kind: 'haze', bbox: [...GATED.haze], sizeMm: null, areaMm2: 31.8, confidence: 0.55, score: 0.3, gate: 0.6 },
+      ]);
+      // A stored report without kind gates is held to the family's gate (the lowest of the kinds').
+      const old = (await t.inject({ method: 'GET', url: `/v1/inspections/${ids.absent}/review`, headers: inspector.auth })).json();
+      expect(old.belowGate.map((b: { kind: string; gate: number }) => [b.kind, b.gate])).toEqual([['haze', 0.5]]);
+    });
+
+    it('does not draw them on the overlay', async () => {
+      for (const id of [ids.stated, ids.absent]) {
+        const res = await t.inject({ method: 'GET', url: `/v1/inspections/${id}/views/0/overlay.png` });
+        expect(res.statusCode, res.body).toBe(200);
+        const { data } = await sharp(res.rawPayload).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+        const px = (x: number, y: number) => [...data.subarray((y * 800 + x) * 3, (y * 800 + x) * 3 + 3)];
+        const [x0, y0, x1, y1] = GATED.haze;
+        for (const [x, y] of [[(x0 + x1) / 2, (y0 + y1) / 2], [x0 - 2, (y0 + y1) / 2], [x0 + 5, y0 + 5]] as const) expect(px(x, y)).toEqual([GREY, GREY, GREY]);
+        expect(px(GATED.pore[0] - 2, (GATED.pore[1] + GATED.pore[3]) / 2)[0]).toBeGreaterThan(200);
+      }
+    });
+
+    it('counts one in the trend summary once an inspector adds it as a missed defect', async () => {
+      const r = await t.inject({
+        method: 'POST',
+        url: `/v1/inspections/${ids.stated}/review`,
+        headers: inspector.auth,
+        payload: { add: [{ viewN: 0, family: 'polish', kind: 'haze', bbox: [...GATED.haze], note: 'below the gate, but real' }] },
+      });
+      expect(r.statusCode, r.body).toBe(200);
+      expect(await factFindings(tdb.handle.db, ids.stated)).toEqual(['polish/haze', 'polish/scratch', 'porosity/gas_void']);
+    });
+  });
+}
