@@ -92,17 +92,21 @@ export function boxesOverlap(a: readonly number[], b: readonly number[], pad: nu
   return a[0]! - pad < b[2]! && b[0]! - pad < a[2]! && a[1]! - pad < b[3]! && b[1]! - pad < a[3]!;
 }
 
-/** A truth defect counts as found when a finding of its family overlaps its box (one pixel of slack for rounding). */
+/**
+ * A truth defect counts as found when a counted finding of its family overlaps its box (one pixel of slack for
+ * rounding). Findings under their gate are left out: the inspector's overlay does not show them.
+ */
 function defectFound(defect: Defect, report: InspectionReport): boolean {
   const fam = report.families;
-  if (defect.family === 'porosity') return fam.porosity.findings.some((f) => boxesOverlap(f.bbox, defect.bbox, 1));
-  if (defect.family === 'polish') return fam.polish.findings.some((f) => boxesOverlap(f.bbox, defect.bbox, 1));
+  const hit = (f: { bbox: readonly number[]; belowGate?: boolean }) => !f.belowGate && boxesOverlap(f.bbox, defect.bbox, 1);
+  if (defect.family === 'porosity') return fam.porosity.findings.some(hit);
+  if (defect.family === 'polish') return fam.polish.findings.some(hit);
   return fam.stone_spacing.verdict !== 'pass';
 }
 
 function defectFoundByKind(defect: Defect, report: InspectionReport): boolean {
   if (defect.family !== 'polish') return defectFound(defect, report);
-  return report.families.polish.findings.some((f) => f.kind === defect.kind && boxesOverlap(f.bbox, defect.bbox, 1));
+  return report.families.polish.findings.some((f) => !f.belowGate && f.kind === defect.kind && boxesOverlap(f.bbox, defect.bbox, 1));
 }
 
 function flagged(report: InspectionReport, family: FamilyKey): boolean {
