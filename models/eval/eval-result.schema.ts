@@ -46,6 +46,10 @@ export const EvalResultSchema = z.object({
   }),
   /** Share of images with every label false that got any verdict other than `pass`. */
   cleanFalseFlagRate: metric,
+  /** Clean photos flagged, by the family whose verdict was not `pass` (or `retake`); absent in older results. */
+  cleanFlaggedBy: z
+    .object({ images: z.number().int(), porosity: z.number().int(), stone_spacing: z.number().int(), polish: z.number().int(), retake: z.number().int() })
+    .optional(),
   retakes: z.number().int(),
   byPoreSizeMm: z.array(BinSchema),
   byKind: z.record(z.string(), BinSchema),

@@ -144,6 +144,8 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
     const byScale = SCALE_BINS.map((b) => ({ ...b, idx: [] as number[] }));
     let cleanImages = 0;
     let cleanFlagged = 0;
+    // Which family raised each false alarm on a clean photo (a photo can count under several).
+    const cleanFlaggedBy = { porosity: 0, stone_spacing: 0, polish: 0, retake: 0 };
     let retakes = 0;
     let inspectMs = 0;
     const images: ImageOutcome[] = [];
@@ -177,6 +179,8 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
       if (clean) {
         cleanImages++;
         if (report.verdict !== 'pass') cleanFlagged++;
+        if (report.verdict === 'retake') cleanFlaggedBy.retake++;
+        else for (const f of FAMILY_KEYS) if (report.families[f].verdict !== 'pass') cleanFlaggedBy[f]++;
       }
       const scaleBin = byScale.find((b) => (entry.mmPerPx === null ? b.bin === 'unknown' : entry.mmPerPx >= b.lo && entry.mmPerPx < b.hi));
       scaleBin?.idx.push(i);
@@ -289,6 +293,7 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
         gapPairs: gapErrors.length,
       },
       cleanFalseFlagRate: cleanImages > 0 ? cleanFlagged / cleanImages : null,
+      cleanFlaggedBy: { images: cleanImages, ...cleanFlaggedBy },
       retakes,
       byPoreSizeMm: poreBins.map((b) => ({ bin: b.bin, defects: b.defects, detected: b.detected, recall: b.defects ? b.detected / b.defects : null })),
       byKind: Object.fromEntries(
