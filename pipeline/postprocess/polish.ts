@@ -2,7 +2,7 @@ import type { OperatingPoint } from '../model-manifest.schema.js';
 import type { PolishTolerance } from '../profile.schema.js';
 import { LENGTH_POLISH_KINDS, type PolishFinding, type PolishKind } from '../report.schema.js';
 import { bboxToPhoto, round, type ToPhoto } from './coords.js';
-import { findRegions, regionsOn, type PieceGate } from './regions.js';
+import { findRegions, paintRegions, regionsOn, type PieceGate } from './regions.js';
 
 /**
  * Polish findings by kind. Scratches and tool marks are lines, measured by their length: the region's extent along
@@ -52,12 +52,8 @@ export function analysePolishKind(
   mask: Uint8Array | null,
 ): PolishKindAnalysis {
   const { kind, plane, op, gate } = input;
-  const { regions, labels, rowFrom, rowTo } = regionsOn(
-    findRegions(plane, width, height, op.pixelThreshold, op.minAreaPx),
-    gate.onPiece,
-    width,
-    gate.minShare,
-  );
+  const found = regionsOn(findRegions(plane, width, height, op.pixelThreshold, op.minAreaPx), gate.onPiece, gate.minShare);
+  const { regions } = found;
   const limits = polishLimits(kind, tolerance);
   const mm = scale.mmPerPx;
   const findings = regions.map((r): PolishFinding => {
@@ -69,6 +65,6 @@ export function analysePolishKind(
     const areaMm2 = r.area * mm * mm;
     return { ...base, areaMm2: round(areaMm2, 6), severity: round(Math.min(1, limits.fail > 0 ? areaMm2 / limits.fail : 1)) };
   });
-  if (mask) for (let i = rowFrom * width; i < rowTo * width; i++) if (labels[i] !== 0) mask[i] = 1;
+  if (mask) paintRegions(found, mask);
   return { kind, score: input.score, findings };
 }

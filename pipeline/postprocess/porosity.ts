@@ -2,7 +2,7 @@ import type { OperatingPoint } from '../model-manifest.schema.js';
 import type { PorosityTolerance } from '../profile.schema.js';
 import type { PorosityFinding, PorosityKind } from '../report.schema.js';
 import { bboxToPhoto, centreToPhoto, round, type ToPhoto } from './coords.js';
-import { findRegions, regionsOn, type PieceGate } from './regions.js';
+import { findRegions, paintRegions, regionsOn, type PieceGate } from './regions.js';
 
 /**
  * Pores: regions of the porosity map measured in mm and given a kind. The kind rule, in order:
@@ -35,12 +35,8 @@ export function analysePorosity(
 ): PorosityAnalysis {
   // Pores off the piece (backdrop texture, dust on the card) are not the piece's; they are dropped before clustering, so
   // they cannot make a cluster of the piece's own pores either.
-  const { regions, labels, rowFrom, rowTo } = regionsOn(
-    findRegions(plane, width, height, op.pixelThreshold, op.minAreaPx),
-    gate.onPiece,
-    width,
-    gate.minShare,
-  );
+  const found = regionsOn(findRegions(plane, width, height, op.pixelThreshold, op.minAreaPx), gate.onPiece, gate.minShare);
+  const { regions } = found;
   const mmPerPx = scale.mmPerPx;
   const pores = regions.map((r) => {
     const diameterMm = 2 * Math.sqrt(r.area / Math.PI) * mmPerPx;
@@ -88,6 +84,6 @@ export function analysePorosity(
   });
 
   const mask = new Uint8Array(width * height);
-  for (let i = rowFrom * width; i < rowTo * width; i++) if (labels[i] !== 0) mask[i] = 1;
+  paintRegions(found, mask);
   return { score, findings, mask };
 }

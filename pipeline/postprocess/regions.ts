@@ -1,6 +1,8 @@
 /**
  * Connected components (8-connected) of a thresholded probability plane, with the moments the measurements need.
- * Everything runs on typed arrays in O(pixels); a 2400 x 1800 plane takes tens of milliseconds.
+ * Labelling works on row runs, not pixels: a run's moments have closed forms and a run joins the runs above it in one
+ * comparison, so a plane that is mostly above its threshold (the haze channel over a whole backdrop) costs little more
+ * than an empty one. Every moment is a sum of integers, exact in float64, so the order of summation cannot change it.
  */
 
 export interface Region {
@@ -26,11 +28,12 @@ export interface Region {
 
 export interface Regions {
   regions: Region[];
-  /** Per pixel: 1 + index into `regions` for kept regions, else 0. */
-  labels: Int32Array;
-  /** Rows [rowFrom, rowTo) hold every labelled pixel; callers scan only those. */
-  rowFrom: number;
-  rowTo: number;
+  /**
+   * The regions' pixels as row runs in raster order, three numbers per run: first pixel index (y * width + x), end
+   * index (exclusive), and 1 + the index into `regions` of the run's region. Runs rather than a label per pixel: a
+   * plane's regions are few and small next to the plane, so painting and counting through runs skips the rest.
+   */
+  runs: Int32Array;
 }
 
 function find(parent: Int32Array, a: number): number {
@@ -41,63 +44,81 @@ function find(parent: Int32Array, a: number): number {
   return a;
 }
 
+function grown<T extends Int32Array | Float32Array>(a: T): T {
+  const b = new (a.constructor as new (n: number) => T)(a.length * 2);
+  b.set(a);
+  return b;
+}
+
+/** Sum of x² for x in [0, n]. */
+const squares = (n: number): number => (n * (n + 1) * (2 * n + 1)) / 6;
+
 /**
  * Pixels with `prob >= threshold`, grouped into regions; regions under `minArea` pixels are dropped (and unlabelled).
+ * Regions come in the raster order of their first pixel.
  */
 export function findRegions(prob: Float32Array, width: number, height: number, threshold: number, minArea: number): Regions {
-  const labels = new Int32Array(width * height);
+  // Runs in raster order: row, first column, end column (exclusive), largest probability; `parent` joins them.
+  let runY = new Int32Array(1024);
+  let runX0 = new Int32Array(1024);
+  let runX1 = new Int32Array(1024);
+  let runMax = new Float32Array(1024);
   let parent = new Int32Array(1024);
-  let next = 1;
-  const union = (a: number, b: number) => {
-    const ra = find(parent, a);
-    const rb = find(parent, b);
-    if (ra !== rb) parent[Math.max(ra, rb)] = Math.min(ra, rb);
-  };
-
-  let rowFrom = height;
-  let rowTo = 0;
+  let n = 0;
+  let prevFrom = 0;
+  let prevTo = 0;
   for (let y = 0; y < height; y++) {
     const row = y * width;
-    for (let x = 0; x < width; x++) {
-      const i = row + x;
-      if (!(prob[i]! >= threshold)) continue;
-      if (y < rowFrom) rowFrom = y;
-      rowTo = y + 1;
-      // Already-visited neighbours: W, NW, N, NE.
-      const w = x > 0 ? labels[i - 1]! : 0;
-      const nw = x > 0 && y > 0 ? labels[i - width - 1]! : 0;
-      const n = y > 0 ? labels[i - width]! : 0;
-      const ne = x < width - 1 && y > 0 ? labels[i - width + 1]! : 0;
-      let label = 0;
-      if (w !== 0) label = w;
-      if (nw !== 0) label === 0 ? (label = nw) : nw !== label && union(label, nw);
-      if (n !== 0) label === 0 ? (label = n) : n !== label && union(label, n);
-      if (ne !== 0) label === 0 ? (label = ne) : ne !== label && union(label, ne);
-      if (label === 0) {
-        if (next >= parent.length) {
-          const grown = new Int32Array(parent.length * 2);
-          grown.set(parent);
-          parent = grown;
-        }
-        parent[next] = next;
-        label = next++;
+    const rowFirst = n;
+    // Runs of the row above that may touch the next run of this one (both sweep left to right).
+    let above = prevFrom;
+    let x = 0;
+    while (x < width) {
+      while (x < width && !(prob[row + x]! >= threshold)) x++;
+      if (x === width) break;
+      const x0 = x;
+      let max = prob[row + x]!;
+      for (x++; x < width; x++) {
+        const v = prob[row + x]!;
+        if (!(v >= threshold)) break;
+        if (v > max) max = v;
       }
-      labels[i] = label;
+      if (n === parent.length) {
+        runY = grown(runY);
+        runX0 = grown(runX0);
+        runX1 = grown(runX1);
+        runMax = grown(runMax);
+        parent = grown(parent);
+      }
+      runY[n] = y;
+      runX0[n] = x0;
+      runX1[n] = x;
+      runMax[n] = max;
+      parent[n] = n;
+      // 8-connected: a run above touches [x0, x) when its columns reach x0 - 1 .. x. Roots stay the smallest run
+      // index, i.e. each region's first run in raster order.
+      while (above < prevTo && runX1[above]! < x0) above++;
+      for (let a = above; a < prevTo && runX0[a]! <= x; a++) {
+        const ra = find(parent, a);
+        const rb = find(parent, n);
+        if (ra !== rb) parent[Math.max(ra, rb)] = Math.min(ra, rb);
+      }
+      n++;
     }
+    prevFrom = rowFirst;
+    prevTo = n;
   }
 
   // Most planes of a good piece are empty: skip the other passes.
-  if (next === 1) return { regions: [], labels, rowFrom: 0, rowTo: 0 };
+  if (n === 0) return { regions: [], runs: new Int32Array(0) };
 
-  // Resolve provisional labels to compact component ids and accumulate moments.
-  const compact = new Int32Array(next);
+  // Resolve runs to compact component ids (in order of first run) and accumulate moments in closed form per run.
+  const comp = new Int32Array(n);
   let count = 0;
-  for (let l = 1; l < next; l++) {
-    const root = find(parent, l);
-    if (root === l) compact[l] = ++count;
+  for (let r = 0; r < n; r++) {
+    const root = find(parent, r);
+    comp[r] = root === r ? ++count : comp[root]!;
   }
-  for (let l = 1; l < next; l++) compact[l] = compact[find(parent, l)]!;
-
   const area = new Float64Array(count + 1);
   const sx = new Float64Array(count + 1);
   const sy = new Float64Array(count + 1);
@@ -109,26 +130,24 @@ export function findRegions(prob: Float32Array, width: number, height: number, t
   const by0 = new Int32Array(count + 1).fill(height);
   const bx1 = new Int32Array(count + 1);
   const by1 = new Int32Array(count + 1);
-  for (let y = rowFrom; y < rowTo; y++) {
-    const row = y * width;
-    for (let x = 0; x < width; x++) {
-      const i = row + x;
-      const l = labels[i]!;
-      if (l === 0) continue;
-      const c = compact[l]!;
-      labels[i] = c;
-      area[c]! += 1;
-      sx[c]! += x;
-      sy[c]! += y;
-      sxx[c]! += x * x;
-      syy[c]! += y * y;
-      sxy[c]! += x * y;
-      if (prob[i]! > maxP[c]!) maxP[c] = prob[i]!;
-      if (x < bx0[c]!) bx0[c] = x;
-      if (y < by0[c]!) by0[c] = y;
-      if (x + 1 > bx1[c]!) bx1[c] = x + 1;
-      if (y + 1 > by1[c]!) by1[c] = y + 1;
-    }
+  for (let r = 0; r < n; r++) {
+    const c = comp[r]!;
+    const y = runY[r]!;
+    const x0 = runX0[r]!;
+    const x1 = runX1[r]!;
+    const len = x1 - x0;
+    const sumX = (len * (x0 + x1 - 1)) / 2;
+    area[c]! += len;
+    sx[c]! += sumX;
+    sy[c]! += y * len;
+    sxx[c]! += squares(x1 - 1) - squares(x0 - 1);
+    syy[c]! += y * y * len;
+    sxy[c]! += y * sumX;
+    if (runMax[r]! > maxP[c]!) maxP[c] = runMax[r]!;
+    if (x0 < bx0[c]!) bx0[c] = x0;
+    if (y < by0[c]!) by0[c] = y;
+    if (x1 > bx1[c]!) bx1[c] = x1;
+    if (y + 1 > by1[c]!) by1[c] = y + 1;
   }
 
   const keep = new Int32Array(count + 1);
@@ -165,30 +184,32 @@ export function findRegions(prob: Float32Array, width: number, height: number, t
     keep[c] = regions.length;
   }
 
-  // Second pass: relabel to kept indices and measure each region's extent along its major axis.
+  // List the kept regions' runs and measure each region's extent along its major axis. The projection x·ux + y·uy
+  // is monotonic along a run (rounding is monotonic too), so a run's two end pixels bound it.
   const lo = new Float64Array(regions.length + 1).fill(Infinity);
   const hi = new Float64Array(regions.length + 1).fill(-Infinity);
-  for (let y = rowFrom; y < rowTo; y++) {
-    const row = y * width;
-    for (let x = 0; x < width; x++) {
-      const i = row + x;
-      const c = labels[i]!;
-      if (c === 0) continue;
-      const k = keep[c]!;
-      labels[i] = k;
-      if (k === 0) continue;
-      const r = regions[k - 1]!;
-      const p = x * r.ux + y * r.uy;
-      if (p < lo[k]!) lo[k] = p;
-      if (p > hi[k]!) hi[k] = p;
-    }
+  const runs: number[] = [];
+  for (let r = 0; r < n; r++) {
+    const k = keep[comp[r]!]!;
+    if (k === 0) continue;
+    const y = runY[r]!;
+    const start = y * width + runX0[r]!;
+    const end = y * width + runX1[r]!;
+    runs.push(start, end, k);
+    const reg = regions[k - 1]!;
+    const p0 = runX0[r]! * reg.ux + y * reg.uy;
+    const p1 = (runX1[r]! - 1) * reg.ux + y * reg.uy;
+    const pLo = p0 < p1 ? p0 : p1;
+    const pHi = p0 < p1 ? p1 : p0;
+    if (pLo < lo[k]!) lo[k] = pLo;
+    if (pHi > hi[k]!) hi[k] = pHi;
   }
   for (let k = 1; k <= regions.length; k++) {
     const r = regions[k - 1]!;
     // A pixel's own footprint along the axis is |ux| + |uy| (1 when axis-aligned, sqrt 2 on the diagonal).
     r.majorExtent = hi[k]! - lo[k]! + Math.abs(r.ux) + Math.abs(r.uy);
   }
-  return { regions, labels, rowFrom, rowTo };
+  return { regions, runs: Int32Array.from(runs) };
 }
 
 /** Where findings may be: a working-scale mask of the piece, and the share of a region's pixels that must lie on it. */
@@ -198,16 +219,17 @@ export interface PieceGate {
 }
 
 /**
- * Keeps the regions whose area lies mostly on `onPiece` (more than `minShare` of their pixels), relabelling in place.
+ * Keeps the regions whose area lies mostly on `onPiece` (more than `minShare` of their pixels), with their runs.
  * Whole regions are kept or dropped: one that straddles the silhouette keeps its full size and measurements.
  */
-export function regionsOn(found: Regions, onPiece: Uint8Array, width: number, minShare: number): Regions {
-  const { regions, labels, rowFrom, rowTo } = found;
+export function regionsOn(found: Regions, onPiece: Uint8Array, minShare: number): Regions {
+  const { regions, runs } = found;
   if (regions.length === 0) return found;
   const on = new Float64Array(regions.length + 1);
-  for (let i = rowFrom * width; i < rowTo * width; i++) {
-    const l = labels[i]!;
-    if (l !== 0 && onPiece[i]) on[l]!++;
+  for (let r = 0; r < runs.length; r += 3) {
+    let count = 0;
+    for (let i = runs[r]!, end = runs[r + 1]!; i < end; i++) if (onPiece[i]) count++;
+    on[runs[r + 2]!]! += count;
   }
   const keep = new Int32Array(regions.length + 1);
   const kept: Region[] = [];
@@ -219,20 +241,36 @@ export function regionsOn(found: Regions, onPiece: Uint8Array, width: number, mi
     }
   }
   if (kept.length === regions.length) return found;
-  for (let i = rowFrom * width; i < rowTo * width; i++) if (labels[i] !== 0) labels[i] = keep[labels[i]!]!;
-  return { regions: kept, labels, rowFrom, rowTo };
+  const keptRuns: number[] = [];
+  for (let r = 0; r < runs.length; r += 3) {
+    const k = keep[runs[r + 2]!]!;
+    if (k !== 0) keptRuns.push(runs[r]!, runs[r + 1]!, k);
+  }
+  return { regions: kept, runs: Int32Array.from(keptRuns) };
+}
+
+/** Sets `mask` (the plane's size) to 1 on every pixel of the regions. */
+export function paintRegions(found: Regions, mask: Uint8Array): void {
+  const { runs } = found;
+  for (let r = 0; r < runs.length; r += 3) mask.fill(1, runs[r]!, runs[r + 1]!);
 }
 
 /**
- * The largest probability of a plane over the pixels where `onPiece` is set (all of them when it is null). As an
- * image-level score it is what `models/training/calibrate.py` calibrates `imageThreshold` on (the max of the map), so
- * the gate and the score agree; restricted to the piece, the backdrop can no longer raise it. It equals the best
- * region's confidence whenever a region exists on the piece, and still ranks images without one.
+ * The largest probability of a plane over the pixels where `onPiece` is 1 (a 0/1 mask; all pixels when it is null).
+ * As an image-level score it is what `models/training/calibrate.py` calibrates `imageThreshold` on (the max of the
+ * map), so the gate and the score agree; restricted to the piece, the backdrop can no longer raise it. It equals the
+ * best region's confidence whenever a region exists on the piece, and still ranks images without one.
  */
 export function planeMax(plane: Float32Array, onPiece: Uint8Array | null = null): number {
   let m = 0;
   if (onPiece) {
-    for (let i = 0; i < plane.length; i++) if (onPiece[i] && plane[i]! > m) m = plane[i]!;
+    // The piece is a few long runs of ones: found natively (indexOf), so the backdrop's pixels are never visited.
+    for (let from = onPiece.indexOf(1); from !== -1; from = onPiece.indexOf(1, from)) {
+      let to = onPiece.indexOf(0, from);
+      if (to === -1) to = plane.length;
+      for (let i = from; i < to; i++) if (plane[i]! > m) m = plane[i]!;
+      from = to;
+    }
   } else {
     for (let i = 0; i < plane.length; i++) if (plane[i]! > m) m = plane[i]!;
   }

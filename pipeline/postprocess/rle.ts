@@ -9,20 +9,28 @@ export const DEFAULT_MAX_RUNS = 20_000;
 
 export function encodeRle(mask: Uint8Array): number[] {
   const runs: number[] = [];
-  let current = 0;
-  let length = 0;
-  for (let i = 0; i < mask.length; i++) {
-    const v = mask[i]! ? 1 : 0;
-    if (v === current) {
-      length++;
-    } else {
-      runs.push(length);
-      current = v;
-      length = 1;
+  const n = mask.length;
+  // A defect mask is almost all zeros: skip them a 32-bit word at a time where the buffer allows a word view.
+  const words = mask.byteOffset % 4 === 0 ? new Uint32Array(mask.buffer, mask.byteOffset, n >> 2) : null;
+  let i = 0;
+  for (;;) {
+    const zerosFrom = i;
+    if (words) {
+      while ((i & 3) !== 0 && i < n && mask[i] === 0) i++;
+      if ((i & 3) === 0) {
+        let w = i >> 2;
+        while (w < words.length && words[w] === 0) w++;
+        i = w << 2;
+      }
     }
+    while (i < n && mask[i] === 0) i++;
+    runs.push(i - zerosFrom);
+    if (i === n) return runs;
+    const onesFrom = i;
+    while (i < n && mask[i] !== 0) i++;
+    runs.push(i - onesFrom);
+    if (i === n) return runs;
   }
-  runs.push(length);
-  return runs;
 }
 
 export function decodeRle(rle: MaskRle): Uint8Array {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { analysePolishKind } from '../../pipeline/postprocess/polish.js';
 import { analysePorosity } from '../../pipeline/postprocess/porosity.js';
-import { findRegions, planeMax, regionsOn } from '../../pipeline/postprocess/regions.js';
+import { findRegions, paintRegions, planeMax, regionsOn } from '../../pipeline/postprocess/regions.js';
 import { compactMask, decodeRle, encodeRle } from '../../pipeline/postprocess/rle.js';
 import { detectStones } from '../../pipeline/postprocess/stones.js';
 import { ringProfile } from './helpers.js';
@@ -96,10 +96,12 @@ describe('region measurements in mm', () => {
     const p = new Float32Array(w * h);
     p[11] = 1; // lone pixel
     p[55] = p[66] = p[77] = p[88] = 1; // a diagonal, 8-connected
-    const { regions, labels } = findRegions(p, w, h, 0.5, 2);
-    expect(regions).toHaveLength(1);
-    expect(regions[0]!.area).toBe(4);
-    expect(labels[11]).toBe(0);
+    const found = findRegions(p, w, h, 0.5, 2);
+    expect(found.regions).toHaveLength(1);
+    expect(found.regions[0]!.area).toBe(4);
+    const painted = new Uint8Array(w * h);
+    paintRegions(found, painted);
+    expect([...painted.keys()].filter((i) => painted[i])).toEqual([55, 66, 77, 88]);
   });
 });
 
@@ -117,12 +119,14 @@ describe('findings on the piece only', () => {
       { cx: 96, cy: 50, r: 10 },
       { cx: 160, cy: 50, r: 8 },
     ]);
-    const kept = regionsOn(findRegions(plane, w, h, 0.5, 4), leftHalf, w, 0.5);
+    const kept = regionsOn(findRegions(plane, w, h, 0.5, 4), leftHalf, 0.5);
     expect(kept.regions.map((r) => Math.round(r.cx)).sort((a, b) => a - b)).toEqual([40, 96]);
-    // The straddling disc keeps its full area, and the dropped one is unlabelled.
+    // The straddling disc keeps its full area, and the dropped one is not painted.
     expect(kept.regions.find((r) => r.cx > 90)!.area).toBeGreaterThan(Math.PI * 10 * 10 * 0.95);
-    expect(kept.labels[50 * w + 160]).toBe(0);
-    expect(kept.labels[50 * w + 96]).toBeGreaterThan(0);
+    const painted = new Uint8Array(w * h);
+    paintRegions(kept, painted);
+    expect(painted[50 * w + 160]).toBe(0);
+    expect(painted[50 * w + 96]).toBe(1);
   });
 
   it('scores a plane by its largest probability on the piece', () => {
