@@ -570,6 +570,46 @@ function chamfer(mask: Uint8Array, w: number, h: number, value: 0 | 1): Float32A
 }
 
 /**
+ * Distance (mask pixels) by which a cell's corners must clear every cut for the cell to be settled without
+ * interpolating: far above float64 rounding, far below anything that matters to a mask.
+ */
+const SETTLED_MARGIN = 1e-6;
+const CELL_OUT = 0;
+const CELL_IN = 1;
+const CELL_MIXED = 2;
+
+/**
+ * Each cell of the signed-distance field (the square between four mask pixel centres) as out of every cut, in every
+ * cut, or crossed by the outline; and, per cell, where its row's run of equal cells ends. A bilinear value lies
+ * between the cell's corner values (and rounding is monotonic), so a settled cell's target pixels need no
+ * interpolation: only cells on the outline are resampled pixel by pixel.
+ */
+function settledCells(sd: Float32Array, pw: number, ph: number, cutLo: number, cutHi: number): { state: Uint8Array; runEnd: Int32Array } {
+  const cw = pw - 1;
+  const state = new Uint8Array(cw * (ph - 1));
+  const runEnd = new Int32Array(cw * (ph - 1));
+  for (let cy = 0; cy < ph - 1; cy++) {
+    const r0 = cy * pw;
+    const r1 = r0 + pw;
+    for (let cx = 0; cx < cw; cx++) {
+      const a = sd[r0 + cx]!;
+      const b = sd[r0 + cx + 1]!;
+      const c = sd[r1 + cx]!;
+      const d = sd[r1 + cx + 1]!;
+      const lo = Math.min(a, b, c, d);
+      const hi = Math.max(a, b, c, d);
+      state[cy * cw + cx] = lo > cutHi + SETTLED_MARGIN ? CELL_IN : hi < cutLo - SETTLED_MARGIN ? CELL_OUT : CELL_MIXED;
+    }
+    for (let cx = cw - 1, end = cw; cx >= 0; cx--) {
+      const i = cy * cw + cx;
+      if (cx < cw - 1 && state[i] !== state[i + 1]) end = cx + 1;
+      runEnd[i] = end;
+    }
+  }
+  return { state, runEnd };
+}
+
+/**
  * A binary mask at another size, thresholded at several depths in one pass: out[k] is the mask `erodePx[k]` target
  * pixels in from its outline (0: the outline itself). The signed distance to the outline (positive inside, the outline
  * half-way between mask pixel centres) is interpolated bilinearly, so the upsampled outline is smooth and an erosion
@@ -600,6 +640,12 @@ export function resampleMask(mask: Uint8Array, pw: number, ph: number, width: nu
     x0s[x] = Math.min(pw - 2, Math.floor(m));
     fxs[x] = m - x0s[x]!;
   }
+  const cells = settledCells(sd, pw, ph, Math.min(...cuts), Math.max(...cuts));
+  // The target columns of mask cell c are [firstX[c], firstX[c + 1]) (none when the target is the coarser).
+  const cw = pw - 1;
+  const firstX = new Int32Array(cw + 1).fill(width);
+  for (let x = width - 1; x >= 0; x--) firstX[x0s[x]!] = x;
+  for (let c = cw - 1; c >= 0; c--) firstX[c] = Math.min(firstX[c]!, firstX[c + 1]!);
   for (let y = 0; y < height; y++) {
     const m = Math.min(ph - 1, Math.max(0, (y + 0.5) * sy - 0.5));
     const y0 = Math.min(ph - 2, Math.floor(m));
@@ -607,13 +653,25 @@ export function resampleMask(mask: Uint8Array, pw: number, ph: number, width: nu
     const r0 = y0 * pw;
     const r1 = r0 + pw;
     const row = y * width;
-    for (let x = 0; x < width; x++) {
-      const x0 = x0s[x]!;
-      const fx = fxs[x]!;
-      const top = sd[r0 + x0]! + (sd[r0 + x0 + 1]! - sd[r0 + x0]!) * fx;
-      const bottom = sd[r1 + x0]! + (sd[r1 + x0 + 1]! - sd[r1 + x0]!) * fx;
-      const d = top + (bottom - top) * fy;
-      for (let k = 0; k < outs.length; k++) outs[k]![row + x] = d > cuts[k]! ? 1 : 0;
+    const cellRow = y0 * cw;
+    for (let c = 0; c < cw; ) {
+      const state = cells.state[cellRow + c]!;
+      const end = cells.runEnd[cellRow + c]!;
+      const xs = firstX[c]!;
+      const xe = firstX[end]!;
+      if (state === CELL_IN) {
+        for (const out of outs) out.fill(1, row + xs, row + xe);
+      } else if (state === CELL_MIXED) {
+        for (let x = xs; x < xe; x++) {
+          const x0 = x0s[x]!;
+          const fx = fxs[x]!;
+          const top = sd[r0 + x0]! + (sd[r0 + x0 + 1]! - sd[r0 + x0]!) * fx;
+          const bottom = sd[r1 + x0]! + (sd[r1 + x0 + 1]! - sd[r1 + x0]!) * fx;
+          const d = top + (bottom - top) * fy;
+          for (let k = 0; k < outs.length; k++) outs[k]![row + x] = d > cuts[k]! ? 1 : 0;
+        }
+      }
+      c = end;
     }
   }
   return outs;
