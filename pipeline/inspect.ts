@@ -16,7 +16,7 @@ import { planeMax } from './postprocess/regions.js';
 import { computePieceMask, ON_PIECE_MIN_SHARE, pieceGatesAt, SILHOUETTE_EDGE_PX, type PieceGates, type PieceMask } from './piece-mask.js';
 import { workingScale, type WorkingScale } from './preprocess.js';
 import type { Profile } from './profile.schema.js';
-import { assessQuality } from './quality.js';
+import { judgeQuality, qualityCopy } from './quality.js';
 import type { LoadedModel } from './registry.js';
 import {
   InspectMetadataSchema,
@@ -129,9 +129,16 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
   const tDecode = performance.now();
 
   // Where the piece is, once per photo: the quality gate judges exposure on it, post-processing keeps findings on it.
-  const piece = await computePieceMask(rgb, profile.quality);
-  const tPiece = performance.now();
-  const quality = await assessQuality(rgb, header, profile.quality, piece);
+  // The gate's grey copy is made in libvips' threads meanwhile; Promise.all, so neither failure goes unhandled.
+  let tPiece = 0;
+  const [grey, piece] = await Promise.all([
+    qualityCopy(rgb, profile.quality),
+    computePieceMask(rgb, profile.quality).then((mask) => {
+      tPiece = performance.now();
+      return mask;
+    }),
+  ]);
+  const quality = judgeQuality(grey, header, profile.quality, piece);
   const tQuality = performance.now();
   await yieldToLoop();
 

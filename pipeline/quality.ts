@@ -20,8 +20,19 @@ export interface QualityResult {
   metrics: QualityMetrics;
 }
 
-async function greyCopy(rgb: DecodedRgb, maxSide: number): Promise<{ grey: Uint8Array; width: number; height: number }> {
-  const scale = Math.min(1, maxSide / Math.max(rgb.width, rgb.height));
+/** The grey copy every metric is computed on, at most `analysisMaxSide` on its long side. */
+export interface GreyCopy {
+  grey: Uint8Array;
+  width: number;
+  height: number;
+}
+
+/**
+ * Makes the grey copy (`judgeQuality`'s input). The work happens in libvips' threads, so `inspect` starts it before
+ * computing the piece mask and the two overlap.
+ */
+export async function qualityCopy(rgb: DecodedRgb, limits: QualityLimits): Promise<GreyCopy> {
+  const scale = Math.min(1, limits.analysisMaxSide / Math.max(rgb.width, rgb.height));
   const width = Math.max(1, Math.round(rgb.width * scale));
   const height = Math.max(1, Math.round(rgb.height * scale));
   const { data, info } = await sharp(rgb.data, { raw: { width: rgb.width, height: rgb.height, channels: 3 } })
@@ -52,20 +63,26 @@ function borderModel(grey: Uint8Array, w: number, h: number, strip: number): { m
   const diffs = new Uint32Array(256);
   let n = 0;
   let nd = 0;
-  for (let y = 0; y < h; y++) {
-    const inRowBand = y < strip || y >= h - strip;
-    const row = y * w;
-    for (let x = 0; x < w; x++) {
-      if (inRowBand || x < strip || x >= w - strip) {
-        const v = grey[row + x]!;
-        hist[v]!++;
-        n++;
-        if (x + 1 < w) {
-          diffs[Math.abs(grey[row + x + 1]! - v)]!++;
-          nd++;
-        }
+  const visit = (row: number, from: number, to: number) => {
+    for (let x = from; x < to; x++) {
+      const v = grey[row + x]!;
+      hist[v]!++;
+      n++;
+      if (x + 1 < w) {
+        diffs[Math.abs(grey[row + x + 1]! - v)]!++;
+        nd++;
       }
     }
+  };
+  // Only the strip's pixels: whole rows at the top and bottom, both ends of the rows between.
+  for (let y = 0; y < h; y++) {
+    const row = y * w;
+    if (y < strip || y >= h - strip) {
+      visit(row, 0, w);
+      continue;
+    }
+    visit(row, 0, Math.min(strip, w));
+    visit(row, Math.max(strip, w - strip), w);
   }
   let mode = 0;
   let best = -1;
@@ -98,43 +115,52 @@ const REBLUR_TAPS = 9;
 function blurMeasure(grey: Uint8Array, w: number, h: number): number {
   if (w < 2 || h < 2) return 1;
   const half = REBLUR_TAPS >> 1;
-  const bh = new Float32Array(w * h);
-  const bv = new Float32Array(w * h);
-  // Running box sums with edge replication.
-  for (let y = 0; y < h; y++) {
-    const row = y * w;
-    let sum = 0;
-    for (let k = -half; k <= half; k++) sum += grey[row + Math.min(w - 1, Math.max(0, k))]!;
-    for (let x = 0; x < w; x++) {
-      bh[row + x] = sum / REBLUR_TAPS;
-      sum += grey[row + Math.min(w - 1, x + half + 1)]! - grey[row + Math.max(0, x - half)]!;
-    }
-  }
-  for (let x = 0; x < w; x++) {
-    let sum = 0;
-    for (let k = -half; k <= half; k++) sum += grey[Math.min(h - 1, Math.max(0, k)) * w + x]!;
-    for (let y = 0; y < h; y++) {
-      bv[y * w + x] = sum / REBLUR_TAPS;
-      sum += grey[Math.min(h - 1, y + half + 1) * w + x]! - grey[Math.max(0, y - half) * w + x]!;
-    }
+  // One pass, row by row: this row's horizontal re-blur, and the vertical re-blur of this row and of the one above it
+  // (running sums per column), as float32 like the whole re-blurred images they replace; the sums run in the same
+  // order as over whole images, so the measure is the same to the last bit.
+  const bh = new Float32Array(w);
+  let bv = new Float32Array(w);
+  let bvAbove = new Float32Array(w);
+  const colSum = new Int32Array(w);
+  for (let k = -half; k <= half; k++) {
+    const row = Math.min(h - 1, Math.max(0, k)) * w;
+    for (let x = 0; x < w; x++) colSum[x]! += grey[row + x]!;
   }
   let sFh = 0;
   let sVh = 0;
   let sFv = 0;
   let sVv = 0;
-  for (let y = 1; y < h; y++) {
+  for (let y = 0; y < h; y++) {
     const row = y * w;
-    for (let x = 1; x < w; x++) {
-      const i = row + x;
-      const dFh = Math.abs(grey[i]! - grey[i - 1]!);
-      const dBh = Math.abs(bh[i]! - bh[i - 1]!);
-      const dFv = Math.abs(grey[i]! - grey[i - w]!);
-      const dBv = Math.abs(bv[i]! - bv[i - w]!);
-      sFh += dFh;
-      sFv += dFv;
-      if (dFh > dBh) sVh += dFh - dBh;
-      if (dFv > dBv) sVv += dFv - dBv;
+    // Running box sums with edge replication.
+    let sum = 0;
+    for (let k = -half; k <= half; k++) sum += grey[row + Math.min(w - 1, Math.max(0, k))]!;
+    for (let x = 0; x < w; x++) {
+      bh[x] = sum / REBLUR_TAPS;
+      sum += grey[row + Math.min(w - 1, x + half + 1)]! - grey[row + Math.max(0, x - half)]!;
     }
+    const add = Math.min(h - 1, y + half + 1) * w;
+    const drop = Math.max(0, y - half) * w;
+    for (let x = 0; x < w; x++) {
+      bv[x] = colSum[x]! / REBLUR_TAPS;
+      colSum[x]! += grey[add + x]! - grey[drop + x]!;
+    }
+    if (y > 0) {
+      for (let x = 1; x < w; x++) {
+        const i = row + x;
+        const dFh = Math.abs(grey[i]! - grey[i - 1]!);
+        const dBh = Math.abs(bh[x]! - bh[x - 1]!);
+        const dFv = Math.abs(grey[i]! - grey[i - w]!);
+        const dBv = Math.abs(bv[x]! - bvAbove[x]!);
+        sFh += dFh;
+        sFv += dFv;
+        if (dFh > dBh) sVh += dFh - dBh;
+        if (dFv > dBv) sVv += dFv - dBv;
+      }
+    }
+    const done = bvAbove;
+    bvAbove = bv;
+    bv = done;
   }
   if (sFh === 0 || sFv === 0) return 1;
   return Math.max((sFh - sVh) / sFh, (sFv - sVv) / sFv);
@@ -152,7 +178,12 @@ export async function assessQuality(
   limits: QualityLimits,
   piece: PieceMask,
 ): Promise<QualityResult> {
-  const { grey, width: w, height: h } = await greyCopy(rgb, limits.analysisMaxSide);
+  return judgeQuality(await qualityCopy(rgb, limits), photo, limits, piece);
+}
+
+/** `assessQuality` on a grey copy made beforehand (`qualityCopy`). */
+export function judgeQuality(copy: GreyCopy, photo: { width: number; height: number }, limits: QualityLimits, piece: PieceMask): QualityResult {
+  const { grey, width: w, height: h } = copy;
   const onPiece = piece.source === 'piece' ? pieceMaskAt(piece, w, h) : null;
   const n = w * h;
   const strip = Math.max(1, Math.round(limits.borderFraction * Math.min(w, h)));
@@ -162,39 +193,35 @@ export async function assessQuality(
   const clipLow = limits.clipLowLuma * 255;
 
   // Pixel count, luma sum, clipped high, clipped low: over the piece mask, over the pixels unlike the border, and all.
-  const onMask = new Float64Array(4);
-  const unlike = new Float64Array(4);
-  const all = new Float64Array(4);
-  for (let i = 0; i < n; i++) {
-    const v = grey[i]!;
-    const high = v >= clipHigh ? 1 : 0;
-    const low = v <= clipLow ? 1 : 0;
-    all[1]! += v;
-    all[2]! += high;
-    all[3]! += low;
-    if (Math.abs(v - border.mode) > pieceDelta) {
-      unlike[0]!++;
-      unlike[1]! += v;
-      unlike[2]! += high;
-      unlike[3]! += low;
+  // Each is a function of the grey level, so they come from two histograms (every pixel, the piece's pixels).
+  const histAll = new Float64Array(256);
+  const histPiece = new Float64Array(256);
+  for (let i = 0; i < n; i++) histAll[grey[i]!]!++;
+  if (onPiece !== null) for (let i = 0; i < n; i++) if (onPiece[i]) histPiece[grey[i]!]!++;
+  const totals = (hist: Float64Array, use: (v: number) => boolean): [number, number, number, number] => {
+    const t: [number, number, number, number] = [0, 0, 0, 0];
+    for (let v = 0; v < 256; v++) {
+      const c = hist[v]!;
+      if (c === 0 || !use(v)) continue;
+      t[0] += c;
+      t[1] += c * v;
+      if (v >= clipHigh) t[2] += c;
+      if (v <= clipLow) t[3] += c;
     }
-    if (onPiece !== null && onPiece[i]) {
-      onMask[0]!++;
-      onMask[1]! += v;
-      onMask[2]! += high;
-      onMask[3]! += low;
-    }
-  }
-  all[0] = n;
-  const pieceFraction = unlike[0]! / n;
+    return t;
+  };
+  const onMask = totals(histPiece, () => true);
+  const unlike = totals(histAll, (v) => Math.abs(v - border.mode) > pieceDelta);
+  const all = totals(histAll, () => true);
+  const pieceFraction = unlike[0] / n;
   const hasPiece = pieceFraction >= limits.minPieceFraction;
   // Exposure and clipping are judged on the piece: a white seamless background is meant to be blown out.
-  const [count, sum, high, low] = onMask[0]! > 0 ? onMask : hasPiece ? unlike : all;
+  const [count, sum, high, low] = onMask[0] > 0 ? onMask : hasPiece ? unlike : all;
   const metrics: QualityMetrics = {
     blur: blurMeasure(grey, w, h),
-    meanLuma: sum! / count! / 255,
-    clippedHigh: high! / count!,
-    clippedLow: low! / count!,
+    meanLuma: sum / count / 255,
+    clippedHigh: high / count,
+    clippedLow: low / count,
     pieceFraction,
     analysisWidth: w,
     analysisHeight: h,
