@@ -19,6 +19,11 @@ import type { DecodedRgb } from '../decode.js';
  *   the girdle is sharpest, i.e. where the concentric structure (crown facets, girdle, seat cut) lines up best.
  * - Each stone's radius: its own texture edge near the row's; a stone whose crown texture already stops well inside
  *   the row's radius is smaller than its seat (undersized) and gets the edge where its own texture stops.
+ * - Only where the photo supports it (`outlineTrusted`): the crown is faceted, textured throughout above the photo's
+ *   noise and no smoother than its surroundings, and the radius agrees with the model's within a loose factor. A stone
+ *   that fails keeps the model's centre and radius; a row (at its pitch) where fewer than half the stones pass is not
+ *   measured at all. Smooth tops (cabochons, another renderer's stones, the flat discs of the pipeline tests) have no
+ *   facet texture for the edge to end at, and the edge otherwise lands on noise or on the nearest edge of anything.
  */
 
 export interface RowStone {
@@ -73,6 +78,25 @@ const PITCH_AGREEMENT = 0.15;
 const CENTRE_SPAN = 2;
 const CENTRE_COARSE = 0.5;
 const CENTRE_FINE = 0.125;
+
+/**
+ * When an outline measured in the photo replaces the model's (`outlineTrusted`, evidence from `crownEvidence`). A
+ * smooth top (a cabochon, a flat disc, another renderer's stone) has no facet texture to end at the girdle, and the
+ * texture edge then lands on noise or on whatever edge is nearby; a radius far from the model's is a wrong pitch or a
+ * neighbour's girdle. So:
+ * - the crown is textured throughout, at least NOISE_FACTOR x the photo's pixel noise (`photoNoise`): on the dev photos
+ *   faceted crowns read >= 1.14 x, and the crown of a smooth stone under noise ~0.5 x (rays are sampled bilinearly,
+ *   which averages the noise down);
+ * - the crown is no smoother than its surroundings: at least CROWN_CONTRAST x the texture just outside the outline
+ *   (a flat disc reads ~0; on the dev photos faceted crowns >= 0.46 x, their seats being textured metal and prongs);
+ * - the radius is within MODEL_RADIUS_FACTOR of the model's, either way: loose, because loupe-seg 1.0.0's radius
+ *   plane reads ~40 px for stones of 15-100 px (1.1.0's is within 0.6-1.7 x the girdle on the dev photos).
+ */
+const NOISE_FACTOR = 1;
+const CROWN_CONTRAST = 0.4;
+const MODEL_RADIUS_FACTOR = 3;
+/** A row is measured only when at least this share of its stones' outlines are trusted; else none is. */
+const TRUSTED_SHARE = 0.5;
 
 type Sampler = (x: number, y: number) => number;
 
@@ -207,10 +231,12 @@ export interface RowProfile {
   /** Median texture just inside the girdle and outside it. */
   crown: number;
   outside: number;
+  /** The photo's pixel noise (`photoNoise`). */
+  noise: number;
 }
 
 /** The row-level measurement at one pitch (see the module comment); null when no rise or texture edge is found. */
-function rowProfile(at: Sampler, stones: readonly RowStone[], pitch: number): RowProfile | null {
+function rowProfile(at: Sampler, stones: readonly RowStone[], pitch: number, noise: number): RowProfile | null {
   const lo = MIN_R_OF_PITCH * pitch;
   const hi = MAX_R_OF_PITCH * pitch + 2;
   if (lo < 2) return null;
@@ -239,7 +265,7 @@ function rowProfile(at: Sampler, stones: readonly RowStone[], pitch: number): Ro
     for (let j = Math.max(0, index(ref, a)); j <= Math.min(ref.samples - 1, index(ref, b)); j++) v.push(rowTexture[j]!);
     return v.length ? median(v) : NaN;
   };
-  return { pitch, lo, hi, rays, radius, crown: level(radius - band, radius - 1.5), outside: level(radius + 1.5, hi) };
+  return { pitch, lo, hi, rays, radius, crown: level(radius - band, radius - 1.5), outside: level(radius + 1.5, hi), noise };
 }
 
 /**
@@ -250,40 +276,71 @@ function rowProfile(at: Sampler, stones: readonly RowStone[], pitch: number): Ro
 export function measureRow(lum: Float32Array, width: number, height: number, stones: readonly RowStone[]): RowProfile | null {
   if (stones.length < 2) return null;
   const at = makeSampler(lum, width, height);
+  const noise = photoNoise(lum, width, height);
   for (const pitch of pitchCandidates(stones)) {
-    const row = rowProfile(at, stones, pitch);
-    if (row) return row;
+    const row = rowProfile(at, stones, pitch, noise);
+    if (row && rowTrusted(at, stones, row)) return row;
   }
   return null;
 }
 
-/** Each stone's centre and own radius, given its row's measurement (see the module comment). */
-export function measureStones(lum: Float32Array, width: number, height: number, stones: ReadonlyArray<{ x: number; y: number }>, row: RowProfile): MeasuredStone[] {
+/**
+ * Whether the photo supports the row's girdle radius: seen from each heat centre, at least TRUSTED_SHARE of the stones
+ * show a faceted crown ending there (`outlineTrusted`). A row of smooth tops, or a wrong pitch whose window put the
+ * "edge" on the seats or the neighbours, fails, and the caller keeps the model's stones.
+ */
+function rowTrusted(at: Sampler, stones: readonly RowStone[], row: RowProfile): boolean {
+  const rays = rayCount(row.radius);
+  const trusted = stones.filter((s) => outlineTrusted({ ...edgeEvidence(at, s.x, s.y, row.radius, rays), noise: row.noise }, row.radius, s.r)).length;
+  return trusted >= TRUSTED_SHARE * stones.length;
+}
+
+/**
+ * Whether an outline of radius `r` measured in the photo may replace the model's stone of radius `modelR`: the crown's
+ * texture stands out against its surroundings (`crownEvidence`), and the radius agrees with the model's within
+ * MODEL_RADIUS_FACTOR.
+ */
+export function outlineTrusted(evidence: CrownEvidence, r: number, modelR: number): boolean {
+  const { crown, outside, noise } = evidence;
+  return crown >= NOISE_FACTOR * noise && crown >= CROWN_CONTRAST * outside && r <= MODEL_RADIUS_FACTOR * modelR && modelR <= MODEL_RADIUS_FACTOR * r;
+}
+
+/**
+ * Each stone's centre and own radius, given its row's measurement (see the module comment). A stone whose measured
+ * outline the photo does not support (`outlineTrusted`) keeps its input centre and radius (`measured: false`); when
+ * fewer than TRUSTED_SHARE of the row's stones are supported, none is measured.
+ */
+export function measureStones(lum: Float32Array, width: number, height: number, stones: ReadonlyArray<{ x: number; y: number; r: number }>, row: RowProfile): MeasuredStone[] {
   const at = makeSampler(lum, width, height);
+  const measured = stones.map((s) => measureStone(at, s, row));
+  if (measured.filter((m) => m.measured).length >= TRUSTED_SHARE * stones.length) return measured;
+  return stones.map((s) => ({ x: s.x, y: s.y, r: s.r, measured: false }));
+}
+
+function measureStone(at: Sampler, s: { x: number; y: number; r: number }, row: RowProfile): MeasuredStone {
   const { lo, rays, radius: rowR } = row;
   const band = Math.max(2, 0.1 * rowR);
   const midLevel = (row.crown + row.outside) / 2;
-  return stones.map((s) => {
-    const centre = sharpestCentre(at, s.x, s.y, rowR, rays);
-    const p = polar(at, centre.x, centre.y, lo, rowR + band + 2, rays);
-    const texture = profiles(p).texture;
-    const dT = derivative(texture, TEXTURE_DIFF);
-    let r = rowR;
-    const own = extremum(dT, index(p, rowR - band), index(p, rowR + band), -1);
-    if (own && own.value < 0) r = radiusAt(p, own.at);
-    if (row.crown > row.outside) {
-      // Outermost radius where this stone's texture is still crown-like; well inside the row's radius: undersized.
-      let j = index(p, rowR + band);
-      const stop = index(p, lo);
-      while (j > stop && texture[j]! < midLevel) j--;
-      const textureEnd = radiusAt(p, j);
-      if (textureEnd < rowR - band) {
-        const small = extremum(dT, index(p, textureEnd - band), index(p, textureEnd + band), -1);
-        r = small && small.value < 0 ? radiusAt(p, small.at) : textureEnd;
-      }
+  const centre = sharpestCentre(at, s.x, s.y, rowR, rays);
+  const p = polar(at, centre.x, centre.y, lo, rowR + band + 2, rays);
+  const texture = profiles(p).texture;
+  const dT = derivative(texture, TEXTURE_DIFF);
+  let r = rowR;
+  const own = extremum(dT, index(p, rowR - band), index(p, rowR + band), -1);
+  if (own && own.value < 0) r = radiusAt(p, own.at);
+  if (row.crown > row.outside) {
+    // Outermost radius where this stone's texture is still crown-like; well inside the row's radius: undersized.
+    let j = index(p, rowR + band);
+    const stop = index(p, lo);
+    while (j > stop && texture[j]! < midLevel) j--;
+    const textureEnd = radiusAt(p, j);
+    if (textureEnd < rowR - band) {
+      const small = extremum(dT, index(p, textureEnd - band), index(p, textureEnd + band), -1);
+      r = small && small.value < 0 ? radiusAt(p, small.at) : textureEnd;
     }
-    return { x: centre.x, y: centre.y, r, measured: true };
-  });
+  }
+  if (!outlineTrusted({ ...edgeEvidence(at, centre.x, centre.y, r, rayCount(r)), noise: row.noise }, r, s.r)) return { x: s.x, y: s.y, r: s.r, measured: false };
+  return { x: centre.x, y: centre.y, r, measured: true };
 }
 
 /** `measureRow` then `measureStones`; stones come back unchanged (`measured: false`) when the row cannot be measured. */
@@ -312,6 +369,70 @@ export function crownTexture(lum: Float32Array, width: number, height: number, x
     }
   }
   return sum / (2 * rays);
+}
+
+export interface CrownEvidence {
+  /** Lower decile of the ray-averaged facet texture over the crown, 0.3 r to 1.5 px inside the edge. */
+  crown: number;
+  /** Mean texture over a thin ring just outside: 1.5 px to max(3, 0.1 r) px beyond (girdle, seat cut, prongs). */
+  outside: number;
+  /** The photo's pixel noise (`photoNoise`). */
+  noise: number;
+}
+
+/**
+ * Texture evidence for a crown outline of radius `r` at (x, y), from the ray-averaged facet texture (|luminance change|
+ * between neighbouring rays) at each radius. The crown's is a low quantile, not a mean, so that the crown must be
+ * textured throughout: an outline drawn too large around a smooth stone holds the stone's own rim, a single ring of
+ * strong texture that would lift a mean.
+ */
+export function crownEvidence(lum: Float32Array, width: number, height: number, x: number, y: number, r: number): CrownEvidence {
+  return { ...edgeEvidence(makeSampler(lum, width, height), x, y, r, rayCount(r)), noise: photoNoise(lum, width, height) };
+}
+
+const noiseCache = new WeakMap<Float32Array, number>();
+/** Histogram bin of `photoNoise`, luminance levels. */
+const NOISE_BIN = 1 / 16;
+
+/**
+ * The photo's pixel noise: the median |luminance difference| between horizontal neighbours over the whole photo,
+ * where smooth backdrop and metal outnumber facets. A textured backdrop raises it, and so only makes the measurement
+ * more cautious.
+ */
+export function photoNoise(lum: Float32Array, width: number, height: number): number {
+  const cached = noiseCache.get(lum);
+  if (cached !== undefined) return cached;
+  const bins = new Uint32Array(256 / NOISE_BIN + 1);
+  let n = 0;
+  for (let y = 0; y < height; y++) {
+    for (let i = y * width, end = i + width - 1; i < end; i++) {
+      bins[Math.min(bins.length - 1, Math.floor(Math.abs(lum[i + 1]! - lum[i]!) / NOISE_BIN))]++;
+      n++;
+    }
+  }
+  let seen = 0;
+  let k = 0;
+  while (k < bins.length - 1 && seen + bins[k]! < n / 2) seen += bins[k++]!;
+  const noise = (k + 0.5) * NOISE_BIN;
+  noiseCache.set(lum, noise);
+  return noise;
+}
+
+function edgeEvidence(at: Sampler, x: number, y: number, r: number, rays: number): Omit<CrownEvidence, 'noise'> {
+  const outer = r + Math.max(3, 0.1 * r);
+  const p = polar(at, x, y, 0.3 * r, outer, rays);
+  const { texture } = profiles(p);
+  const samples = (a: number, b: number): number[] => {
+    const v: number[] = [];
+    for (let j = Math.max(0, index(p, a)); j <= Math.min(p.samples - 1, index(p, b)); j++) v.push(texture[j]!);
+    return v;
+  };
+  const crown = samples(0.3 * r, r - 1.5).sort((a, b) => a - b);
+  const outside = samples(r + 1.5, outer);
+  return {
+    crown: crown.length ? crown[Math.floor(0.1 * crown.length)]! : NaN,
+    outside: outside.length ? outside.reduce((a, b) => a + b, 0) / outside.length : NaN,
+  };
 }
 
 /** `sharpestCentre` for callers holding only the luminance plane. */

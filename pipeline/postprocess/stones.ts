@@ -23,8 +23,10 @@ export interface DetectedStone {
  *            which is sub-pixel and lands in the middle of a flat-topped plateau;
  *   radius = mean of the radius plane over the 3x3 around the peak.
  * With the photo (`stone-edges.ts`): the row's girdle radius, each stone's centre and radius, peaks overlapping a
- * stronger stone dropped, seats the row predicts checked for weakly detected stones. Without it (or for a lone
- * stone) the heat-map result is returned as is.
+ * stronger stone dropped, seats the row predicts checked for weakly detected stones; a stone whose outline the photo
+ * does not support (no faceted crown ending at it, or a radius far from the model's) keeps the heat-map's centre and
+ * radius. Without the photo, for a lone stone, or when the photo supports too few of the row's outlines (smooth-topped
+ * stones), the heat-map result is returned as is, exactly as without the photo.
  */
 export function detectStones(
   heat: Float32Array,
@@ -86,31 +88,39 @@ export function detectStones(
   };
   const heatAt = (x: number, y: number): number => heat[Math.round(y) * width + Math.round(x)]!;
 
-  const stones: DetectedStone[] = [];
-  for (const i of peaks) {
-    const px = i % width;
-    const py = (i - px) / width;
-    const r = radiusAt(px, py);
-    const suppressed = stones.some((s) => Math.hypot(s.x - px, s.y - py) < op.nmsRadiusFactor * Math.max(s.r, r, 1) && !(image && valleyBetween(s.x, s.y, px, py)));
-    if (suppressed) continue;
-    const peak = heat[i]!;
-    const win = Math.max(1, Math.round(r / 2));
-    let sw = 0;
-    let sx = 0;
-    let sy = 0;
-    for (let yy = Math.max(0, py - win); yy <= Math.min(height - 1, py + win); yy++) {
-      for (let xx = Math.max(0, px - win); xx <= Math.min(width - 1, px + win); xx++) {
-        const w = heat[yy * width + xx]! - peak / 2;
-        if (w <= 0) continue;
-        sw += w;
-        sx += w * xx;
-        sy += w * yy;
+  // Without the photo, or when the photo does not support the outlines measured in it, the heat-map's own stones.
+  const fromHeat = (withValleys: boolean): DetectedStone[] => {
+    const stones: DetectedStone[] = [];
+    for (const i of peaks) {
+      const px = i % width;
+      const py = (i - px) / width;
+      const r = radiusAt(px, py);
+      const suppressed = stones.some((s) => Math.hypot(s.x - px, s.y - py) < op.nmsRadiusFactor * Math.max(s.r, r, 1) && !(withValleys && valleyBetween(s.x, s.y, px, py)));
+      if (suppressed) continue;
+      const peak = heat[i]!;
+      const win = Math.max(1, Math.round(r / 2));
+      let sw = 0;
+      let sx = 0;
+      let sy = 0;
+      for (let yy = Math.max(0, py - win); yy <= Math.min(height - 1, py + win); yy++) {
+        for (let xx = Math.max(0, px - win); xx <= Math.min(width - 1, px + win); xx++) {
+          const w = heat[yy * width + xx]! - peak / 2;
+          if (w <= 0) continue;
+          sw += w;
+          sx += w * xx;
+          sy += w * yy;
+        }
       }
+      stones.push({ x: sw > 0 ? sx / sw : px, y: sw > 0 ? sy / sw : py, r, confidence: peak });
     }
-    stones.push({ x: sw > 0 ? sx / sw : px, y: sw > 0 ? sy / sw : py, r, confidence: peak });
+    return stones;
+  };
+  if (image && image.width === width && image.height === height) {
+    const candidates = fromHeat(true);
+    const measured = candidates.length >= 2 ? measureInPhoto(luminance(image), width, height, candidates, heat, op) : null;
+    if (measured) return measured;
   }
-  if (image && image.width === width && image.height === height && stones.length >= 2) return measureInPhoto(luminance(image), width, height, stones, heat, op);
-  return stones;
+  return fromHeat(false);
 }
 
 /**
@@ -129,7 +139,8 @@ const OVERLAP = 0.75;
 const COMPLETE_HEAT_DIVISOR = 5;
 const COMPLETE_TEXTURE_SHARE = 0.6;
 
-function measureInPhoto(lum: Float32Array, width: number, height: number, heatStones: DetectedStone[], heat: Float32Array, op: StoneOperatingPoint): DetectedStone[] {
+/** The row measured in the photo; null when the photo does not support it (`stone-edges.ts`: `measureRow`, `measureStones`). */
+function measureInPhoto(lum: Float32Array, width: number, height: number, heatStones: DetectedStone[], heat: Float32Array, op: StoneOperatingPoint): DetectedStone[] | null {
   let kept = heatStones;
   let row = measureRow(lum, width, height, kept);
   for (let round = 0; round < 2 && row; round++) {
@@ -139,9 +150,10 @@ function measureInPhoto(lum: Float32Array, width: number, height: number, heatSt
     kept = accepted.map((i) => kept[i]!);
     row = measureRow(lum, width, height, kept);
   }
-  if (!row) return kept;
+  if (!row) return null;
   kept = [...kept, ...completeRow(lum, width, height, heat, kept, row.radius, row.pitch, op)];
   const measured = measureStones(lum, width, height, kept, row);
+  if (!measured.some((m) => m.measured)) return null;
   return kept.map((s, i) => ({ ...s, x: measured[i]!.x, y: measured[i]!.y, r: measured[i]!.r }));
 }
 

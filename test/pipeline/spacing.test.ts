@@ -107,6 +107,28 @@ describe('stone spacing geometry', () => {
     expect(a.verdict).toBe('review');
   });
 
+  it('drops the weaker of two detections on one stone instead of reporting a negative gap', () => {
+    // A second, weaker peak 25 px from stone 3's centre (a large stone's second peak, or a prong on its girdle).
+    const stones = [...row(8), { cx: 100 + 3 * PITCH + 25, cy: 510, r: 45, confidence: 0.35 }];
+    const a = analyseSpacing({ stones, mmPerPx: MM, tolerance: spacingTolerance(), expectedCount: 8 });
+    expect(a.found).toBe(8);
+    expect(a.stones.every((s) => s.confidence === 0.9)).toBe(true);
+    for (const g of a.gapsMm) expect(g).toBeCloseTo(0.25, 6);
+    expect(a.findings).toEqual([]);
+    expect(a.verdict).toBe('pass');
+  });
+
+  it('keeps every stone when the radii overshoot the pitch, as an uncalibrated radius map does', () => {
+    // Radius 1.5 x the girdle: every neighbour "overlaps" by 0.35 mm, one stone undetected, and the row is still whole.
+    const stones = row(9)
+      .filter((_, i) => i !== 6)
+      .map((s, i) => ({ ...s, r: 1.5 * R, confidence: i % 2 ? 0.4 : 0.9 }));
+    const a = analyseSpacing({ stones, mmPerPx: MM, tolerance: spacingTolerance(), expectedCount: 9 });
+    expect(a.found).toBe(8);
+    expect(a.missing).toHaveLength(1);
+    expect(a.missing[0]!.cx).toBeCloseTo(100 + 6 * PITCH, 0);
+  });
+
   it('has no row with fewer than two stones', () => {
     const a = analyseSpacing({ stones: row(1), mmPerPx: MM, tolerance: spacingTolerance(), expectedCount: null });
     expect(a.verdict).toBe('pass');

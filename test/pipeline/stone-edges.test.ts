@@ -1,0 +1,89 @@
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import type { DecodedRgb } from '../../pipeline/decode.js';
+import { crownEvidence, luminance, measureStoneRow, outlineTrusted } from '../../pipeline/postprocess/stone-edges.js';
+import { detectStones } from '../../pipeline/postprocess/stones.js';
+import { H, heatMap, nearest, OP, peaksFor, renderRow, row, W, type Crown } from './stone-row-photos.js';
+
+/** The model's radius plane: 24 px for stones of 20, so a radius taken from the photo is told from the model's. */
+const modelRadius = (r = 24) => new Float32Array(W * H).fill(r);
+
+/** The photo after a JPEG round trip (quality 90), as an uploaded photo reaches the pipeline. */
+async function jpeg(photo: DecodedRgb): Promise<DecodedRgb> {
+  const bytes = await sharp(photo.data, { raw: { width: photo.width, height: photo.height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+  const { data, info } = await sharp(bytes).raw().toBuffer({ resolveWithObject: true });
+  return { data, width: info.width, height: info.height };
+}
+
+describe('stone outlines fall back to the model where the photo shows no facets', () => {
+  it.each<[Crown, 'raw' | 'jpeg']>([
+    ['flat', 'raw'],
+    ['flat', 'jpeg'],
+    ['dome', 'raw'],
+    ['dome', 'jpeg'],
+  ])('keeps the heat-map stones for a row of %s-topped stones (%s), exactly as without the photo', async (crown, format) => {
+    const seats = row(8, () => ({ crown }));
+    const rendered = renderRow(W, H, seats);
+    const photo = format === 'jpeg' ? await jpeg(rendered) : rendered;
+    const heat = heatMap(W, H, peaksFor(seats));
+    const blind = detectStones(heat, modelRadius(), W, H, OP);
+    expect(blind).toHaveLength(8);
+    expect(detectStones(heat, modelRadius(), W, H, OP, photo)).toEqual(blind);
+    const lum = luminance(photo);
+    const measured = measureStoneRow(lum, W, H, blind);
+    expect(measured.stones.every((s) => !s.measured)).toBe(true);
+  });
+
+  it('measures faceted stones in the photo: radius and centre from the crown, not the model', async () => {
+    const seats = row(8);
+    const heat = heatMap(W, H, peaksFor(seats));
+    for (const photo of [renderRow(W, H, seats), await jpeg(renderRow(W, H, seats))]) {
+      const stones = detectStones(heat, modelRadius(), W, H, OP, photo);
+      expect(stones).toHaveLength(8);
+      for (const seat of seats) {
+        const s = nearest(stones, seat.x, seat.y);
+        expect(Math.abs(s.r - 20)).toBeLessThan(1);
+        expect(Math.hypot(s.x - seat.x, s.y - seat.y)).toBeLessThan(0.5);
+      }
+      const blind = detectStones(heat, modelRadius(), W, H, OP);
+      expect(measureStoneRow(luminance(photo), W, H, blind).stones.every((s) => s.measured)).toBe(true);
+    }
+  });
+
+  it("keeps the model's centre and radius for the one smooth stone in a faceted row, and measures the rest", () => {
+    const seats = row(8, (i) => (i === 3 ? { crown: 'flat' } : {}));
+    const heat = heatMap(W, H, peaksFor(seats));
+    const blind = detectStones(heat, modelRadius(), W, H, OP);
+    const stones = detectStones(heat, modelRadius(), W, H, OP, renderRow(W, H, seats));
+    expect(stones).toHaveLength(8);
+    const smooth = nearest(stones, seats[3]!.x, seats[3]!.y);
+    expect(smooth).toEqual(nearest(blind, seats[3]!.x, seats[3]!.y));
+    expect(smooth.r).toBe(24);
+    for (const [i, seat] of seats.entries()) {
+      if (i === 3) continue;
+      const s = nearest(stones, seat.x, seat.y);
+      expect(Math.abs(s.r - 20)).toBeLessThan(1);
+      expect(Math.hypot(s.x - seat.x, s.y - seat.y)).toBeLessThan(0.5);
+    }
+  });
+
+  it("keeps the model's stones when the photo's radius is more than three times the model's", () => {
+    const seats = row(8);
+    const heat = heatMap(W, H, peaksFor(seats));
+    const blind = detectStones(heat, modelRadius(6), W, H, OP);
+    expect(detectStones(heat, modelRadius(6), W, H, OP, renderRow(W, H, seats))).toEqual(blind);
+  });
+
+  it('trusts the outline of a faceted crown, and no outline around a flat disc, whether drawn too small or too large', () => {
+    const [x, y] = [row(8)[2]!.x, row(8)[2]!.y];
+    const faceted = luminance(renderRow(W, H, row(8)));
+    expect(outlineTrusted(crownEvidence(faceted, W, H, x, y, 20), 20, 24)).toBe(true);
+    const flat = luminance(renderRow(W, H, row(8, () => ({ crown: 'flat' }))));
+    for (const r of [14, 20, 25, 30]) {
+      const e = crownEvidence(flat, W, H, x, y, r);
+      // The disc's rim inside a too-large outline does not count: the crown must be textured throughout.
+      expect(e.crown).toBeLessThan(e.noise);
+      expect(outlineTrusted(e, r, 24)).toBe(false);
+    }
+  });
+});

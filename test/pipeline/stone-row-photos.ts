@@ -1,0 +1,119 @@
+import type { DecodedRgb } from '../../pipeline/decode.js';
+import type { DetectedStone } from '../../pipeline/postprocess/stones.js';
+
+/**
+ * A small photo of a stone row, drawn the way set stones look from above: a faceted crown (sectors of random
+ * brightness in three zones), a dark girdle band at its rim, the shadowed seat cut just outside it, smooth metal
+ * around, a [1 2 1] blur and a little noise. Empty seats show the metal cone and the hole. Everything in working px.
+ * A stone can instead have a smooth top: `flat` (one bright level, as the pipeline tests' fixture discs) or `dome` (a
+ * cabochon: brightness falling smoothly from the middle to the rim), with no facet texture and no girdle band.
+ */
+export type Crown = 'faceted' | 'flat' | 'dome';
+
+export interface Seat {
+  x: number;
+  y: number;
+  /** Seat (calibre) radius. */
+  seatR: number;
+  /** Stone radius; null: empty seat. */
+  r: number | null;
+  /** Default: faceted. */
+  crown?: Crown;
+}
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+export function renderRow(width: number, height: number, seats: Seat[], seed = 7): DecodedRgb {
+  const rand = rng(seed);
+  const lum = new Float32Array(width * height);
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) lum[y * width + x] = 165 + (20 * x) / width;
+  for (const seat of seats) {
+    const facets = Array.from({ length: 48 }, () => (rand() < 0.4 ? 15 + 30 * rand() : 110 + 130 * rand()));
+    const rot = rand() * Math.PI;
+    const R = seat.seatR * 1.07 + 2;
+    for (let y = Math.floor(seat.y - R); y <= Math.ceil(seat.y + R); y++) {
+      for (let x = Math.floor(seat.x - R); x <= Math.ceil(seat.x + R); x++) {
+        const d = Math.hypot(x - seat.x, y - seat.y);
+        const i = y * width + x;
+        const metal = lum[i]!;
+        if (d < seat.seatR * 1.07) lum[i] = metal * 0.5;
+        if (seat.r === null) {
+          if (d < seat.seatR) lum[i] = d < 0.42 * seat.seatR ? 20 : 80 + (70 * d) / seat.seatR;
+          continue;
+        }
+        const cov = Math.max(0, Math.min(1, seat.r - d + 0.5));
+        if (cov <= 0) continue;
+        if (seat.crown === 'flat' || seat.crown === 'dome') {
+          const v = seat.crown === 'flat' ? 235 : 240 - 90 * (d / seat.r) ** 2;
+          lum[i] = lum[i]! * (1 - cov) + v * cov;
+          continue;
+        }
+        const rho = d / seat.r;
+        const ang = (((Math.atan2(y - seat.y, x - seat.x) - rot) % (2 * Math.PI)) + 2 * Math.PI) % (2 * Math.PI);
+        const zone = rho < 0.55 ? 0 : rho < 0.8 ? 1 : 2;
+        const sectors = zone === 1 ? 8 : 16;
+        let v = facets[zone * 16 + Math.floor((ang / (2 * Math.PI)) * sectors)]!;
+        if (rho > 0.965) v *= 0.35;
+        lum[i] = lum[i]! * (1 - cov) + v * cov;
+      }
+    }
+  }
+  const blurred = new Float32Array(lum.length);
+  for (let y = 1; y < height - 1; y++) {
+    for (let x = 1; x < width - 1; x++) {
+      let s = 0;
+      for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) s += lum[(y + dy) * width + x + dx]! * (2 - Math.abs(dx)) * (2 - Math.abs(dy));
+      blurred[y * width + x] = s / 16;
+    }
+  }
+  const data = Buffer.alloc(width * height * 3);
+  for (let i = 0; i < lum.length; i++) {
+    const v = Math.max(0, Math.min(255, Math.round(blurred[i]! + (rand() - 0.5) * 4)));
+    data[3 * i] = v;
+    data[3 * i + 1] = v;
+    data[3 * i + 2] = Math.round(v * 0.8);
+  }
+  return { data, width, height };
+}
+
+/** Heat: Gaussian peaks (sigma 4 px, as loupe-seg draws them whatever the stone) where `peaks` say. */
+export function heatMap(width: number, height: number, peaks: Array<{ x: number; y: number; h: number }>): Float32Array {
+  const heat = new Float32Array(width * height);
+  for (const p of peaks) {
+    for (let y = Math.max(0, Math.floor(p.y - 16)); y <= Math.min(height - 1, Math.ceil(p.y + 16)); y++) {
+      for (let x = Math.max(0, Math.floor(p.x - 16)); x <= Math.min(width - 1, Math.ceil(p.x + 16)); x++) {
+        const v = p.h * Math.exp(-((x - p.x) ** 2 + (y - p.y) ** 2) / (2 * 16));
+        heat[y * width + x] = Math.max(heat[y * width + x]!, v);
+      }
+    }
+  }
+  return heat;
+}
+
+export const W = 420;
+export const H = 120;
+export const OP = { peakThreshold: 0.25, nmsRadiusFactor: 1 };
+/** The radius plane of loupe-seg 1.0.0: about 40 px whatever the stone. */
+export const wrongRadius = new Float32Array(W * H).fill(40);
+
+/** Seats of radius 20 every 44 px (gap 4 px), along a gentle slope. */
+export function row(n: number, over: (i: number, seat: Seat) => Partial<Seat> = () => ({})): Seat[] {
+  return Array.from({ length: n }, (_, i) => {
+    const seat = { x: 50 + 44 * i + 0.3 * i, y: 58 + 0.25 * i, seatR: 20, r: 20 };
+    return { ...seat, ...over(i, seat) };
+  });
+}
+
+/** Heat peaks near each stone, off by up to ~1 px as the model's are. */
+export const peaksFor = (seats: Seat[], h: (i: number) => number = () => 0.9) =>
+  seats.flatMap((s, i) => (s.r === null ? [] : [{ x: s.x + (i % 2 ? 0.8 : -0.7), y: s.y + (i % 3 ? -0.6 : 0.5), h: h(i) }]));
+
+export function nearest(stones: DetectedStone[], x: number, y: number): DetectedStone {
+  return stones.reduce((a, b) => (Math.hypot(a.x - x, a.y - y) <= Math.hypot(b.x - x, b.y - y) ? a : b));
+}
