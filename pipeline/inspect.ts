@@ -56,6 +56,8 @@ interface MapSet {
   maps: ChannelMaps;
   scale: WorkingScale;
   model: LoadedModel;
+  /** The photo at this model's working scale: stone outlines are measured in it. */
+  rgb: DecodedRgb;
 }
 
 function findChannel(sets: MapSet[], names: readonly string[]): { set: MapSet; plane: Float32Array; name: string } | null {
@@ -153,7 +155,7 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
       timings.preprocessMs += performance.now() - t0;
     }
     const maps = await runModelWithTta(model, input, { batchSize: deps.batchSize ?? DEFAULT_BATCH }, timings, profile.inference.tta);
-    sets.push({ maps, scale, model });
+    sets.push({ maps, scale, model, rgb: input });
     deps.onMaps?.({ ...maps, scaleToPhoto: scale.scaleToPhoto, mmPerPx: scale.mmPerPx });
     await yieldToLoop();
   }
@@ -213,7 +215,7 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
   );
   const stoneOp = required(heat.set.model.manifest.operatingPoints.stones, `stones operating point in ${heat.set.model.id}/model.json`);
   const hs = heat.set.scale;
-  const detected = detectStones(heat.plane, radius.plane, heat.set.maps.width, heat.set.maps.height, stoneOp);
+  const detected = detectStones(heat.plane, radius.plane, heat.set.maps.width, heat.set.maps.height, stoneOp, heat.set.rgb);
   const spacing = analyseSpacing({
     stones: detected.map((s) => ({
       cx: centreToPhoto(s.x, hs.scaleToPhoto),
