@@ -1,10 +1,10 @@
 /**
  * Pipeline benchmark (a plain script, not a test):
  *   npx tsx test/bench/pipeline.bench.ts [--out bench/pipeline.json] [--runs 5] [--mm-per-px 0.005]
- * Renders one 4000×3000 synthetic photo, runs `inspect()` with the active model(s) and reports milliseconds per stage
- * (median of --runs after a warm-up), the overlay separately, the ratio of non-model to model time, and the same
- * network in PyTorch eager on the same working-scale tensor (when /usr/bin/python3 has torch and the model folder
- * ships weights.pt).
+ * Renders one synthetic photo 4000 px wide (seed 300 index 0: 4000×2667), runs `inspect()` with the active model(s)
+ * and reports milliseconds per stage (median of --runs after a warm-up), the overlay separately, the ratio of
+ * non-model to model time, and the same network in PyTorch eager on the same working-scale tensor (when
+ * /usr/bin/python3 has torch and the model folder ships weights.pt).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -30,9 +30,11 @@ const median = (xs: number[]) => {
 };
 
 async function main(): Promise<void> {
-  process.stderr.write('rendering a 4000×3000 photo (seed 300, index 0)…\n');
+  process.stderr.write('rendering a 4000 px wide photo (seed 300, index 0)…\n');
   const sample = await renderSample({ seed: 300, index: 0, size: 4000 });
   const photo = sample.jpeg;
+  // The scene sets the aspect (seed 300 index 0 is 4000×2667): the real size, for the table and the bare-model run.
+  const size = { width: sample.entry.width, height: sample.entry.height };
   const mmPerPx = Number(arg('--mm-per-px', String(sample.entry.mmPerPx)));
   const profile = loadProfiles().get('ring');
   const registry = await createModelRegistry({ dir: modelsDir });
@@ -58,7 +60,7 @@ async function main(): Promise<void> {
     const nonModel = med.decode! + med.quality! + med.preprocess! + med.postprocess!;
 
     // The same network on the same tensor: onnxruntime-node alone, then PyTorch eager.
-    const ws = workingScale({ width: 4000, height: 3000 }, mmPerPx, model.manifest.input.workingMmPerPx);
+    const ws = workingScale(size, mmPerPx, model.manifest.input.workingMmPerPx);
     const mult = model.manifest.input.sizeMultiple;
     const H = Math.ceil(ws.height / mult) * mult;
     const W = Math.ceil(ws.width / mult) * mult;
@@ -95,7 +97,7 @@ async function main(): Promise<void> {
     } else torch = { error: `${weights} missing` };
 
     const result = {
-      photo: { width: 4000, height: 3000, bytes: photo.length, mmPerPx },
+      photo: { ...size, bytes: photo.length, mmPerPx },
       working: { width: ws.width, height: ws.height, mmPerPx: ws.mmPerPx },
       model: { id: model.id, version: model.version },
       runs,
@@ -109,7 +111,7 @@ async function main(): Promise<void> {
       createdAt: new Date().toISOString(),
     };
     const rows: Array<[string, string]> = [
-      ['photo', `4000×3000 JPEG ${(photo.length / 1e6).toFixed(1)} MB at ${mmPerPx.toFixed(4)} mm/px → working ${ws.width}×${ws.height}`],
+      ['photo', `${size.width}×${size.height} JPEG ${(photo.length / 1e6).toFixed(1)} MB at ${mmPerPx.toFixed(4)} mm/px → working ${ws.width}×${ws.height}`],
       ...Object.entries(med).map(([k, v]) => [k, `${v.toFixed(0)} ms`] as [string, string]),
       ['overlay (not on the timed path)', `${result.overlayMs.toFixed(0)} ms`],
       ['non-model / model time', result.nonModelToModelRatio.toFixed(2)],
