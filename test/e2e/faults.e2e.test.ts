@@ -13,7 +13,7 @@ import { rowCounts, sampleMetadata, storedPhotoKeys, testApp, type TestApp } fro
 import { sqliteTestDatabase, type TestDatabase } from '../core/support/databases.js';
 import { redisAnswers, skipUnless } from '../core/support/env.js';
 import { spawnWorker, type WorkerChild } from './support/processes.js';
-import { modelsForE2e, waitFor } from './support/stack.js';
+import { countedFindings, modelsForE2e, waitFor } from './support/stack.js';
 
 const redisUp = await redisAnswers();
 const models = modelsForE2e();
@@ -82,7 +82,7 @@ describe.skipIf(skipUnless(redisUp, 'Redis'))('faults', () => {
     }, 60_000);
     expect(done.attempts).toBeGreaterThanOrEqual(2);
     const report = InspectionReportSchema.parse(done.views[0]!.report);
-    const inReport = report.families.porosity.findings.length + report.families.stone_spacing.findings.length + report.families.polish.findings.length;
+    const inReport = countedFindings(report);
     expect(await findingsDal(db.handle.db).count(id)).toBe(inReport);
     const verdicts = (await auditDal(db.handle.db).ofSubject('inspection', id)).filter((e) => e.action === 'inspection.verdict');
     expect(verdicts).toHaveLength(1);

@@ -6,6 +6,7 @@ import sharp from 'sharp';
 import { expect } from 'vitest';
 import { hasSamples, loadSampleUploads, type SampleUpload } from '../../../api/demo/samples.js';
 import { FIXTURE_MODELS_DIR } from '../../api/support/test-app.js';
+import type { InspectionReport } from '../../../pipeline/report.schema.js';
 
 export const REAL_MODELS_DIR = fileURLToPath(new URL('../../../models', import.meta.url));
 
@@ -52,4 +53,13 @@ export async function getJson(url: string, headers: Record<string, string> = {})
   const res = await fetch(url, { headers });
   expect(res.status, `${url}: ${res.status}`).toBeLessThan(500);
   return res.json();
+}
+
+/** Findings that reached their gate: the ones the worker writes findings rows for. */
+export function countedFindings(report: InspectionReport): number {
+  const fams = report.families;
+  return [fams.porosity.findings, fams.stone_spacing.findings, fams.polish.findings].reduce(
+    (n, fs: ReadonlyArray<{ belowGate?: boolean }>) => n + fs.filter((f) => !f.belowGate).length,
+    0,
+  );
 }
