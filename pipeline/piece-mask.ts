@@ -1,5 +1,6 @@
 import sharp from 'sharp';
 import type { DecodedRgb } from './decode.js';
+import { histogramMedian } from './histogram.js';
 import type { QualityLimits } from './profile.schema.js';
 import type { PieceMaskSummary } from './report.schema.js';
 
@@ -256,12 +257,7 @@ function borderNoise(rgb: Uint8Array, w: number, border: Border): number {
     hist[Math.abs(rgb[(i + 1) * 3 + 1]! - rgb[i * 3 + 1]!)]!++;
     n++;
   }
-  let acc = 0;
-  for (let v = 0; v < 256; v++) {
-    acc += hist[v]!;
-    if (acc * 2 >= n) return v / 0.954;
-  }
-  return 0;
+  return histogramMedian(hist, n) / 0.954;
 }
 
 /**
@@ -409,12 +405,7 @@ function pieceContrast(rgb: Uint8Array, w: number, h: number, field: Field, fg: 
       n++;
     }
   }
-  let acc = 0;
-  for (let b = 0; b < 1024; b++) {
-    acc += hist[b]!;
-    if (acc * 2 >= n) return b / 100;
-  }
-  return 10.24;
+  return histogramMedian(hist, n) / 100;
 }
 
 function wholeFrame(w: number, h: number, fallback: PieceMaskFallback, found: Pick<PieceMask, 'coverage' | 'borderInliers' | 'outlineOnEdges' | 'contrast'>): PieceMask {

@@ -1,5 +1,6 @@
 import sharp from 'sharp';
 import type { DecodedRgb } from './decode.js';
+import { histogramMedian } from './histogram.js';
 import { pieceMaskAt, type PieceMask } from './piece-mask.js';
 import type { QualityLimits } from './profile.schema.js';
 import type { QualityMetrics, QualityReason } from './report.schema.js';
@@ -42,15 +43,6 @@ export async function qualityCopy(rgb: DecodedRgb, limits: QualityLimits): Promi
     .toBuffer({ resolveWithObject: true });
   if (info.channels !== 1) throw new Error(`grey copy has ${info.channels} channels`);
   return { grey: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
-}
-
-function histogramMedian(hist: Uint32Array, total: number): number {
-  let acc = 0;
-  for (let v = 0; v < hist.length; v++) {
-    acc += hist[v]!;
-    if (acc * 2 >= total) return v;
-  }
-  return hist.length - 1;
 }
 
 /**

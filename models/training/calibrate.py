@@ -3,8 +3,7 @@
 - Pixel threshold and minimum region area per seg channel: the pair maximising region-level F1 (a predicted region is
   a true positive when it touches a true region; a true region is found when a kept predicted region touches it).
 - Image threshold per channel: the image score (max of the channel's evidence map, the head trained on "is this kind
-  in the crop") maximising image-level F1 on validation, ties to the lower threshold (fewer misses); or, for
-  `--gate-objective balanced` (what `loupe train` uses on a workshop's pass/fail photos), balanced accuracy.
+  in the crop") maximising image-level F1 on validation; ties go to the lower threshold (fewer misses).
 - Stones: the heat-map peak threshold maximising stone F1 (one-to-one greedy match within half the true radius, the
   eval's definition), with NMS at nmsRadiusFactor x predicted radius.
 """
@@ -27,21 +26,10 @@ PIXEL_THRESHOLDS = [0.05] + [round(t, 2) for t in np.arange(0.1, 0.95, 0.1)]
 MIN_AREAS = [0, 3, 6, 12, 25]
 PEAK_THRESHOLDS = [round(t, 2) for t in np.arange(0.1, 0.95, 0.05)]
 NMS_RADIUS_FACTOR = 1.0  # stones never overlap, so two peaks within one radius are one stone
-IMAGE_GATE_METHOD = {
-    "f1": "imageThreshold maximises image-level F1 of the image score (max of the channel's evidence map), ties to the "
-          "lower threshold",
-    "balanced": "imageThreshold maximises image-level balanced accuracy of the image score (max of the channel's "
-                "evidence map), at the middle of the widest run of best cut points",
-}
-
-
-def method(gate_objective: str = "f1") -> str:
-    return ("pixelThreshold and minAreaPx maximise region-level F1 (a region counts when it touches a true region); "
-            f"{IMAGE_GATE_METHOD[gate_objective]}; stones: peakThreshold maximises stone F1 (greedy one-to-one match "
-            "within half the true radius) with NMS at nmsRadiusFactor x predicted radius")
-
-
-METHOD = method()
+METHOD = ("pixelThreshold and minAreaPx maximise region-level F1 (a region counts when it touches a true region); "
+          "imageThreshold maximises image-level F1 of the image score (max of the channel's evidence map), ties to "
+          "the lower threshold; stones: peakThreshold maximises stone F1 (greedy one-to-one match within half the true "
+          "radius) with NMS at nmsRadiusFactor x predicted radius")
 
 
 @torch.no_grad()
@@ -179,16 +167,8 @@ def average_precision(scores: np.ndarray, labels: np.ndarray) -> float | None:
     return float((prec * l).sum() / l.sum())
 
 
-GATE_OBJECTIVES = ("f1", "balanced")
-
-
-def best_image_threshold(scores: np.ndarray, labels: np.ndarray, objective: str = "f1") -> tuple[float, float, float, float]:
-    """(threshold, f1, precision, recall) at the image gate. `f1`: the validation score maximising image F1, ties to the
-    lower threshold. `balanced`: maximises balanced accuracy (mean of recall and specificity), which does not depend
-    on the validation split's defect rate; the gate goes to the middle of the widest run of best cut points between
-    neighbouring scores, not onto a validation score, so it does not sit on one photo's score."""
-    if objective == "balanced":
-        return _best_balanced_threshold(scores, labels)
+def best_image_threshold(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float, float, float]:
+    """(threshold, f1, precision, recall) maximising image F1; ties prefer the lower threshold."""
     best = (0.5, 0.0, 0.0, 0.0)
     for t in sorted(set(np.round(scores, 4).tolist())):
         pred = scores >= t
@@ -198,22 +178,6 @@ def best_image_threshold(scores: np.ndarray, labels: np.ndarray, objective: str 
         if f1(p, r) > best[1]:
             best = (float(t), f1(p, r), p, r)
     return best
-
-
-def _best_balanced_threshold(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float, float, float]:
-    u = np.unique(scores.astype(np.float64))
-    cuts = np.concatenate([[u[0] - 1e-4], (u[:-1] + u[1:]) / 2, [u[-1] + 1e-4]])
-    pos, neg = max(1, int(labels.sum())), max(1, int((~labels).sum()))
-    bal = np.array([((scores >= c) & labels).sum() / pos + ((scores < c) & ~labels).sum() / neg for c in cuts]) / 2
-    best = np.flatnonzero(np.isclose(bal, bal.max()))
-    runs = np.split(best, np.flatnonzero(np.diff(best) > 1) + 1)
-    run = max(runs, key=len)
-    t = float(cuts[run[len(run) // 2]])
-    pred = scores >= t
-    tp = float((pred & labels).sum())
-    p = tp / max(1, pred.sum())
-    r = tp / max(1, labels.sum())
-    return round(t, 6), f1(p, r), p, r
 
 
 def peaks(heat: np.ndarray, radius: np.ndarray, min_thr: float) -> np.ndarray:
@@ -251,7 +215,7 @@ def match_stones(pred: np.ndarray, truth: np.ndarray) -> list[tuple[int, int]]:
     return pairs
 
 
-def calibrate(model: torch.nn.Module, samples: list[Sample], log=print, gate_objective: str = "f1") -> tuple[dict, dict]:
+def calibrate(model: torch.nn.Module, samples: list[Sample], log=print) -> tuple[dict, dict]:
     """Returns (operatingPoints without method/calibratedOn, metrics)."""
     model.eval()
     C = len(SEG_CHANNELS)
@@ -299,7 +263,7 @@ def calibrate(model: torch.nn.Module, samples: list[Sample], log=print, gate_obj
         known = img_known[:, c]
         sc, lb = img_scores[known, c], img_labels[known, c]
         if lb.any() and (~lb).any():
-            it, if1, ip, ir = best_image_threshold(sc, lb, gate_objective)
+            it, if1, ip, ir = best_image_threshold(sc, lb)
             image_calibrated = True
         else:  # nothing to calibrate against: fall back to the pixel threshold and say so in the metrics
             it, if1, ip, ir = float(PIXEL_THRESHOLDS[ti]), None, None, None

@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import net  # noqa: E402
-from calibrate import GATE_OBJECTIVES, calibrate, method  # noqa: E402
+from calibrate import METHOD, calibrate  # noqa: E402
 from data import AugConfig, Sampler, cache_bytes, display_path, load_dirs, make_batch  # noqa: E402
 from export import write_model_dir  # noqa: E402
 import losses  # noqa: E402
@@ -107,8 +107,6 @@ def parse_args(argv=None):
                     help="checkpoint and exit after this much wall time in this session; --resume continues")
     ap.add_argument("--stop-after", type=int, default=None, help="checkpoint and exit at this step (resume tests)")
     ap.add_argument("--no-export", action="store_true", help="stop after training (export later with export.py)")
-    ap.add_argument("--gate-objective", choices=GATE_OBJECTIVES, default="f1",
-                    help="what the image gates maximise on validation: f1 (default) or balanced accuracy")
     ap.add_argument("--smoke", action="store_true", help="8 photos, 4 val, 30 steps, batch 4, crop 128: < 2 min")
     args = ap.parse_args(argv)
     if args.smoke:
@@ -247,8 +245,8 @@ def main(argv=None) -> None:
         return
     model.eval()
     t_cal = time.time()
-    ops, metrics = calibrate(model, val_samples, log, args.gate_objective)
-    ops.update(method=method(args.gate_objective), calibratedOn=",".join(d["dir"] for d in val_summary))
+    ops, metrics = calibrate(model, val_samples, log)
+    ops.update(method=METHOD, calibratedOn=",".join(d["dir"] for d in val_summary))
     log(f"calibrated on {len(val_samples)} validation photos in {time.time() - t_cal:.1f}s")
     log("validation: " + json.dumps(metrics))
     manifest = write_model_dir(model, args.out, ops, metrics, training, log)
