@@ -50,13 +50,17 @@ interface Scored {
 /** Lowest threshold with at most floor(maxFpr x negatives) negatives at or above it (scores are 4-decimal). */
 export function gateAtFpr(rows: Scored[], maxFpr: number): GateStat | null {
   const main = gateOnly(rows, maxFpr);
-  if (!main) return null;
-  const recallAtFpr: Record<string, number | null> = {};
+  return main ? { ...main, recallAtFpr: recallAtFprs(rows) } : null;
+}
+
+/** Recall had the gate been set at each of TRADE_OFF_FPRS. */
+function recallAtFprs(rows: Scored[]): Record<string, number | null> {
+  const out: Record<string, number | null> = {};
   for (const f of TRADE_OFF_FPRS) {
     const g = gateOnly(rows, f);
-    recallAtFpr[String(f)] = g && !Number.isNaN(g.recall) ? Math.round(g.recall * 1000) / 1000 : null;
+    out[String(f)] = g && !Number.isNaN(g.recall) ? Math.round(g.recall * 1000) / 1000 : null;
   }
-  return { ...main, recallAtFpr };
+  return out;
 }
 
 function gateOnly(rows: Scored[], maxFpr: number): Omit<GateStat, 'recallAtFpr'> | null {
@@ -101,18 +105,13 @@ export function gateBalanced(rows: Scored[]): GateStat | null {
     i = j + 1;
   }
   const threshold = Math.round(cuts[run.from + Math.floor(run.length / 2)]! * 1e6) / 1e6;
-  const recallAtFpr: Record<string, number | null> = {};
-  for (const f of TRADE_OFF_FPRS) {
-    const g = gateOnly(rows, f);
-    recallAtFpr[String(f)] = g && !Number.isNaN(g.recall) ? Math.round(g.recall * 1000) / 1000 : null;
-  }
   return {
     threshold,
     positives: pos.length,
     negatives: neg.length,
     falsePositiveRate: neg.filter((s) => s >= threshold).length / neg.length,
     recall: pos.filter((s) => s >= threshold).length / pos.length,
-    recallAtFpr,
+    recallAtFpr: recallAtFprs(rows),
   };
 }
 
