@@ -299,10 +299,7 @@ export async function retrain(opts: RetrainOptions): Promise<RetrainResult> {
   // 6. Train, calibrate on the validation photos and export, in Python.
   // prettier-ignore
   const args = [TRAIN_PY, '--base', base.dir, ...trainDirs.flatMap((d) => ['--data', d]), ...valDirs.flatMap((v) => ['--val', v]),
-    '--out', versionDir, '--run', run, '--runs-dir', runsDir, '--steps', String(steps), '--batch', String(batch),
-    // A workshop's own photos answer "is this piece good?": its gates maximise balanced accuracy, which does not
-    // move with the validation split's defect rate the way F1 does.
-    '--gate-objective', 'balanced'];
+    '--out', versionDir, '--run', run, '--runs-dir', runsDir, '--steps', String(steps), '--batch', String(batch)];
   if (opts.crop !== undefined) args.push('--crop', String(opts.crop));
   if (opts.lr !== undefined) args.push('--lr', String(opts.lr));
   if (opts.seed !== undefined) args.push('--seed', String(opts.seed));
@@ -325,7 +322,8 @@ export async function retrain(opts: RetrainOptions): Promise<RetrainResult> {
   }
 
   // 8. Image gates re-set through the pipeline the station runs (piece mask, the profile's test-time augmentation),
-  // for balanced accuracy on the validation photos: train.py's own calibration sees neither.
+  // for balanced accuracy on the validation photos: a workshop's own photos answer "is this piece good?", and
+  // balanced accuracy does not move with the split's defect rate the way train.py's F1 gates do.
   const profileName = opts.profile ?? 'ring';
   const gates = await calibrateGates({
     data: [evalDir],
