@@ -5,8 +5,10 @@ import { decodePhoto, probePhoto, sha256Hex, type DecodedRgb } from './decode.js
 import { PipelineError } from './errors.js';
 import type { ChannelMaps, InferTimings } from './infer.js';
 import { runModelWithTta } from './tta.js';
-import type { OperatingPoint } from './model-manifest.schema.js';
+import type { OperatingPoint, Verifier } from './model-manifest.schema.js';
 import { analysePolishKind, type PolishKindAnalysis } from './postprocess/polish.js';
+import { polishCandidates } from './postprocess/polish-candidates.js';
+import { runVerifier, verifiedKindScore, type VerifiedCandidate } from './verify.js';
 import { analysePorosity } from './postprocess/porosity.js';
 import { compactMask } from './postprocess/rle.js';
 import { analyseSpacing } from './postprocess/spacing.js';
@@ -97,6 +99,40 @@ function channelImageScore(set: MapSet, channel: string, plane: Float32Array, on
   return planeMax(set.maps.planes.get(`${channel}_evidence`) ?? plane, onPiece);
 }
 
+/**
+ * The model's verifier over its candidates, once per model scale; null when the model has none or it does not verify
+ * `kind`. Session time counts as inference, patch building as preprocess.
+ */
+async function verifiedFor(
+  cache: Map<MapSet, VerifiedCandidate[]>,
+  set: MapSet,
+  kind: string,
+  onPiece: Uint8Array,
+  timings: InferTimings,
+): Promise<{ verified: VerifiedCandidate[]; kindIndex: number; spec: Verifier } | null> {
+  const spec = set.model.manifest.verifier;
+  const kindIndex = spec?.kinds.indexOf(kind) ?? -1;
+  if (!spec || !set.model.verifier || kindIndex < 0) return null;
+  let verified = cache.get(set);
+  if (!verified) {
+    verified = await verifyCandidates(set, spec, onPiece, timings);
+    cache.set(set, verified);
+  }
+  return { verified, kindIndex, spec };
+}
+
+async function verifyCandidates(set: MapSet, spec: Verifier, onPiece: Uint8Array, timings: InferTimings): Promise<VerifiedCandidate[]> {
+  const planes = spec.kinds.map((k) => required(set.maps.planes.get(k), `a "${k}" channel for the verifier`));
+  const candidates = polishCandidates(planes, set.maps.width, set.maps.height, onPiece, spec.candidates);
+  return runVerifier(required(set.model.verifier, 'the verifier session'), set.rgb, candidates, spec, set.model.manifest.input.normalisation, timings);
+}
+
+/** The porosity image score: the verifier's when the model's verifier looks at porosity, else the evidence plane's. */
+async function porosityScore(cache: Map<MapSet, VerifiedCandidate[]>, set: MapSet, plane: Float32Array, onPiece: Uint8Array, timings: InferTimings): Promise<number> {
+  const v = await verifiedFor(cache, set, POROSITY_CHANNEL, onPiece, timings);
+  return v ? verifiedKindScore(v.verified, v.kindIndex) : channelImageScore(set, POROSITY_CHANNEL, plane, onPiece);
+}
+
 async function resampleRgb(rgb: DecodedRgb, width: number, height: number): Promise<DecodedRgb> {
   const { data, info } = await sharp(rgb.data, { raw: { width: rgb.width, height: rgb.height, channels: 3 } })
     .resize(width, height, { fit: 'fill', kernel: 'lanczos3' })
@@ -163,6 +199,7 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
 
   // Porosity: pores on the piece only.
   const gateCache = new Map<MapSet, PieceGates>();
+  const verifiedBySet = new Map<MapSet, VerifiedCandidate[]>();
   const por = required(findChannel(sets, [POROSITY_CHANNEL]), `a "${POROSITY_CHANNEL}" channel`);
   const porOp = required(por.set.model.manifest.operatingPoints.porosity, `porosity operating point in ${por.set.model.id}/model.json`);
   const porOn = gatesFor(gateCache, piece, por.set).piece;
@@ -174,7 +211,7 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
     profile.porosity,
     por.set.scale,
     { onPiece: porOn, minShare: ON_PIECE_MIN_SHARE },
-    channelImageScore(por.set, POROSITY_CHANNEL, por.plane, porOn),
+    await porosityScore(verifiedBySet, por.set, por.plane, porOn, timings),
   );
   const porGate = gateFor(profile.scoreThresholds.porosity, porOp.imageThreshold);
   await yieldToLoop();
@@ -190,18 +227,29 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
     const mask = polishMask.set === ch.set ? polishMask.mask : new Uint8Array(ch.set.maps.width * ch.set.maps.height);
     const gates = gatesFor(gateCache, piece, ch.set);
     const onPiece = (LENGTH_POLISH_KINDS as readonly string[]).includes(kind) ? gates.piece : gates.inner;
-    const score = channelImageScore(ch.set, kind, ch.plane, onPiece);
+    const v = await verifiedFor(verifiedBySet, ch.set, kind, gates.piece, timings);
+    const score = v ? verifiedKindScore(v.verified, v.kindIndex) : channelImageScore(ch.set, kind, ch.plane, onPiece);
     const gate = gateFor(profile.scoreThresholds.polish, op.imageThreshold);
+    const counts = reachesGate(score, gate);
     // A kind below its gate counts for nothing: its regions stay out of the mask (the overlay paints what counted).
     const analysis = analysePolishKind(
-      { kind, plane: ch.plane, op, gate: { onPiece, minShare: ON_PIECE_MIN_SHARE }, score },
+      {
+        kind,
+        plane: ch.plane,
+        op,
+        gate: { onPiece, minShare: ON_PIECE_MIN_SHARE },
+        score,
+        ...(v ? { verified: { points: v.verified.map((c) => ({ x: c.x, y: c.y, p: c.probs[v.kindIndex]! })), gate: gate.scoreThreshold, patchPx: v.spec.patchPx } } : {}),
+      },
       ch.set.maps.width,
       ch.set.maps.height,
       profile.polish,
       ch.set.scale,
-      reachesGate(score, gate) ? mask : null,
+      counts ? mask : null,
     );
-    polishKinds.push({ ...analysis, findings: markGate(analysis.findings, score, gate), gate });
+    // With a verifier each finding already says whether it counted; a kind under its gate counts none.
+    const findings = v && counts ? analysis.findings : markGate(analysis.findings, score, gate);
+    polishKinds.push({ ...analysis, findings, gate });
   }
   await yieldToLoop();
 

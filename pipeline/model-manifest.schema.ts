@@ -56,6 +56,39 @@ export const StoneOperatingPointSchema = z.object({
   nmsRadiusFactor: z.number().positive(),
 });
 
+/**
+ * The polish verifier (`models/training/train_verifier.py`): a small second network that looks again, at full working
+ * resolution and in context, at the few places the seg model's polish maps point to, and gives each a probability per
+ * polish kind. A kind's image score is then the largest of those (see `pipeline/verify.ts`). It ships inside the seg
+ * model's version because it is trained on that model's candidates: behind another seg model it would be invalid.
+ */
+export const VerifierSchema = z
+  .object({
+    file: z.string().min(1),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    sizeBytes: z.number().int().positive(),
+    /** Input name: `[N, 6, patchPx, patchPx]`, the centre patch then the context patch, each normalised as `input`. */
+    input: z.string().min(1),
+    /** Output name: `[N, kinds.length]` sigmoid probabilities. */
+    output: z.string().min(1),
+    kinds: z.array(z.string().min(1)).min(1),
+    patchPx: z.number().int().positive(),
+    /** The context patch covers `patchPx * contextFactor` px around the candidate, box-averaged down to `patchPx`. */
+    contextFactor: z.number().int().positive(),
+    candidates: z.object({
+      /** Per kind: the strongest on-piece pixel of every `cell` x `cell` cell of its seg map... */
+      cell: z.number().int().positive(),
+      /** ...strongest first, kept when at least this far from every candidate already kept for the kind... */
+      minDistPx: z.number().nonnegative(),
+      /** ...and at least `floor`, at most `perKind` of them. */
+      perKind: z.number().int().positive(),
+      floor: z.number().min(0).max(1),
+      /** Plus on-piece points of a grid this many px apart (0: none), for patches the seg maps rank poorly. */
+      gridPx: z.number().int().nonnegative().default(0),
+    }),
+  })
+  .passthrough();
+
 export const ModelManifestSchema = z.object({
   schemaVersion: z.literal(1),
   id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
@@ -95,7 +128,9 @@ export const ModelManifestSchema = z.object({
     })
     .passthrough(),
   metrics: z.record(z.string(), z.unknown()),
+  verifier: VerifierSchema.optional(),
 });
+export type Verifier = z.infer<typeof VerifierSchema>;
 export type ModelManifest = z.infer<typeof ModelManifestSchema>;
 export type ModelOutput = z.infer<typeof ModelOutputSchema>;
 export type OperatingPoint = z.infer<typeof OperatingPointSchema>;

@@ -5,7 +5,7 @@ import { join, relative } from 'node:path';
 import { InferenceSession } from 'onnxruntime-node';
 import { z } from 'zod';
 import { PipelineError } from './errors.js';
-import { ModelManifestSchema, type ModelManifest } from './model-manifest.schema.js';
+import { ModelManifestSchema, type ModelManifest, type Verifier } from './model-manifest.schema.js';
 
 /**
  * The model registry: `models/<id>/<version>/{model.onnx,model.json}`, the active version of each id named by
@@ -25,6 +25,13 @@ export interface LoadedModel {
   readonly dir: string;
   readonly manifest: ModelManifest;
   readonly session: InferenceSession;
+  /** The polish verifier's session, when `manifest.verifier` names one (see `pipeline/verify.ts`). */
+  readonly verifier?: InferenceSession;
+}
+
+/** Releases every session a loaded model holds. */
+export async function releaseModel(model: LoadedModel): Promise<void> {
+  await Promise.all([model.session.release(), model.verifier?.release()]);
 }
 
 export interface ModelLease {
@@ -207,7 +214,40 @@ export async function loadModel(versionDir: string, intraOpThreads = availablePa
       await refuse(`outputs.${i}.channels`, `${out.channels.length} channels but ${onnxPath}'s "${out.name}" has ${channels}`);
     }
   }
-  return { id: manifest.id, version: manifest.version, dir: versionDir, manifest, session };
+  let verifier: InferenceSession | undefined;
+  if (manifest.verifier) {
+    try {
+      verifier = await loadVerifier(versionDir, jsonPath, manifest.verifier, intraOpThreads);
+    } catch (error) {
+      await session.release();
+      throw error;
+    }
+  }
+  return { id: manifest.id, version: manifest.version, dir: versionDir, manifest, session, ...(verifier ? { verifier } : {}) };
+}
+
+async function loadVerifier(versionDir: string, jsonPath: string, spec: Verifier, intraOpThreads: number): Promise<InferenceSession> {
+  const path = join(versionDir, spec.file);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (error) {
+    throw invalid(path, 'verifier.file', `model.json names "${spec.file}" but it cannot be read`, error);
+  }
+  if (bytes.length !== spec.sizeBytes) throw invalid(jsonPath, 'verifier.sizeBytes', `${spec.sizeBytes} but ${path} has ${bytes.length} bytes`);
+  const sha = createHash('sha256').update(bytes).digest('hex');
+  if (sha !== spec.sha256) throw invalid(jsonPath, 'verifier.sha256', `${spec.sha256} but ${path} hashes to ${sha}`);
+  let session: InferenceSession;
+  try {
+    session = await InferenceSession.create(bytes, sessionOptions(intraOpThreads));
+  } catch (error) {
+    throw invalid(path, 'verifier.file', `onnxruntime cannot load it: ${(error as Error).message}`, error);
+  }
+  if (!session.inputNames.includes(spec.input) || !session.outputNames.includes(spec.output)) {
+    await session.release();
+    throw invalid(jsonPath, 'verifier.input', `"${spec.input}" -> "${spec.output}" but ${path} takes [${session.inputNames.join(', ')}] -> [${session.outputNames.join(', ')}]`);
+  }
+  return session;
 }
 
 /** `createModelRegistry(dir, options)` or `createModelRegistry({ dir, ...options })`. */
@@ -226,7 +266,7 @@ export async function createModelRegistry(
   let closed = false;
 
   const releaseIfIdle = (entry: Entry) => {
-    if (entry.retired && entry.leases === 0) void entry.model.session.release().catch(() => undefined);
+    if (entry.retired && entry.leases === 0) void releaseModel(entry.model).catch(() => undefined);
   };
 
   async function desiredVersions(): Promise<Map<string, string>> {

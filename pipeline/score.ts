@@ -92,12 +92,15 @@ export function judgePolish(
   kinds: Array<{ kind: PolishKind; score: number; gate: Gate; findings: PolishFinding[] }>,
   t: PolishTolerance,
 ): FamilyVerdict {
-  const verdicts = kinds.map(({ kind, score, gate, findings }): FamilyVerdict => {
+  const verdicts = kinds.map(({ kind, score, gate, findings: all }): FamilyVerdict => {
     if (!reachesGate(score, gate)) return 'pass';
+    // Behind a verifier a kind can reach its gate while some of its regions stay unconfirmed: those do not count.
+    const findings = all.filter((f) => !f.belowGate);
     if (findings.length === 0 && gate.source !== 'none') return 'review';
     const limits = polishLimits(kind, t);
     if (findings.some((f) => polishSize(f) >= limits.fail)) return 'fail';
-    if (findings.some((f) => polishSize(f) >= limits.review)) return 'review';
+    // A place the verifier confirmed where the seg map drew no region has no size: a person measures it.
+    if (findings.some((f) => polishSize(f) >= limits.review || (f.lengthMm === undefined && f.areaMm2 === undefined))) return 'review';
     return 'pass';
   });
   return worst(verdicts);

@@ -51,6 +51,8 @@ export const EvalResultSchema = z.object({
     .object({ images: z.number().int(), porosity: z.number().int(), stone_spacing: z.number().int(), polish: z.number().int(), retake: z.number().int() })
     .optional(),
   retakes: z.number().int(),
+  /** Retakes by quality-gate reason code (a photo can have several); absent in older results. */
+  retakeReasons: z.record(z.string(), z.number().int()).optional(),
   byPoreSizeMm: z.array(BinSchema),
   byKind: z.record(z.string(), BinSchema),
   byMmPerPx: z.array(

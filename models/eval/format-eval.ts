@@ -19,7 +19,8 @@ export function formatEvalSummary(r: EvalResult): string {
   lines.push(`stones P ${f(r.stones.precision)} R ${f(r.stones.recall)} F1 ${f(r.stones.f1)} · gap MAE ${f(r.stones.gapMaeMm, 4)} mm over ${r.stones.gapPairs} gaps`);
   const by = r.cleanFlaggedBy;
   const byText = by && by.images > 0 ? ` (of ${by.images}: porosity ${by.porosity}, spacing ${by.stone_spacing}, polish ${by.polish}, retake ${by.retake})` : '';
-  lines.push(`clean pieces flagged ${f(r.cleanFalseFlagRate)}${byText} · retakes ${r.retakes} · ${r.timing.msPerImage.toFixed(0)} ms/image`);
+  const reasons = Object.entries(r.retakeReasons ?? {}).map(([code, n]) => `${code} ${n}`).join(', ');
+  lines.push(`clean pieces flagged ${f(r.cleanFalseFlagRate)}${byText} · retakes ${r.retakes}${reasons ? ` (${reasons})` : ''} · ${r.timing.msPerImage.toFixed(0)} ms/image`);
   lines.push(`pore recall by size: ${r.byPoreSizeMm.map((b) => `${b.bin} mm ${f(b.recall, 2)} (${b.detected}/${b.defects})`).join(' · ')}`);
   lines.push(`recall by kind: ${Object.values(r.byKind).map((b) => `${b.bin} ${f(b.recall, 2)} (${b.detected}/${b.defects})`).join(' · ')}`);
   return lines.join('\n');

@@ -147,6 +147,7 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
     // Which family raised each false alarm on a clean photo (a photo can count under several).
     const cleanFlaggedBy = { porosity: 0, stone_spacing: 0, polish: 0, retake: 0 };
     let retakes = 0;
+    const retakeReasons: Record<string, number> = {};
     let inspectMs = 0;
     const images: ImageOutcome[] = [];
 
@@ -168,7 +169,10 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
         { models: lease.models, onMaps: (m) => (maps = m) },
       );
       inspectMs += performance.now() - t0;
-      if (report.verdict === 'retake') retakes++;
+      if (report.verdict === 'retake') {
+        retakes++;
+        for (const r of report.quality.reasons) retakeReasons[r.code] = (retakeReasons[r.code] ?? 0) + 1;
+      }
 
       for (const f of FAMILY_KEYS) {
         scores[f].push(report.families[f].score);
@@ -295,6 +299,7 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
       cleanFalseFlagRate: cleanImages > 0 ? cleanFlagged / cleanImages : null,
       cleanFlaggedBy: { images: cleanImages, ...cleanFlaggedBy },
       retakes,
+      retakeReasons,
       byPoreSizeMm: poreBins.map((b) => ({ bin: b.bin, defects: b.defects, detected: b.detected, recall: b.defects ? b.detected / b.defects : null })),
       byKind: Object.fromEntries(
         [...kinds.entries()].sort().map(([k, v]) => [k, { bin: k, defects: v.defects, detected: v.detected, recall: v.defects ? v.detected / v.defects : null }]),

@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ModelManifestSchema } from '../../pipeline/model-manifest.schema.js';
-import { loadModel } from '../../pipeline/registry.js';
+import { loadModel, releaseModel } from '../../pipeline/registry.js';
 import { RetrainError } from './errors.js';
 import { effectiveVersion, listVersions, readActiveFile, writeActiveFile, writeJsonAtomic } from './model-ref.js';
 
@@ -74,7 +74,7 @@ async function validated(modelsDir: string, id: string, version: string): Promis
   try {
     // The registry's own check: model.json against the schema, size and sha256 of the ONNX file, input/output names.
     const loaded = await loadModel(join(modelsDir, id, version), 1);
-    await loaded.session.release();
+    await releaseModel(loaded);
     return loaded.manifest.sha256;
   } catch (err) {
     throw new RetrainError(`refusing to activate ${id}@${version}: ${(err as Error).message}`);

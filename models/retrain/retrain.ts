@@ -7,7 +7,7 @@ import { checkDataset, formatCheckProblem } from '../../datasets/check.js';
 import { MANIFEST_FILE } from '../../datasets/manifest.schema.js';
 import { ProgressBar } from '../../datasets/synth/progress.js';
 import { loadProfiles } from '../../pipeline/profiles.js';
-import { loadModel } from '../../pipeline/registry.js';
+import { loadModel, releaseModel } from '../../pipeline/registry.js';
 import { calibrateGates } from '../eval/calibrate-gates.js';
 import { runEval } from '../eval/run-eval.js';
 import { compareEvals, formatComparison, recordComparison, type Comparison } from './compare.js';
@@ -199,7 +199,7 @@ export async function retrain(opts: RetrainOptions): Promise<RetrainResult> {
   const base = await resolveModel(modelsDir, ref);
   try {
     const loaded = await loadModel(base.dir, 1);
-    await loaded.session.release();
+    await releaseModel(loaded);
   } catch (err) {
     throw new RetrainError(`base model ${base.id}@${base.version} does not load: ${(err as Error).message}`);
   }
@@ -316,7 +316,7 @@ export async function retrain(opts: RetrainOptions): Promise<RetrainResult> {
   // 7. The new version must load exactly as a worker would load it.
   try {
     const loaded = await loadModel(versionDir, 1);
-    await loaded.session.release();
+    await releaseModel(loaded);
   } catch (err) {
     throw new RetrainError(`the exported ${base.id}@${version} does not load: ${(err as Error).message}`);
   }

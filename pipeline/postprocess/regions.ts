@@ -231,25 +231,29 @@ export function regionsOn(found: Regions, onPiece: Uint8Array, minShare: number)
     for (let i = runs[r]!, end = runs[r + 1]!; i < end; i++) if (onPiece[i]) count++;
     on[runs[r + 2]!]! += count;
   }
-  const keep = new Int32Array(regions.length + 1);
+  return filterRegions(found, (r, k) => on[k + 1]! > minShare * r.area);
+}
+
+/** The regions `keep` accepts (called with each region and its index), their runs re-labelled. */
+export function filterRegions(found: Regions, keep: (region: Region, index: number) => boolean): Regions {
+  const { regions, runs } = found;
+  const label = new Int32Array(regions.length + 1);
   const kept: Region[] = [];
-  for (let k = 1; k <= regions.length; k++) {
-    const r = regions[k - 1]!;
-    if (on[k]! > minShare * r.area) {
+  for (const [k, r] of regions.entries()) {
+    if (keep(r, k)) {
       kept.push(r);
-      keep[k] = kept.length;
+      label[k + 1] = kept.length;
     }
   }
   if (kept.length === regions.length) return found;
   const keptRuns: number[] = [];
   for (let r = 0; r < runs.length; r += 3) {
-    const k = keep[runs[r + 2]!]!;
+    const k = label[runs[r + 2]!]!;
     if (k !== 0) keptRuns.push(runs[r]!, runs[r + 1]!, k);
   }
   return { regions: kept, runs: Int32Array.from(keptRuns) };
 }
 
-/** Sets `mask` (the plane's size) to 1 on every pixel of the regions. */
 export function paintRegions(found: Regions, mask: Uint8Array): void {
   const { runs } = found;
   for (let r = 0; r < runs.length; r += 3) mask.fill(1, runs[r]!, runs[r + 1]!);

@@ -201,3 +201,45 @@ describe('mask run-length encoding', () => {
     expect(compactMask(new Uint8Array(100), 10, 10, 1)).toBeNull();
   });
 });
+
+describe('polish regions behind the verifier', () => {
+  const w = 200;
+  const h = 120;
+  const tol = ringProfile().polish;
+  const scale = { scaleToPhoto: 2, mmPerPx: 0.01 };
+  // Two lines the seg map found: one the verifier confirms, one it rejects (a hallmark's stroke, say).
+  const plane = new Float32Array(w * h);
+  for (let x = 20; x < 80; x++) plane[30 * w + x] = plane[31 * w + x] = 0.7;
+  for (let x = 120; x < 160; x++) plane[90 * w + x] = plane[91 * w + x] = 0.7;
+  const analyse = (points: Array<{ x: number; y: number; p: number }>, mask: Uint8Array | null) =>
+    analysePolishKind(
+      { kind: 'scratch', plane, op: OP, gate: everywhere(w, h), score: Math.max(...points.map((q) => q.p)), verified: { points, gate: 0.5, patchPx: 64 } },
+      w,
+      h,
+      tol,
+      scale,
+      mask,
+    );
+
+  it('counts and paints only the regions a confirming candidate lies on', () => {
+    const mask = new Uint8Array(w * h);
+    const a = analyse([{ x: 50, y: 32, p: 0.9 }, { x: 140, y: 90, p: 0.2 }], mask);
+    expect(a.findings).toHaveLength(2);
+    const [kept, rejected] = a.findings;
+    expect(kept).toMatchObject({ belowGate: false, confidence: 0.9 });
+    expect(kept!.lengthMm).toBeCloseTo(0.6, 1);
+    expect(rejected).toMatchObject({ belowGate: true, confidence: 0.2 });
+    expect(mask[30 * w + 50]).toBe(1);
+    expect(mask[90 * w + 140]).toBe(0);
+  });
+
+  it('reports a confirmed place without a seg region once, at review size, boxed by the patch', () => {
+    const a = analyse([{ x: 100, y: 60, p: 0.8 }, { x: 104, y: 62, p: 0.7 }], null);
+    const extra = a.findings.filter((f) => !f.belowGate);
+    expect(extra).toHaveLength(1);
+    expect(extra[0]!.bbox).toEqual([136, 56, 264, 184]);
+    expect(extra[0]!.lengthMm).toBeUndefined();
+    expect(extra[0]!.severity).toBeCloseTo(tol.scratch.reviewLengthMm / tol.scratch.failLengthMm, 3);
+    expect(a.findings.filter((f) => f.belowGate)).toHaveLength(2);
+  });
+});

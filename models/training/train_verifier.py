@@ -1,0 +1,259 @@
+"""Train the polish verifier (verifier.py) on the candidates a given seg model makes, and write a new model version
+that carries both: the seg model's files unchanged plus `verifier.onnx`, described in `model.json.verifier`.
+
+    /usr/bin/python3 models/training/train_verifier.py --seg models/loupe-seg/1.1.0 \
+        --data /work/data/train-s101 --val /work/data/val-s201 --out models/loupe-seg/1.2.0
+
+The verifier and the seg model are one version because the verifier learns the seg model's mistakes: its negatives
+are that model's candidates on clean metal, so a verifier is only valid behind the seg model it was trained with.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import net  # noqa: E402
+import verifier as V  # noqa: E402
+from calibrate import auroc  # noqa: E402
+from data import BIT, MEAN, STD, _photometric, display_path, load_dirs  # noqa: E402
+
+THREADS = 2
+MASK_POSITIVES = 8  # per photo and kind: positives drawn from the true mask, so kinds the seg model misses are learned
+
+
+def log(msg: str) -> None:
+    print(f"  [{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def examples_for(samples, seg_model, rng: np.random.Generator, with_mask_positives: bool, kinds: list[str]):
+    """Per photo: candidates (x, y, source kind, seg value, labels) and, for training, extra mask positives."""
+    rows, t0 = [], time.time()
+    for i, s in enumerate(samples):
+        kind_bits = [BIT[k] for k in kinds]
+        for v, x, y, k in V.candidates(V.seg_maps(seg_model, s.image, MEAN, STD, kinds)):
+            rows.append((i, x, y, k, v, *V.label_at(s.bits, x, y, kind_bits)))
+        if with_mask_positives:
+            for j, b in enumerate(kind_bits):
+                ys, xs = np.nonzero(s.bits & b)
+                if len(xs):
+                    for p in rng.choice(len(xs), min(MASK_POSITIVES, len(xs)), replace=False):
+                        rows.append((i, int(xs[p]), int(ys[p]), -2, 0.0, *V.label_at(s.bits, int(xs[p]), int(ys[p]), kind_bits)))
+        if (i + 1) % 100 == 0:
+            log(f"candidates {i + 1}/{len(samples)} ({(time.time() - t0) / (i + 1):.2f}s/photo)")
+    return np.array(rows, np.float64).reshape(-1, 5 + len(kinds))
+
+
+def relabel(rows: np.ndarray, samples, kinds: list[str]) -> np.ndarray:
+    """Labels from the masks with the current rule (verifier.label_at), so cached candidates survive a rule change."""
+    kind_bits = [BIT[k] for k in kinds]
+    out = rows.copy()
+    for n, r in enumerate(rows):
+        out[n, 5:] = V.label_at(samples[int(r[0])].bits, int(r[1]), int(r[2]), kind_bits)
+    return out
+
+
+def cached_examples(args, part: str, samples, seg_model, seg_sha: str, rng, with_mask_positives: bool) -> np.ndarray:
+    """examples_for, kept in --cache-dir: the seg pass over 1,400 photos is ~15 min of the run, and the verifier's
+    hyper-parameters can change without it. Keyed by the seg model's sha256 and the photos' keys."""
+    key = hashlib.sha256(json.dumps([seg_sha, part, [s.key for s in samples], args.seed, V.CANDIDATES]
+                                    + ([args.kinds] if args.kinds != list(net.POLISH_KINDS) else [])).encode()).hexdigest()[:16]
+    path = os.path.join(args.cache_dir, f"{part}-{key}.npy")
+    if os.path.exists(path):
+        log(f"{part} candidates from {path}")
+        return relabel(np.load(path), samples, args.kinds)
+    rows = examples_for(samples, seg_model, np.random.default_rng([args.seed, len(part)]), with_mask_positives, args.kinds)
+    os.makedirs(args.cache_dir, exist_ok=True)
+    np.save(path, rows)
+    return rows
+
+
+def batch_tensor(samples, rows: np.ndarray, rng: np.random.Generator | None) -> torch.Tensor:
+    big = V.PATCH * V.CONTEXT_FACTOR
+    out = []
+    for r in rows:
+        s = samples[int(r[0])]
+        x, y = int(r[1]), int(r[2])
+        if rng is not None:
+            x += int(rng.integers(-3, 4))
+            y += int(rng.integers(-3, 4))
+        region = V.crop_region(s.image, x, y, big)
+        if rng is not None:
+            region = np.rot90(region, int(rng.integers(0, 4)))
+            if rng.random() < 0.5:
+                region = region[:, ::-1]
+            region = _photometric(np.ascontiguousarray(region), rng)
+        out.append(V.patch_pair(np.ascontiguousarray(region)))
+    return V.normalise(torch.from_numpy(np.stack(out)), MEAN, STD)
+
+
+@torch.no_grad()
+def score_rows(model, samples, rows: np.ndarray, batch: int = 128) -> np.ndarray:
+    model.eval()
+    probs = [model(batch_tensor(samples, rows[i:i + batch], None)).numpy() for i in range(0, len(rows), batch)]
+    return np.concatenate(probs, 0)
+
+
+def image_scores(n: int, rows: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """Per photo and kind: the largest verifier probability over the photo's candidates (0 without candidates)."""
+    out = np.zeros((n, probs.shape[1]), np.float32)
+    for r, p in zip(rows, probs):
+        i = int(r[0])
+        out[i] = np.maximum(out[i], p)
+    return out
+
+
+def sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seg", required=True, help="model folder of the seg model the verifier sits behind")
+    p.add_argument("--data", nargs="+", required=True)
+    p.add_argument("--val", nargs="+", required=True)
+    p.add_argument("--out", required=True, help="new version folder, e.g. models/loupe-seg/1.2.0")
+    p.add_argument("--kinds", nargs="+", default=list(net.POLISH_KINDS), choices=list(net.SEG_CHANNELS),
+                   help="seg channels the verifier looks again at (default: the polish kinds)")
+    p.add_argument("--steps", type=int, default=2500)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=17)
+    p.add_argument("--cache-dir", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "runs", "verifier-cache"))
+    p.add_argument("--recall-only", action="store_true", help="stop after the validation candidates' recall")
+    p.add_argument("--limit", type=int, default=None, help="first N photos per folder (smoke runs)")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(THREADS)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    t_start = time.time()
+    seg_json = json.load(open(os.path.join(args.seg, "model.json"), encoding="utf8"))
+    ck = torch.load(os.path.join(args.seg, seg_json.get("weights", "weights.pt")), map_location="cpu")
+    seg_model = net.build(ck["config"])
+    seg_model.load_state_dict(ck["model"])
+    seg_model.eval()
+
+    samples, data_summary = load_dirs(args.data, args.limit, log)
+    val_samples, val_summary = load_dirs(args.val, args.limit, log)
+    if {s.key for s in samples} & {s.key for s in val_samples}:
+        raise SystemExit("a validation photo is also a training photo")
+    log(f"{len(samples)} training and {len(val_samples)} validation photos")
+    val_rows = cached_examples(args, "val", val_samples, seg_model, seg_json["sha256"], rng, False)
+
+    # Candidate recall on validation: a photo with a kind whose candidates never land on it cannot be scored up.
+    idx = [net.SEG_CHANNELS.index(k) for k in args.kinds]
+    present = np.array([s.kind_present[idx] for s in val_samples], bool)
+    hit = np.zeros_like(present)
+    for r in val_rows:
+        hit[int(r[0])] |= r[5:] > 0.5
+    recall = {k: round(float(hit[present[:, j], j].mean()), 3) if present[:, j].any() else None for j, k in enumerate(args.kinds)}
+    log(f"candidate recall on validation photos with the kind: {recall}")
+    if args.recall_only:
+        return
+    train_rows = cached_examples(args, "train", samples, seg_model, seg_json["sha256"], rng, True)
+    labels = train_rows[:, 5:]
+    pos_by_kind = [np.nonzero(labels[:, k] > 0)[0] for k in range(len(args.kinds))]
+    negatives = np.nonzero((labels == 0).all(1))[0]
+    # Seg candidates are the hard negatives (hallmarks, brushed metal, edges); grid points, without a piece mask in
+    # training, are half backdrop: they get a fixed smaller share of the negatives.
+    neg_seg = negatives[train_rows[negatives, 3] >= 0]
+    neg_grid = negatives[train_rows[negatives, 3] == -1]
+    log(f"training examples: {len(train_rows)} ({', '.join(f'{n} {len(p)}' for n, p in zip(args.kinds, pos_by_kind))}, "
+        f"negatives {len(negatives)}, of them grid points {int((train_rows[negatives, 3] < 0).sum())})")
+
+    model = V.build({"kinds": len(args.kinds)})
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    half = args.batch // 2
+    t0 = time.time()
+    for step in range(args.steps):
+        lr = args.lr * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * step / args.steps)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        # Half positives, kinds drawn evenly; half the seg model's own candidates on clean metal (its mistakes).
+        kinds = rng.integers(0, len(args.kinds), half)
+        pick = [pos_by_kind[k][rng.integers(0, len(pos_by_kind[k]))] for k in kinds if len(pos_by_kind[k])]
+        n_neg = args.batch - len(pick)
+        n_grid = n_neg * 3 // 10 if len(neg_grid) else 0
+        pick += list(neg_seg[rng.integers(0, len(neg_seg), n_neg - n_grid)]) + list(neg_grid[rng.integers(0, len(neg_grid), n_grid)])
+        rows = train_rows[pick]
+        model.train()
+        x = batch_tensor(samples, rows, rng)
+        target = torch.from_numpy(rows[:, 5:]).float()
+        known = (target >= 0).float()
+        loss = (F.binary_cross_entropy_with_logits(model.forward_logits(x), target.clamp(min=0), reduction="none") * known).sum() / known.sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if (step + 1) % 100 == 0:
+            el = time.time() - t0
+            print(f"step {step + 1}/{args.steps} loss {float(loss):.4f} {el / (step + 1):.2f}s/step "
+                  f"ETA {el / (step + 1) * (args.steps - step - 1) / 60:.1f}min", flush=True)
+
+    probs = score_rows(model, val_samples, val_rows)
+    scores = image_scores(len(val_samples), val_rows, probs)
+    seg_max = np.zeros_like(scores)
+    for r in val_rows:
+        if r[3] >= 0:
+            seg_max[int(r[0]), int(r[3])] = max(seg_max[int(r[0]), int(r[3])], r[4])
+    metrics = {}
+    for j, k in enumerate(args.kinds):
+        metrics[k] = {"imageAurocVerifier": auroc(scores[:, j], present[:, j]), "imageAurocSegPeak": auroc(seg_max[:, j], present[:, j]),
+                      "candidateRecall": recall[k], "positives": int(present[:, j].sum()), "negatives": int((~present[:, j]).sum())}
+    for j, k in enumerate(args.kinds):
+        on, off = val_rows[:, 5 + j] > 0.5, val_rows[:, 5 + j] == 0
+        metrics[k]["candidateAuroc"] = auroc(np.concatenate([probs[on, j], probs[off, j]]), np.concatenate([np.ones(on.sum(), bool), np.zeros(off.sum(), bool)]))
+    fam = present.any(1)
+    metrics["family"] = {"imageAurocVerifier": auroc(scores.max(1), fam), "positives": int(fam.sum()), "negatives": int((~fam).sum())}
+    for k, m in metrics.items():
+        log(f"validation {k}: {m}")
+
+    os.makedirs(args.out, exist_ok=True)
+    for f in ("model.onnx", seg_json.get("weights", "weights.pt")):
+        shutil.copyfile(os.path.join(args.seg, f), os.path.join(args.out, f))
+    onnx_path = os.path.join(args.out, "verifier.onnx")
+    V.export_onnx(model, onnx_path)
+    torch.save({"config": model.config, "model": model.state_dict()}, os.path.join(args.out, "verifier.pt"))
+    version = os.path.basename(os.path.normpath(args.out))
+    manifest = dict(seg_json)
+    manifest.update({
+        "version": version,
+        "createdAt": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "verifier": {
+            "file": "verifier.onnx", "sha256": sha256_file(onnx_path), "sizeBytes": os.path.getsize(onnx_path),
+            "weights": "verifier.pt", "input": "patches", "output": "kinds", "kinds": list(args.kinds),
+            "patchPx": V.PATCH, "contextFactor": V.CONTEXT_FACTOR, "candidates": dict(V.CANDIDATES),
+            "architecture": {"name": "PolishVerifier", **model.config, "params": sum(p.numel() for p in model.parameters())},
+            "training": {
+                "seg": display_path(args.seg), "segSha256": seg_json["sha256"], "data": data_summary, "validation": val_summary,
+                "steps": args.steps, "batch": args.batch, "lr": args.lr, "seed": args.seed, "maskPositivesPerKind": MASK_POSITIVES,
+                "labelRadiusPx": V.LABEL_RADIUS, "ignoreRadiusPx": V.IGNORE_RADIUS, "examples": len(train_rows), "durationS": round(time.time() - t_start, 1),
+            },
+            "metrics": metrics,
+        },
+    })
+    with open(os.path.join(args.out, "model.json"), "w", encoding="utf8") as fh:
+        json.dump(manifest, fh, indent=2)
+        fh.write("\n")
+    log(f"wrote {args.out} (verifier sha256 {manifest['verifier']['sha256'][:12]}) in {(time.time() - t_start) / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+import { Tensor, type InferenceSession } from 'onnxruntime-node';
+import type { DecodedRgb } from './decode.js';
+import type { ModelManifest, Verifier } from './model-manifest.schema.js';
+import type { PolishCandidate } from './postprocess/polish-candidates.js';
+
+/**
+ * The polish verifier's pass (see `VerifierSchema`): for each candidate, a `patchPx` square of the working-scale photo
+ * centred on it and the `contextFactor` times wider square around it box-averaged to the same size, stacked as six
+ * channels and normalised as the seg model's input. Must match `models/training/verifier.py` `crop_region` and
+ * `patch_pair`: zero outside the photo, centre patch from `x - patchPx/2`.
+ */
+
+export interface VerifiedCandidate extends PolishCandidate {
+  /** Probability per verifier kind, in `Verifier.kinds` order. */
+  probs: number[];
+}
+
+/** Most patches per `session.run`: 64 x 6 x 64 x 64 floats is 6 MB. */
+const BATCH = 64;
+
+export function patchTensorData(rgb: DecodedRgb, candidates: readonly PolishCandidate[], spec: Verifier, norm: ModelManifest['input']['normalisation']): Float32Array {
+  const P = spec.patchPx;
+  const f = spec.contextFactor;
+  const big = P * f;
+  const plane = P * P;
+  const out = new Float32Array(candidates.length * 6 * plane);
+  const { data, width, height } = rgb;
+  const inv = 1 / norm.scale;
+  const ctxInv = inv / (f * f);
+  for (const [n, c] of candidates.entries()) {
+    const base = n * 6 * plane;
+    const cx0 = c.x - (P >> 1);
+    const cy0 = c.y - (P >> 1);
+    const bx0 = c.x - (big >> 1);
+    const by0 = c.y - (big >> 1);
+    for (let py = 0; py < P; py++) {
+      for (let px = 0; px < P; px++) {
+        const o = py * P + px;
+        // Centre patch.
+        const x = cx0 + px;
+        const y = cy0 + py;
+        const inside = x >= 0 && y >= 0 && x < width && y < height;
+        const si = (y * width + x) * 3;
+        // Context patch: the mean of an f x f block, pixels outside the photo counting as zero.
+        let r = 0;
+        let g = 0;
+        let b = 0;
+        for (let dy = 0; dy < f; dy++) {
+          const yy = by0 + py * f + dy;
+          if (yy < 0 || yy >= height) continue;
+          for (let dx = 0; dx < f; dx++) {
+            const xx = bx0 + px * f + dx;
+            if (xx < 0 || xx >= width) continue;
+            const j = (yy * width + xx) * 3;
+            r += data[j]!;
+            g += data[j + 1]!;
+            b += data[j + 2]!;
+          }
+        }
+        const vals = [
+          inside ? data[si]! * inv : 0,
+          inside ? data[si + 1]! * inv : 0,
+          inside ? data[si + 2]! * inv : 0,
+          r * ctxInv,
+          g * ctxInv,
+          b * ctxInv,
+        ];
+        for (let ch = 0; ch < 6; ch++) out[base + ch * plane + o] = (vals[ch]! - norm.mean[ch % 3]!) / norm.std[ch % 3]!;
+      }
+    }
+  }
+  return out;
+}
+
+export async function runVerifier(
+  session: InferenceSession,
+  rgb: DecodedRgb,
+  candidates: readonly PolishCandidate[],
+  spec: Verifier,
+  norm: ModelManifest['input']['normalisation'],
+  /** Session time goes to `inferenceMs`, patch building to `preprocessMs`. */
+  timings?: { preprocessMs: number; inferenceMs: number },
+): Promise<VerifiedCandidate[]> {
+  const K = spec.kinds.length;
+  const out: VerifiedCandidate[] = [];
+  for (let i = 0; i < candidates.length; i += BATCH) {
+    const chunk = candidates.slice(i, i + BATCH);
+    const t0 = performance.now();
+    const data = patchTensorData(rgb, chunk, spec, norm);
+    const t1 = performance.now();
+    const result = await session.run({ [spec.input]: new Tensor('float32', data, [chunk.length, 6, spec.patchPx, spec.patchPx]) });
+    if (timings) {
+      timings.preprocessMs += t1 - t0;
+      timings.inferenceMs += performance.now() - t1;
+    }
+    const probs = result[spec.output]!.data as Float32Array;
+    for (const [n, c] of chunk.entries()) out.push({ ...c, probs: Array.from(probs.subarray(n * K, n * K + K)) });
+    for (const t of Object.values(result)) t.dispose?.();
+  }
+  return out;
+}
+
+/** A kind's image score from the verifier: its largest probability over every candidate (0 without candidates). */
+export function verifiedKindScore(verified: readonly VerifiedCandidate[], kindIndex: number): number {
+  let m = 0;
+  for (const v of verified) m = Math.max(m, v.probs[kindIndex]!);
+  return m;
+}
