@@ -39,6 +39,13 @@ export interface CalibrateGatesOptions {
   objective?: GateObjective;
   /** Required for `fpr`. */
   maxFpr?: number;
+  /**
+   * `fpr` only: also bound the polish family as a whole: the share of polish-clean photos that any polish kind flags.
+   * Each kind's gate is then set at one common per-kind rate, the largest (at most `maxFpr`) whose union stays within
+   * this. Per-kind bounds alone add up: four kinds at 5 % each flagged 19 % of clean pieces once their false alarms
+   * stopped coinciding (loupe-seg 1.2.0's verifier).
+   */
+  polishFamilyMaxFpr?: number;
   log?: (line: string) => void;
 }
 
@@ -132,6 +139,38 @@ function polishRows(images: ImageOutcome[], kind: string): Scored[] {
   return rows;
 }
 
+interface PolishFamilyBound {
+  perKindFpr: number;
+  stats: Record<string, GateStat>;
+  /** Share of polish-clean photos flagged by any kind, and of polish photos caught by any kind. */
+  falsePositiveRate: number;
+  recall: number;
+  negatives: number;
+  positives: number;
+}
+
+/** The largest common per-kind rate (a 0.0025 grid up to `maxFpr`) whose union over the kinds stays within `familyMaxFpr`. */
+export function polishFamilyBound(images: ImageOutcome[], maxFpr: number, familyMaxFpr: number): PolishFamilyBound {
+  const rows = Object.fromEntries(POLISH_KINDS.map((k) => [k, polishRows(images, k)]));
+  const clean = images.filter((o) => !o.entry.labels.polish);
+  const dirty = images.filter((o) => o.entry.labels.polish);
+  const union = (gates: Record<string, GateStat>, set: ImageOutcome[]) =>
+    set.filter((o) => POLISH_KINDS.some((k) => gates[k] !== undefined && (o.report.families.polish.kindScores[k] ?? 0) >= gates[k]!.threshold)).length;
+  let best: PolishFamilyBound | null = null;
+  for (let f = 0; f <= maxFpr + 1e-9; f += 0.0025) {
+    const stats: Record<string, GateStat> = {};
+    for (const k of POLISH_KINDS) {
+      const s = gateAtFpr(rows[k]!, f);
+      if (s) stats[k] = s;
+    }
+    const fpr = clean.length ? union(stats, clean) / clean.length : 0;
+    if (fpr > familyMaxFpr && best) break;
+    best = { perKindFpr: Math.round(f * 10000) / 10000, stats, falsePositiveRate: fpr, recall: dirty.length ? union(stats, dirty) / dirty.length : Number.NaN, negatives: clean.length, positives: dirty.length };
+    if (fpr > familyMaxFpr) break;
+  }
+  return best!;
+}
+
 export async function calibrateGates(o: CalibrateGatesOptions): Promise<Record<string, GateStat>> {
   const log = o.log ?? (() => {});
   const scratch = await mkdtemp(join(tmpdir(), 'loupe-gates-'));
@@ -151,9 +190,16 @@ export async function calibrateGates(o: CalibrateGatesOptions): Promise<Record<s
   const stats: Record<string, GateStat> = {};
   const por = gate(porosityRows(images));
   if (por) stats.porosity = por;
-  for (const kind of POLISH_KINDS) {
-    const s = gate(polishRows(images, kind));
-    if (s) stats[kind] = s;
+  let family: PolishFamilyBound | null = null;
+  if (objective === 'fpr' && o.polishFamilyMaxFpr !== undefined) {
+    family = polishFamilyBound(images, o.maxFpr!, o.polishFamilyMaxFpr);
+    Object.assign(stats, family.stats);
+    log(`polish family: kinds at FPR ${family.perKindFpr} each; any kind flags ${family.falsePositiveRate.toFixed(3)} of ${family.negatives} polish-clean photos and catches ${family.recall.toFixed(3)} of ${family.positives} polish photos`);
+  } else {
+    for (const kind of POLISH_KINDS) {
+      const s = gate(polishRows(images, kind));
+      if (s) stats[kind] = s;
+    }
   }
 
   const [id, version] = o.model.split('@');
@@ -167,11 +213,13 @@ export async function calibrateGates(o: CalibrateGatesOptions): Promise<Record<s
   const rule =
     objective === 'balanced'
       ? "the report score maximising balanced accuracy on that channel's validation photos (middle of the widest run of best cut points; channels without positives and negatives keep their gate)"
-      : `the lowest report score at which at most ${o.maxFpr} of that channel's negative validation photos reach it`;
+      : `the lowest report score at which at most ${o.maxFpr} of that channel's negative validation photos reach it` +
+        (family ? `; polish kinds at a common rate of ${family.perKindFpr}, the largest at which at most ${o.polishFamilyMaxFpr} of polish-clean photos reach any polish kind's gate` : '');
   ops.imageGates = {
     method: `imageThreshold per channel: ${rule} (loupe calibrate-gates, through the pipeline: piece mask, evidence planes and the profile's test-time augmentation as in service)`,
     objective,
     ...(objective === 'fpr' ? { maxFpr: o.maxFpr } : {}),
+    ...(family ? { polishFamily: { maxFpr: o.polishFamilyMaxFpr, perKindFpr: family.perKindFpr, falsePositiveRate: family.falsePositiveRate, recall: family.recall, negatives: family.negatives, positives: family.positives } } : {}),
     profile: o.profile,
     calibratedOn: o.data,
     photos: images.length,
