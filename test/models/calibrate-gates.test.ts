@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { gateAtFpr, gateBalanced } from '../../models/eval/calibrate-gates.js';
+import { gateAtFpr, gateBalanced, polishFamilyBound } from '../../models/eval/calibrate-gates.js';
+import type { ImageOutcome } from '../../models/eval/run-eval.js';
 
 const rows = (neg: number[], pos: number[]) => [
   ...neg.map((score) => ({ score, positive: false })),
@@ -64,5 +65,32 @@ describe('image gate for balanced accuracy', () => {
   it('gives no gate without both classes', () => {
     expect(gateBalanced([row(0.2, false), row(0.4, false)])).toBeNull();
     expect(gateBalanced([row(0.2, true)])).toBeNull();
+  });
+});
+
+describe('polish family bound', () => {
+  // Four kinds whose false alarms fall on different clean photos: at 5 % each, a fifth of clean photos would be flagged.
+  const kinds = ['scratch', 'haze', 'tool_mark', 'orange_peel'] as const;
+  const photo = (scores: Partial<Record<(typeof kinds)[number], number>>, defect?: (typeof kinds)[number]) =>
+    ({
+      entry: { labels: { porosity: false, stone_spacing: false, polish: defect !== undefined }, defects: defect ? [{ family: 'polish', kind: defect }] : [] },
+      report: { families: { polish: { kindScores: { scratch: 0, haze: 0, tool_mark: 0, orange_peel: 0, ...scores } } } },
+    }) as unknown as ImageOutcome;
+  const images: ImageOutcome[] = [];
+  for (let i = 0; i < 200; i++) images.push(photo({ [kinds[i % 4]!]: (i % 50) / 50 }));
+  for (const k of kinds) for (let i = 0; i < 10; i++) images.push(photo({ [k]: 0.5 + i / 20 }, k));
+
+  it('keeps the share of clean photos flagged by any kind within the bound, at the largest common per-kind rate', () => {
+    const b = polishFamilyBound(images, 0.05, 0.05);
+    expect(b.falsePositiveRate).toBeLessThanOrEqual(0.05);
+    expect(b.negatives).toBe(200);
+    const flagged = (f: number) => {
+      const looser = polishFamilyBound(images, f, 1);
+      return looser.falsePositiveRate;
+    };
+    // One grid step looser would break the bound; per-kind 5 % alone would flag far more.
+    expect(flagged(b.perKindFpr + 0.0025)).toBeGreaterThan(0.05);
+    expect(flagged(0.05)).toBeGreaterThan(0.15);
+    for (const k of kinds) expect(b.stats[k]!.falsePositiveRate).toBeLessThanOrEqual(b.perKindFpr + 1e-9);
   });
 });

@@ -1,9 +1,9 @@
-import { cp, rm, writeFile } from 'node:fs/promises';
+import { cp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Tensor } from 'onnxruntime-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isPipelineError } from '../../pipeline/errors.js';
-import { createModelRegistry, loadModel, type ModelRegistry } from '../../pipeline/registry.js';
+import { createModelRegistry, loadModel, releaseModel, type ModelRegistry } from '../../pipeline/registry.js';
 import { copyFixtureModels, editJson, FIXTURE_ID, FIXTURE_VERSION } from './helpers.js';
 
 const registries: ModelRegistry[] = [];
@@ -17,6 +17,17 @@ async function fixtureDir(): Promise<{ root: string; version: string }> {
   const root = await copyFixtureModels();
   dirs.push(root);
   return { root, version: join(root, FIXTURE_ID, FIXTURE_VERSION) };
+}
+
+/** The newest shipped loupe-seg version that carries a polish verifier: its file and its model.json section. */
+async function shippedVerifier(): Promise<{ file: string; spec: Record<string, unknown> }> {
+  const root = join(import.meta.dirname, '../../models/loupe-seg');
+  const versions = (await readdir(root, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
+  for (const v of versions.sort((a, b) => b.localeCompare(a, undefined, { numeric: true }))) {
+    const json = JSON.parse(await readFile(join(root, v, 'model.json'), 'utf8')) as { verifier?: Record<string, unknown> & { file: string } };
+    if (json.verifier) return { file: join(root, v, json.verifier.file), spec: json.verifier };
+  }
+  throw new Error(`no version under ${root} ships a verifier`);
 }
 
 async function refusal(promise: Promise<unknown>): Promise<Error> {
@@ -54,6 +65,28 @@ describe('model registry', () => {
     expect(error.message).toContain(join(version, 'model.json'));
     expect(error.message).toContain('sha256');
     expect(error.message).toContain('hashes to');
+  });
+
+  it('loads a polish verifier named in model.json and refuses one whose bytes disagree with it', async () => {
+    const { version } = await fixtureDir();
+    const shipped = await shippedVerifier();
+    await cp(shipped.file, join(version, 'verifier.onnx'));
+    await editJson(join(version, 'model.json'), (j) => {
+      j.verifier = shipped.spec;
+    });
+    const model = await loadModel(version, 1);
+    try {
+      const out = await model.verifier!.run({ patches: new Tensor('float32', new Float32Array(2 * 6 * 64 * 64), [2, 6, 64, 64]) });
+      expect(out.kinds!.dims).toEqual([2, 4]);
+    } finally {
+      await releaseModel(model);
+    }
+    await editJson(join(version, 'model.json'), (j) => {
+      (j.verifier as { sha256: string }).sha256 = 'f'.repeat(64);
+    });
+    const error = await refusal(loadModel(version, 1));
+    expect(isPipelineError(error, 'model_invalid')).toBe(true);
+    expect(error.message).toContain('verifier.sha256');
   });
 
   it('refuses a model.json whose input name does not match the network', async () => {

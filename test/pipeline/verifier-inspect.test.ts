@@ -1,0 +1,73 @@
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inspect } from '../../pipeline/inspect.js';
+import { loadModel, releaseModel, type LoadedModel } from '../../pipeline/registry.js';
+import { InspectionReportSchema, POLISH_KINDS } from '../../pipeline/report.schema.js';
+import { editJson, ringProfile } from './helpers.js';
+
+// The shipped model's polish verifier, through inspect() on the committed generator samples: what an inspector sees
+// must agree with the score that flagged the piece.
+const ROOT = join(import.meta.dirname, '../..');
+const SAMPLES = join(ROOT, 'datasets/samples');
+const PHOTOS = [8, 12, 15, 18, 21]; // scratches, scratches + haze, two clean
+
+async function shippedWithVerifier(): Promise<string> {
+  const root = join(ROOT, 'models/loupe-seg');
+  const { readdir } = await import('node:fs/promises');
+  const versions = (await readdir(root, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
+  for (const v of versions.sort((a, b) => b.localeCompare(a, undefined, { numeric: true }))) {
+    const json = JSON.parse(await readFile(join(root, v, 'model.json'), 'utf8')) as { verifier?: unknown };
+    if (json.verifier) return join(root, v);
+  }
+  throw new Error(`no version under ${root} ships a verifier`);
+}
+
+describe('inspect() behind the polish verifier', () => {
+  let withVerifier: LoadedModel;
+  let without: LoadedModel;
+  let tmp: string;
+  const entries: Array<{ file: string; mmPerPx: number; metal: string }> = [];
+
+  beforeAll(async () => {
+    const dir = await shippedWithVerifier();
+    withVerifier = await loadModel(dir, 1);
+    // The same version with its verifier section removed: the seg model's evidence planes score the kinds again.
+    tmp = await mkdtemp(join(tmpdir(), 'loupe-noverifier-'));
+    const copy = join(tmp, 'loupe-seg', dir.split('/').at(-1)!);
+    await cp(dir, copy, { recursive: true });
+    await editJson(join(copy, 'model.json'), (j) => {
+      delete j.verifier;
+    });
+    without = await loadModel(copy, 1);
+    const lines = (await readFile(join(SAMPLES, 'manifest.jsonl'), 'utf8')).trim().split('\n');
+    for (const i of PHOTOS) entries.push(JSON.parse(lines[i]!));
+  });
+  afterAll(async () => {
+    await releaseModel(withVerifier);
+    await releaseModel(without);
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  it('shows a counted finding of a kind exactly when the kind reaches its gate', async () => {
+    const profile = ringProfile();
+    let differs = 0;
+    for (const e of entries) {
+      const bytes = await readFile(join(SAMPLES, e.file));
+      const report = InspectionReportSchema.parse(await inspect(bytes, { mmPerPx: e.mmPerPx, metal: e.metal }, profile, { models: [withVerifier] }));
+      const polish = report.families.polish;
+      for (const kind of POLISH_KINDS) {
+        const reaches = polish.kindScores[kind]! >= polish.kindGates![kind]!.scoreThreshold;
+        const counted = polish.findings.filter((f) => f.kind === kind && !f.belowGate);
+        expect(counted.length > 0, `${e.file} ${kind}: score ${polish.kindScores[kind]} gate ${polish.kindGates![kind]!.scoreThreshold}`).toBe(reaches);
+      }
+      const plain = await inspect(bytes, { mmPerPx: e.mmPerPx, metal: e.metal }, profile, { models: [without] });
+      if (POLISH_KINDS.some((k) => plain.families.polish.kindScores[k] !== polish.kindScores[k])) differs++;
+      // Porosity and stones do not go through the verifier.
+      expect(plain.families.porosity.score).toBe(report.families.porosity.score);
+      expect(plain.families.stone_spacing.stones).toEqual(report.families.stone_spacing.stones);
+    }
+    expect(differs).toBe(entries.length);
+  }, 120_000);
+});
