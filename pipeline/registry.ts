@@ -178,25 +178,7 @@ export async function loadModel(versionDir: string, intraOpThreads = availablePa
   }
 
   const onnxPath = join(versionDir, manifest.file);
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(onnxPath);
-  } catch (error) {
-    throw invalid(onnxPath, 'file', `model.json names "${manifest.file}" but it cannot be read`, error);
-  }
-  if (bytes.length !== manifest.sizeBytes) {
-    throw invalid(jsonPath, 'sizeBytes', `${manifest.sizeBytes} but ${onnxPath} has ${bytes.length} bytes`);
-  }
-  const sha = createHash('sha256').update(bytes).digest('hex');
-  if (sha !== manifest.sha256) throw invalid(jsonPath, 'sha256', `${manifest.sha256} but ${onnxPath} hashes to ${sha}`);
-
-  let session: InferenceSession;
-  try {
-    // From the bytes just hashed, so the checked file is the file loaded.
-    session = await InferenceSession.create(bytes, sessionOptions(intraOpThreads));
-  } catch (error) {
-    throw invalid(onnxPath, 'file', `onnxruntime cannot load it: ${(error as Error).message}`, error);
-  }
+  const session = await checkedSession(onnxPath, jsonPath, manifest, '', intraOpThreads);
   const refuse = async (field: string, message: string): Promise<never> => {
     await session.release();
     throw invalid(jsonPath, field, message);
@@ -226,23 +208,36 @@ export async function loadModel(versionDir: string, intraOpThreads = availablePa
   return { id: manifest.id, version: manifest.version, dir: versionDir, manifest, session, ...(verifier ? { verifier } : {}) };
 }
 
-async function loadVerifier(versionDir: string, jsonPath: string, spec: Verifier, intraOpThreads: number): Promise<InferenceSession> {
-  const path = join(versionDir, spec.file);
+/**
+ * An ONNX file checked against the size and sha256 its model.json states (`fields` prefixes the field names in
+ * errors), then loaded from the bytes just hashed, so the checked file is the file loaded.
+ */
+async function checkedSession(
+  path: string,
+  jsonPath: string,
+  spec: { file: string; sizeBytes: number; sha256: string },
+  fields: string,
+  intraOpThreads: number,
+): Promise<InferenceSession> {
   let bytes: Buffer;
   try {
     bytes = await readFile(path);
   } catch (error) {
-    throw invalid(path, 'verifier.file', `model.json names "${spec.file}" but it cannot be read`, error);
+    throw invalid(path, `${fields}file`, `model.json names "${spec.file}" but it cannot be read`, error);
   }
-  if (bytes.length !== spec.sizeBytes) throw invalid(jsonPath, 'verifier.sizeBytes', `${spec.sizeBytes} but ${path} has ${bytes.length} bytes`);
+  if (bytes.length !== spec.sizeBytes) throw invalid(jsonPath, `${fields}sizeBytes`, `${spec.sizeBytes} but ${path} has ${bytes.length} bytes`);
   const sha = createHash('sha256').update(bytes).digest('hex');
-  if (sha !== spec.sha256) throw invalid(jsonPath, 'verifier.sha256', `${spec.sha256} but ${path} hashes to ${sha}`);
-  let session: InferenceSession;
+  if (sha !== spec.sha256) throw invalid(jsonPath, `${fields}sha256`, `${spec.sha256} but ${path} hashes to ${sha}`);
   try {
-    session = await InferenceSession.create(bytes, sessionOptions(intraOpThreads));
+    return await InferenceSession.create(bytes, sessionOptions(intraOpThreads));
   } catch (error) {
-    throw invalid(path, 'verifier.file', `onnxruntime cannot load it: ${(error as Error).message}`, error);
+    throw invalid(path, `${fields}file`, `onnxruntime cannot load it: ${(error as Error).message}`, error);
   }
+}
+
+async function loadVerifier(versionDir: string, jsonPath: string, spec: Verifier, intraOpThreads: number): Promise<InferenceSession> {
+  const path = join(versionDir, spec.file);
+  const session = await checkedSession(path, jsonPath, spec, 'verifier.', intraOpThreads);
   if (!session.inputNames.includes(spec.input) || !session.outputNames.includes(spec.output)) {
     await session.release();
     throw invalid(jsonPath, 'verifier.input', `"${spec.input}" -> "${spec.output}" but ${path} takes [${session.inputNames.join(', ')}] -> [${session.outputNames.join(', ')}]`);

@@ -26,13 +26,9 @@ SEED = 1234
 INPUT_SHAPE = (2, 3, 80, 112)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", required=True)
-    args = ap.parse_args()
-    os.makedirs(args.out, exist_ok=True)
-    torch.manual_seed(SEED)
-    model = net.build()
+def randomise_batchnorm(model: torch.nn.Module) -> None:
+    """Non-trivial BatchNorm statistics and affine terms: export folds them into the convolutions, and a fold that
+    is wrong only shows when they are not the identity."""
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
@@ -40,6 +36,17 @@ def main() -> None:
                 m.running_var.uniform_(0.5, 2.0)
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.2, 0.2)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    torch.manual_seed(SEED)
+    model = net.build()
+    randomise_batchnorm(model)
+    with torch.no_grad():
         # Lift the heads' priors so both sigmoid channels and the radius carry signal worth comparing.
         model.seg_head.bias.zero_()
         model.stone_head[-1].bias.zero_()

@@ -27,6 +27,7 @@ import net  # noqa: E402
 import verifier as V  # noqa: E402
 from calibrate import auroc  # noqa: E402
 from data import BIT, MEAN, STD, _photometric, display_path, load_dirs  # noqa: E402
+from export import sha256_file  # noqa: E402
 
 THREADS = 2
 MASK_POSITIVES = 8  # per photo and kind: positives drawn from the true mask, so kinds the seg model misses are learned
@@ -111,14 +112,6 @@ def image_scores(n: int, rows: np.ndarray, probs: np.ndarray) -> np.ndarray:
         i = int(r[0])
         out[i] = np.maximum(out[i], p)
     return out
-
-
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def parse_args(argv=None):

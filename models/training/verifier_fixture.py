@@ -19,6 +19,7 @@ import torch  # noqa: E402
 
 import verifier as V  # noqa: E402
 from data import MEAN, STD  # noqa: E402
+from fixture import randomise_batchnorm  # noqa: E402
 
 SEED = 4321
 H, W = 150, 230  # not multiples of the cell or the grid: the partial last cells are exercised
@@ -41,11 +42,7 @@ def main() -> None:
     x = V.normalise(torch.from_numpy(patches), MEAN, STD)
     torch.manual_seed(SEED)
     model = V.build()
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
+    randomise_batchnorm(model)
     model.eval()
     V.export_onnx(model, os.path.join(args.out, "verifier.onnx"))
     with torch.no_grad():
