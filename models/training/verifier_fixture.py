@@ -33,7 +33,9 @@ def main() -> None:
     rng = np.random.default_rng(SEED)
     planes = (rng.random((4, H, W)) ** 6).astype(np.float32)  # mostly low, a few strong pixels per cell
     yy, xx = np.mgrid[0:H, 0:W]
-    on_piece = (((xx - 120) / 100.0) ** 2 + ((yy - 70) / 60.0) ** 2 <= 1).astype(np.uint8)
+    # A ring, as a piece often is: rows with a hole in the middle and empty rows above and below.
+    r2 = ((xx - 120) / 100.0) ** 2 + ((yy - 70) / 60.0) ** 2
+    on_piece = ((r2 <= 1) & (r2 >= 0.3)).astype(np.uint8)
     image = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
     rule = dict(V.CANDIDATES, gridPx=48)
     cands = V.candidates(planes, on_piece.astype(bool), rule)
