@@ -1,0 +1,70 @@
+"""The verifier's strongest candidates on photos labelled polish-clean: what its false alarms look like.
+
+    /usr/bin/python3 models/training/verifier_false_alarms.py --model models/loupe-seg/1.2.0 \
+        --data /work/data/val-s201 --out models/loupe-seg/1.2.0/failures/verifier-false-alarms.jpg
+
+One tile per photo (the photo's strongest candidate, its 256 px context, a red dot on the candidate), strongest
+first, and one line per tile on stdout: file, the map that proposed it (-1: grid), the verifier's probabilities.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+import net  # noqa: E402
+import train_verifier as T  # noqa: E402
+import verifier as V  # noqa: E402
+from data import load_dirs  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", required=True, help="a model version folder with a verifier")
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--tiles", type=int, default=16)
+    args = ap.parse_args()
+    torch.set_num_threads(T.THREADS)
+    manifest = json.load(open(os.path.join(args.model, "model.json"), encoding="utf8"))
+    spec = manifest["verifier"]
+    seg_ck = torch.load(os.path.join(args.model, manifest.get("weights", "weights.pt")), map_location="cpu")
+    seg = net.build(seg_ck["config"])
+    seg.load_state_dict(seg_ck["model"])
+    seg.eval()
+    ver_ck = torch.load(os.path.join(args.model, spec["weights"]), map_location="cpu")
+    ver = V.build(ver_ck["config"])
+    ver.load_state_dict(ver_ck["model"])
+    samples, _ = load_dirs([args.data], log=lambda *_: None)
+    clean = [s for s in samples if not s.labels.get("polish")]
+    rows = T.examples_for(clean, seg, np.random.default_rng(0), False, spec["kinds"])
+    probs = T.score_rows(ver, clean, rows)
+    best: dict[int, tuple[float, int]] = {}
+    for n, r in enumerate(rows):
+        i, p = int(r[0]), float(probs[n].max())
+        if i not in best or p > best[i][0]:
+            best[i] = (p, n)
+    tiles = []
+    for p, n in sorted(best.values(), reverse=True)[:args.tiles]:
+        r = rows[n]
+        s = clean[int(r[0])]
+        tile = np.array(Image.fromarray(V.crop_region(s.image, int(r[1]), int(r[2]), V.PATCH * V.CONTEXT_FACTOR)).resize((192, 192)))
+        tile[94:98, 94:98] = (255, 0, 0)
+        tiles.append(tile)
+        print(f"{os.path.basename(s.key)} source {int(r[3])} " + " ".join(f"{k} {q:.2f}" for k, q in zip(spec["kinds"], probs[n])))
+    cols = 4
+    while len(tiles) % cols:
+        tiles.append(np.zeros_like(tiles[0]))
+    grid = np.concatenate([np.concatenate(tiles[j:j + cols], 1) for j in range(0, len(tiles), cols)], 0)
+    Image.fromarray(grid).save(args.out, quality=85)
+
+
+if __name__ == "__main__":
+    main()
