@@ -127,6 +127,10 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=17)
     p.add_argument("--cache-dir", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "runs", "verifier-cache"))
+    p.add_argument("--run-dir", default=None, help="checkpoints (default models/training/runs/verifier-<version>)")
+    p.add_argument("--resume", action="store_true", help="continue the run's last.pt (same plan only)")
+    p.add_argument("--checkpoint-every", type=int, default=250, help="steps between checkpoints (~1.5 min at batch 64)")
+    p.add_argument("--max-minutes", type=float, default=None, help="stop at the next checkpoint after this long (exit 2)")
     p.add_argument("--recall-only", action="store_true", help="stop after the validation candidates' recall")
     p.add_argument("--limit", type=int, default=None, help="first N photos per folder (smoke runs)")
     return p.parse_args(argv)
@@ -175,8 +179,40 @@ def main(argv=None) -> None:
     model = V.build({"kinds": len(args.kinds)})
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     half = args.batch // 2
+    run_dir = args.run_dir or os.path.join(os.path.dirname(os.path.abspath(__file__)), "runs", f"verifier-{os.path.basename(os.path.normpath(args.out))}")
+    ckpt = os.path.join(run_dir, "last.pt")
+    plan = {"seg": seg_json["sha256"], "data": args.data, "val": args.val, "steps": args.steps, "batch": args.batch, "lr": args.lr,
+            "seed": args.seed, "kinds": args.kinds, "limit": args.limit}
+    start, elapsed = 0, 0.0
+    if args.resume:
+        if not os.path.exists(ckpt):
+            raise SystemExit(f"--resume: {ckpt} does not exist")
+        ck = torch.load(ckpt, map_location="cpu")
+        if ck["plan"] != plan:
+            raise SystemExit(f"--resume: {ckpt} was made by another plan: {ck['plan']}")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        rng.bit_generator.state = ck["rng"]
+        torch.set_rng_state(ck["torchRng"])
+        start, elapsed = ck["step"], ck["elapsedS"]
+        log(f"resumed from {ckpt} at step {start}")
+    elif os.path.exists(ckpt):
+        raise SystemExit(f"{ckpt} exists: pass --resume to continue it, or remove it")
+    os.makedirs(run_dir, exist_ok=True)
+
+    def save(step: int) -> None:
+        tmp = ckpt + ".tmp"
+        torch.save({"plan": plan, "model": model.state_dict(), "optimizer": opt.state_dict(), "rng": rng.bit_generator.state,
+                    "torchRng": torch.get_rng_state(), "step": step, "elapsedS": elapsed + time.time() - t0}, tmp)
+        os.replace(tmp, ckpt)
+
     t0 = time.time()
-    for step in range(args.steps):
+    for step in range(start, args.steps):
+        if step > start and step % args.checkpoint_every == 0:
+            save(step)
+            if args.max_minutes is not None and (elapsed + time.time() - t0) / 60 >= args.max_minutes:
+                log(f"stopped at step {step} (--max-minutes {args.max_minutes}); continue with the same command plus --resume")
+                sys.exit(2)
         lr = args.lr * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * step / args.steps)))
         for g in opt.param_groups:
             g["lr"] = lr
@@ -196,9 +232,10 @@ def main(argv=None) -> None:
         loss.backward()
         opt.step()
         if (step + 1) % 100 == 0:
-            el = time.time() - t0
-            print(f"step {step + 1}/{args.steps} loss {float(loss):.4f} {el / (step + 1):.2f}s/step "
-                  f"ETA {el / (step + 1) * (args.steps - step - 1) / 60:.1f}min", flush=True)
+            per = (time.time() - t0) / (step + 1 - start)
+            print(f"step {step + 1}/{args.steps} loss {float(loss):.4f} {per:.2f}s/step "
+                  f"ETA {per * (args.steps - step - 1) / 60:.1f}min", flush=True)
+    save(args.steps)
 
     probs = score_rows(model, val_samples, val_rows)
     scores = image_scores(len(val_samples), val_rows, probs)
@@ -238,6 +275,7 @@ def main(argv=None) -> None:
                 "seg": display_path(args.seg), "segSha256": seg_json["sha256"], "data": data_summary, "validation": val_summary,
                 "steps": args.steps, "batch": args.batch, "lr": args.lr, "seed": args.seed, "maskPositivesPerKind": MASK_POSITIVES,
                 "labelRadiusPx": V.LABEL_RADIUS, "ignoreRadiusPx": V.IGNORE_RADIUS, "examples": len(train_rows), "durationS": round(time.time() - t_start, 1),
+                "trainingS": round(elapsed + time.time() - t0, 1), "resumedAtStep": start or None,
             },
             "metrics": metrics,
         },
