@@ -1,23 +1,16 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
+import { PYTHON, skipUnless, torchAvailable } from '../core/support/env.js';
 
-// Debian's python3-torch is visible only to the system interpreter, not to a pyenv `python3` on PATH.
-const PYTHON = '/usr/bin/python3';
 const FIXTURE = join(import.meta.dirname, '../../models/training/fixture.py');
 const TOLERANCE = 1e-4;
 
-function torchAvailable(): boolean {
-  return spawnSync(PYTHON, ['-c', 'import torch, onnx'], { stdio: 'ignore' }).status === 0;
-}
-
 const hasTorch = torchAvailable();
-if (!hasTorch && process.env.CI !== 'true') {
-  console.warn(`onnx-parity: skipped, ${PYTHON} cannot import torch and onnx (apt-get install python3-torch python3-onnx)`);
-}
+const skipTorch = skipUnless(hasTorch, `${PYTHON} with torch and onnx (apt-get install python3-torch python3-onnx)`);
 
 interface FixtureFile {
   file: string;
@@ -47,7 +40,7 @@ describe('loupe-seg ONNX export', () => {
   afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
   // In CI a missing torch must fail loudly, never hide the parity check behind a skip.
-  it.skipIf(!hasTorch && process.env.CI !== 'true')(
+  it.skipIf(skipTorch)(
     'runs in onnxruntime-node with the contract names and matches PyTorch within 1e-4',
     async () => {
       expect(hasTorch, `${PYTHON} cannot import torch and onnx; CI must have python3-torch and python3-onnx`).toBe(true);

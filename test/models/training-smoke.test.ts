@@ -5,18 +5,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
+import { PYTHON, skipUnless, torchAvailable } from '../core/support/env.js';
 import { ModelManifestSchema } from '../../pipeline/model-manifest.schema.js';
 
-const PYTHON = '/usr/bin/python3';
 const ROOT = join(import.meta.dirname, '../..');
 const TRAIN = join(ROOT, 'models/training/train.py');
 const TINY_SYNTH = join(ROOT, 'models/training/tiny_synth.py');
 const LOUPE = join(ROOT, 'cli/bin/loupe.js');
 
-const hasTorch = spawnSync(PYTHON, ['-c', 'import torch, onnx'], { stdio: 'ignore' }).status === 0;
-if (!hasTorch && process.env.CI !== 'true') {
-  console.warn(`training-smoke: skipped, ${PYTHON} cannot import torch and onnx (apt-get install python3-torch python3-onnx)`);
-}
+const hasTorch = torchAvailable();
+const skipTorch = skipUnless(hasTorch, `${PYTHON} with torch and onnx (apt-get install python3-torch python3-onnx)`);
 
 /** The real generator once `loupe synth` is registered; until then the crude Python stand-in with the same schema. */
 function makeManifestFolder(out: string, count: number, seed: number): string {
@@ -36,7 +34,7 @@ describe('training smoke run', () => {
   const dirs: string[] = [];
   afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-  it.skipIf(!hasTorch && process.env.CI !== 'true')(
+  it.skipIf(skipTorch)(
     'trains, calibrates and exports a model folder the pipeline accepts',
     async () => {
       expect(hasTorch, `${PYTHON} cannot import torch and onnx; CI must have python3-torch and python3-onnx`).toBe(true);

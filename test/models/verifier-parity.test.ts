@@ -1,9 +1,10 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
+import { PYTHON, skipUnless, torchAvailable } from '../core/support/env.js';
 import { polishCandidates } from '../../pipeline/postprocess/polish-candidates.js';
 import { sessionOptions } from '../../pipeline/registry.js';
 import { patchTensorData, runVerifier } from '../../pipeline/verify.js';
@@ -11,10 +12,9 @@ import type { Verifier } from '../../pipeline/model-manifest.schema.js';
 
 // The verifier was trained on candidates and patches made in Python; in service they are made in TypeScript. A
 // candidate rule or patch that drifts between the two would feed the network inputs it never saw.
-const PYTHON = '/usr/bin/python3';
 const FIXTURE = join(import.meta.dirname, '../../models/training/verifier_fixture.py');
-const hasTorch = spawnSync(PYTHON, ['-c', 'import torch, onnx'], { stdio: 'ignore' }).status === 0;
-if (!hasTorch && process.env.CI !== 'true') console.warn(`verifier-parity: skipped, ${PYTHON} cannot import torch and onnx`);
+const hasTorch = torchAvailable();
+const skipTorch = skipUnless(hasTorch, `${PYTHON} with torch and onnx (apt-get install python3-torch python3-onnx)`);
 
 interface Fixture {
   width: number;
@@ -38,7 +38,7 @@ describe('polish verifier: Python training contract = TypeScript service', () =>
   const dirs: string[] = [];
   afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-  it.skipIf(!hasTorch && process.env.CI !== 'true')('same candidates, same patches, same probabilities', async () => {
+  it.skipIf(skipTorch)('same candidates, same patches, same probabilities', async () => {
     expect(hasTorch, `${PYTHON} cannot import torch and onnx; CI must have python3-torch and python3-onnx`).toBe(true);
     const dir = mkdtempSync(join(tmpdir(), 'loupe-verifier-'));
     dirs.push(dir);

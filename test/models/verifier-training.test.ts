@@ -3,24 +3,24 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { PYTHON, skipUnless, torchAvailable } from '../core/support/env.js';
 import { loadModel, releaseModel } from '../../pipeline/registry.js';
 
 // The verifier's trainer on a generated set behind the shipped seg network: a run stopped by --max-minutes resumes
 // from its checkpoint to the same network an uninterrupted run makes, and the version it writes loads as a worker
 // loads it.
-const PYTHON = '/usr/bin/python3';
 const ROOT = join(import.meta.dirname, '../..');
 const LOUPE = join(ROOT, 'cli/bin/loupe.js');
 const TRAIN = join(ROOT, 'models/training/train_verifier.py');
 const SEG = join(ROOT, 'models/loupe-seg/1.1.0');
-const hasTorch = spawnSync(PYTHON, ['-c', 'import torch, onnx'], { stdio: 'ignore' }).status === 0;
-if (!hasTorch && process.env.CI !== 'true') console.warn(`verifier-training: skipped, ${PYTHON} cannot import torch and onnx`);
+const hasTorch = torchAvailable();
+const skipTorch = skipUnless(hasTorch, `${PYTHON} with torch and onnx (apt-get install python3-torch python3-onnx)`);
 
 describe('train_verifier.py', () => {
   const dirs: string[] = [];
   afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-  it.skipIf(!hasTorch && process.env.CI !== 'true')('resumes a stopped run to the same network and writes a version the registry loads', async () => {
+  it.skipIf(skipTorch)('resumes a stopped run to the same network and writes a version the registry loads', async () => {
     expect(hasTorch, `${PYTHON} cannot import torch and onnx; CI must have python3-torch and python3-onnx`).toBe(true);
     const dir = mkdtempSync(join(tmpdir(), 'loupe-vtrain-'));
     dirs.push(dir);

@@ -1,4 +1,4 @@
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +11,7 @@ import { createModelRegistry } from '../../pipeline/registry.js';
 import { InspectionReportSchema } from '../../pipeline/report.schema.js';
 import { testApp, type TestApp } from '../api/support/test-app.js';
 import { sqliteTestDatabase, type TestDatabase } from '../core/support/databases.js';
-import { redisAnswers, skipUnless } from '../core/support/env.js';
+import { PYTHON, redisAnswers, skipUnless, torchAvailable } from '../core/support/env.js';
 import { spawnWorker, type WorkerChild } from '../e2e/support/processes.js';
 import { getJson, samplesForE2e, waitFor } from '../e2e/support/stack.js';
 
@@ -21,13 +21,12 @@ import { getJson, samplesForE2e, waitFor } from '../e2e/support/stack.js';
  * torch, and Redis for the worker part; outside CI their absence skips with a message, in CI it fails.
  */
 
-const PYTHON = '/usr/bin/python3';
 const ROOT = join(import.meta.dirname, '../..');
 const LOUPE = join(ROOT, 'cli/bin/loupe.js');
 const TRAIN_PY = join(ROOT, 'models/training/train.py');
 const ID = 'loupe-seg';
 
-const hasTorch = spawnSync(PYTHON, ['-c', 'import torch, onnx'], { stdio: 'ignore' }).status === 0;
+const hasTorch = torchAvailable();
 const skipTorch = skipUnless(hasTorch, `${PYTHON} with torch and onnx`);
 const redisUp = await redisAnswers();
 

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import pg from 'pg';
 import { freePort, redisAnswers as redisAnswersAt } from '../../../core/local-redis.js';
 
@@ -32,6 +33,12 @@ export function skipUnless(available: boolean, what: string): boolean {
   console.warn(`[skip] ${what} is not reachable; start it to run these tests (CI fails instead of skipping)`);
   return true;
 }
+
+/** Debian's python3-torch is visible only to the system interpreter, not to a pyenv `python3` on PATH. */
+export const PYTHON = '/usr/bin/python3';
+
+/** Whether PYTHON imports torch and onnx (training, export and parity suites; `apt-get install python3-torch python3-onnx`). */
+export const torchAvailable = (): boolean => spawnSync(PYTHON, ['-c', 'import torch, onnx'], { stdio: 'ignore' }).status === 0;
 
 /** A free local port, e.g. for a Redis URL that must not answer (core/local-redis.ts's helper). */
 export { freePort };
