@@ -111,20 +111,17 @@ async function verifiedFor(
   timings: InferTimings,
 ): Promise<{ verified: VerifiedCandidate[]; kindIndex: number; spec: Verifier } | null> {
   const spec = set.model.manifest.verifier;
+  const session = set.model.verifier;
   const kindIndex = spec?.kinds.indexOf(kind) ?? -1;
-  if (!spec || !set.model.verifier || kindIndex < 0) return null;
+  if (!spec || !session || kindIndex < 0) return null;
   let verified = cache.get(set);
   if (!verified) {
-    verified = await verifyCandidates(set, spec, onPiece, timings);
+    const planes = spec.kinds.map((k) => required(set.maps.planes.get(k), `a "${k}" channel for the verifier`));
+    const candidates = polishCandidates(planes, set.maps.width, set.maps.height, onPiece, spec.candidates);
+    verified = await runVerifier(session, set.rgb, candidates, spec, set.model.manifest.input.normalisation, timings);
     cache.set(set, verified);
   }
   return { verified, kindIndex, spec };
-}
-
-async function verifyCandidates(set: MapSet, spec: Verifier, onPiece: Uint8Array, timings: InferTimings): Promise<VerifiedCandidate[]> {
-  const planes = spec.kinds.map((k) => required(set.maps.planes.get(k), `a "${k}" channel for the verifier`));
-  const candidates = polishCandidates(planes, set.maps.width, set.maps.height, onPiece, spec.candidates);
-  return runVerifier(required(set.model.verifier, 'the verifier session'), set.rgb, candidates, spec, set.model.manifest.input.normalisation, timings);
 }
 
 /** The porosity image score: the verifier's when the model's verifier looks at porosity, else the evidence plane's. */

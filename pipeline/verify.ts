@@ -27,6 +27,7 @@ export function patchTensorData(rgb: DecodedRgb, candidates: readonly PolishCand
   const { data, width, height } = rgb;
   const inv = 1 / norm.scale;
   const ctxInv = inv / (f * f);
+  const { mean, std } = norm;
   for (const [n, c] of candidates.entries()) {
     const base = n * 6 * plane;
     const cx0 = c.x - (P >> 1);
@@ -35,12 +36,13 @@ export function patchTensorData(rgb: DecodedRgb, candidates: readonly PolishCand
     const by0 = c.y - (big >> 1);
     for (let py = 0; py < P; py++) {
       for (let px = 0; px < P; px++) {
-        const o = py * P + px;
-        // Centre patch.
+        const o = base + py * P + px;
+        // Centre patch; outside the photo the pixel is zero.
         const x = cx0 + px;
         const y = cy0 + py;
-        const inside = x >= 0 && y >= 0 && x < width && y < height;
         const si = (y * width + x) * 3;
+        const inside = x >= 0 && y >= 0 && x < width && y < height;
+        for (let ch = 0; ch < 3; ch++) out[o + ch * plane] = ((inside ? data[si + ch]! * inv : 0) - mean[ch]!) / std[ch]!;
         // Context patch: the mean of an f x f block, pixels outside the photo counting as zero.
         let r = 0;
         let g = 0;
@@ -57,15 +59,9 @@ export function patchTensorData(rgb: DecodedRgb, candidates: readonly PolishCand
             b += data[j + 2]!;
           }
         }
-        const vals = [
-          inside ? data[si]! * inv : 0,
-          inside ? data[si + 1]! * inv : 0,
-          inside ? data[si + 2]! * inv : 0,
-          r * ctxInv,
-          g * ctxInv,
-          b * ctxInv,
-        ];
-        for (let ch = 0; ch < 6; ch++) out[base + ch * plane + o] = (vals[ch]! - norm.mean[ch % 3]!) / norm.std[ch % 3]!;
+        out[o + 3 * plane] = (r * ctxInv - mean[0]!) / std[0]!;
+        out[o + 4 * plane] = (g * ctxInv - mean[1]!) / std[1]!;
+        out[o + 5 * plane] = (b * ctxInv - mean[2]!) / std[2]!;
       }
     }
   }

@@ -16,7 +16,7 @@ export interface PolishKindInput {
   op: OperatingPoint;
   /** Where this kind's findings may be (for patch kinds, the piece eroded from its silhouette). */
   gate: PieceGate;
-  /** The image-level score, computed by the caller (see `kindScore` in `inspect.ts`). */
+  /** The image-level score, computed by the caller (see `channelImageScore` and `verifiedKindScore` in `inspect.ts`). */
   score: number;
   /**
    * The polish verifier's view of this kind, when the model has one: each candidate's position (working px) and its
@@ -81,11 +81,11 @@ export function analysePolishKind(
     if (mask) paintRegions(found, mask);
     return { kind, score: input.score, findings: found.regions.map((r) => toFinding(r, r.maxProb)) };
   }
-  const best = (r: Region): number => verified.points.reduce((m, q) => (near(r, q.x, q.y) ? Math.max(m, q.p) : m), 0);
-  const confirmed = filterRegions(found, (r) => best(r) >= verified.gate);
+  // Per region, the strongest verifier probability on it.
+  const best = found.regions.map((r) => verified.points.reduce((m, q) => (near(r, q.x, q.y) ? Math.max(m, q.p) : m), 0));
+  const confirmed = filterRegions(found, (_, k) => best[k]! >= verified.gate);
   if (mask) paintRegions(confirmed, mask);
-  const counted = new Set(confirmed.regions);
-  const findings = found.regions.map((r) => toFinding(r, best(r), !counted.has(r)));
+  const findings = found.regions.map((r, k) => toFinding(r, best[k]!, best[k]! < verified.gate));
   // A defect the verifier confirms where the seg map has no region at its pixel threshold: located (the verifier's
   // patch) but not measured, so its severity is the kind's review size, never a fail.
   const half = verified.patchPx / 2;

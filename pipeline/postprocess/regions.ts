@@ -254,6 +254,7 @@ export function filterRegions(found: Regions, keep: (region: Region, index: numb
   return { regions: kept, runs: Int32Array.from(keptRuns) };
 }
 
+/** Sets `mask` (the plane's size) to 1 on every pixel of the regions. */
 export function paintRegions(found: Regions, mask: Uint8Array): void {
   const { runs } = found;
   for (let r = 0; r < runs.length; r += 3) mask.fill(1, runs[r]!, runs[r + 1]!);
