@@ -40,8 +40,8 @@ def log(msg: str) -> None:
 def examples_for(samples, seg_model, rng: np.random.Generator, with_mask_positives: bool, kinds: list[str]):
     """Per photo: candidates (x, y, source kind, seg value, labels) and, for training, extra mask positives."""
     rows, t0 = [], time.time()
+    kind_bits = [BIT[k] for k in kinds]
     for i, s in enumerate(samples):
-        kind_bits = [BIT[k] for k in kinds]
         for v, x, y, k in V.candidates(V.seg_maps(seg_model, s.image, MEAN, STD, kinds)):
             rows.append((i, x, y, k, v, *V.label_at(s.bits, x, y, kind_bits)))
         if with_mask_positives:
@@ -64,8 +64,8 @@ def relabel(rows: np.ndarray, samples, kinds: list[str]) -> np.ndarray:
     return out
 
 
-def cached_examples(args, part: str, samples, seg_model, seg_sha: str, rng, with_mask_positives: bool) -> np.ndarray:
-    """examples_for, kept in --cache-dir: the seg pass over 1,400 photos is ~15 min of the run, and the verifier's
+def cached_examples(args, part: str, samples, seg_model, seg_sha: str, with_mask_positives: bool) -> np.ndarray:
+    """examples_for, kept in --cache-dir: the seg pass over 1,400 photos is ~5 min of the run, and the verifier's
     hyper-parameters can change without it. Keyed by the seg model's sha256 and the photos' keys."""
     key = hashlib.sha256(json.dumps([seg_sha, part, [s.key for s in samples], args.seed, V.CANDIDATES]
                                     + ([args.kinds] if args.kinds != list(net.POLISH_KINDS) else [])).encode()).hexdigest()[:16]
@@ -142,18 +142,14 @@ def main(argv=None) -> None:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     t_start = time.time()
-    seg_json = json.load(open(os.path.join(args.seg, "model.json"), encoding="utf8"))
-    ck = torch.load(os.path.join(args.seg, seg_json.get("weights", "weights.pt")), map_location="cpu")
-    seg_model = net.build(ck["config"])
-    seg_model.load_state_dict(ck["model"])
-    seg_model.eval()
+    seg_json, seg_model, _ = V.load_version(args.seg)
 
     samples, data_summary = load_dirs(args.data, args.limit, log)
     val_samples, val_summary = load_dirs(args.val, args.limit, log)
     if {s.key for s in samples} & {s.key for s in val_samples}:
         raise SystemExit("a validation photo is also a training photo")
     log(f"{len(samples)} training and {len(val_samples)} validation photos")
-    val_rows = cached_examples(args, "val", val_samples, seg_model, seg_json["sha256"], rng, False)
+    val_rows = cached_examples(args, "val", val_samples, seg_model, seg_json["sha256"], False)
 
     # Candidate recall on validation: a photo with a kind whose candidates never land on it cannot be scored up.
     idx = [net.SEG_CHANNELS.index(k) for k in args.kinds]
@@ -165,7 +161,7 @@ def main(argv=None) -> None:
     log(f"candidate recall on validation photos with the kind: {recall}")
     if args.recall_only:
         return
-    train_rows = cached_examples(args, "train", samples, seg_model, seg_json["sha256"], rng, True)
+    train_rows = cached_examples(args, "train", samples, seg_model, seg_json["sha256"], True)
     labels = train_rows[:, 5:]
     pos_by_kind = [np.nonzero(labels[:, k] > 0)[0] for k in range(len(args.kinds))]
     negatives = np.nonzero((labels == 0).all(1))[0]
@@ -245,11 +241,11 @@ def main(argv=None) -> None:
             seg_max[int(r[0]), int(r[3])] = max(seg_max[int(r[0]), int(r[3])], r[4])
     metrics = {}
     for j, k in enumerate(args.kinds):
+        # Candidate level: on the kind against clean of it (candidates near it are neither).
+        labelled = val_rows[:, 5 + j] >= 0
         metrics[k] = {"imageAurocVerifier": auroc(scores[:, j], present[:, j]), "imageAurocSegPeak": auroc(seg_max[:, j], present[:, j]),
-                      "candidateRecall": recall[k], "positives": int(present[:, j].sum()), "negatives": int((~present[:, j]).sum())}
-    for j, k in enumerate(args.kinds):
-        on, off = val_rows[:, 5 + j] > 0.5, val_rows[:, 5 + j] == 0
-        metrics[k]["candidateAuroc"] = auroc(np.concatenate([probs[on, j], probs[off, j]]), np.concatenate([np.ones(on.sum(), bool), np.zeros(off.sum(), bool)]))
+                      "candidateRecall": recall[k], "positives": int(present[:, j].sum()), "negatives": int((~present[:, j]).sum()),
+                      "candidateAuroc": auroc(probs[labelled, j], val_rows[labelled, 5 + j] > 0.5)}
     fam = present.any(1)
     metrics["family"] = {"imageAurocVerifier": auroc(scores.max(1), fam), "positives": int(fam.sum()), "negatives": int((~fam).sum())}
     for k, m in metrics.items():

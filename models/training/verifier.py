@@ -12,6 +12,8 @@ and `pipeline/verify.ts`; `model.json.verifier` carries every number they read.
 """
 from __future__ import annotations
 
+import json
+import os
 import warnings
 
 import numpy as np
@@ -20,6 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import net
 from net import POLISH_KINDS, SEG_CHANNELS, cbr
 
 # Candidate rule (model.json verifier.candidates): per polish kind, the strongest pixel of every CELL x CELL cell of
@@ -137,6 +140,23 @@ def export_onnx(model: PolishVerifier, path: str) -> None:
 def build(config: dict | None = None) -> PolishVerifier:
     config = config or {}
     return PolishVerifier(tuple(config.get("widths", (24, 48, 64))), int(config.get("kinds", len(POLISH_KINDS))))
+
+
+def load_version(model_dir: str) -> tuple[dict, nn.Module, PolishVerifier | None]:
+    """A model version folder's model.json, its seg network and its verifier (None without one), in eval mode."""
+    with open(os.path.join(model_dir, "model.json"), encoding="utf8") as fh:
+        manifest = json.load(fh)
+    ck = torch.load(os.path.join(model_dir, manifest.get("weights", "weights.pt")), map_location="cpu")
+    seg = net.build(ck["config"])
+    seg.load_state_dict(ck["model"])
+    seg.eval()
+    ver = None
+    if manifest.get("verifier"):
+        vk = torch.load(os.path.join(model_dir, manifest["verifier"]["weights"]), map_location="cpu")
+        ver = build(vk["config"])
+        ver.load_state_dict(vk["model"])
+        ver.eval()
+    return manifest, seg, ver
 
 
 def normalise(x: torch.Tensor, mean, std) -> torch.Tensor:

@@ -9,7 +9,6 @@ first, and one line per tile on stdout: file, the map that proposed it (-1: grid
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -19,7 +18,6 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-import net  # noqa: E402
 import train_verifier as T  # noqa: E402
 import verifier as V  # noqa: E402
 from data import load_dirs  # noqa: E402
@@ -33,15 +31,10 @@ def main() -> None:
     ap.add_argument("--tiles", type=int, default=16)
     args = ap.parse_args()
     torch.set_num_threads(T.THREADS)
-    manifest = json.load(open(os.path.join(args.model, "model.json"), encoding="utf8"))
+    manifest, seg, ver = V.load_version(args.model)
+    if ver is None:
+        raise SystemExit(f"{args.model} has no verifier")
     spec = manifest["verifier"]
-    seg_ck = torch.load(os.path.join(args.model, manifest.get("weights", "weights.pt")), map_location="cpu")
-    seg = net.build(seg_ck["config"])
-    seg.load_state_dict(seg_ck["model"])
-    seg.eval()
-    ver_ck = torch.load(os.path.join(args.model, spec["weights"]), map_location="cpu")
-    ver = V.build(ver_ck["config"])
-    ver.load_state_dict(ver_ck["model"])
     samples, _ = load_dirs([args.data], log=lambda *_: None)
     clean = [s for s in samples if not s.labels.get("polish")]
     rows = T.examples_for(clean, seg, np.random.default_rng(0), False, spec["kinds"])
