@@ -4,13 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PYTHON, skipUnless, torchAvailable } from '../core/support/env.js';
+import { PYTHON, torchSuite } from '../core/support/env.js';
 
 const FIXTURE = join(import.meta.dirname, '../../models/training/fixture.py');
 const TOLERANCE = 1e-4;
 
-const hasTorch = torchAvailable();
-const skipTorch = skipUnless(hasTorch, `${PYTHON} with torch and onnx (apt-get install python3-torch python3-onnx)`);
+const { hasTorch, skip: skipTorch, missing: TORCH_MISSING } = torchSuite();
 
 interface FixtureFile {
   file: string;
@@ -43,7 +42,7 @@ describe('loupe-seg ONNX export', () => {
   it.skipIf(skipTorch)(
     'runs in onnxruntime-node with the contract names and matches PyTorch within 1e-4',
     async () => {
-      expect(hasTorch, `${PYTHON} cannot import torch and onnx; CI must have python3-torch and python3-onnx`).toBe(true);
+      expect(hasTorch, TORCH_MISSING).toBe(true);
       const dir = mkdtempSync(join(tmpdir(), 'loupe-parity-'));
       dirs.push(dir);
       execFileSync(PYTHON, [FIXTURE, '--out', dir], { stdio: 'pipe', timeout: 120_000 });

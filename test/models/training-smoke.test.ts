@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PYTHON, skipUnless, torchAvailable } from '../core/support/env.js';
+import { PYTHON, torchSuite } from '../core/support/env.js';
 import { ModelManifestSchema } from '../../pipeline/model-manifest.schema.js';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -13,8 +13,7 @@ const TRAIN = join(ROOT, 'models/training/train.py');
 const TINY_SYNTH = join(ROOT, 'models/training/tiny_synth.py');
 const LOUPE = join(ROOT, 'cli/bin/loupe.js');
 
-const hasTorch = torchAvailable();
-const skipTorch = skipUnless(hasTorch, `${PYTHON} with torch and onnx (apt-get install python3-torch python3-onnx)`);
+const { hasTorch, skip: skipTorch, missing: TORCH_MISSING } = torchSuite();
 
 /** The real generator once `loupe synth` is registered; until then the crude Python stand-in with the same schema. */
 function makeManifestFolder(out: string, count: number, seed: number): string {
@@ -37,7 +36,7 @@ describe('training smoke run', () => {
   it.skipIf(skipTorch)(
     'trains, calibrates and exports a model folder the pipeline accepts',
     async () => {
-      expect(hasTorch, `${PYTHON} cannot import torch and onnx; CI must have python3-torch and python3-onnx`).toBe(true);
+      expect(hasTorch, TORCH_MISSING).toBe(true);
       const tmp = mkdtempSync(join(tmpdir(), 'loupe-smoke-'));
       dirs.push(tmp);
       const source = makeManifestFolder(join(tmp, 'train'), 8, 5);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PYTHON, skipUnless, torchAvailable } from '../core/support/env.js';
+import { PYTHON, torchSuite } from '../core/support/env.js';
 import { polishCandidates } from '../../pipeline/postprocess/polish-candidates.js';
 import { sessionOptions } from '../../pipeline/registry.js';
 import { patchTensorData, runVerifier } from '../../pipeline/verify.js';
@@ -13,8 +13,7 @@ import type { Verifier } from '../../pipeline/model-manifest.schema.js';
 // The verifier was trained on candidates and patches made in Python; in service they are made in TypeScript. A
 // candidate rule or patch that drifts between the two would feed the network inputs it never saw.
 const FIXTURE = join(import.meta.dirname, '../../models/training/verifier_fixture.py');
-const hasTorch = torchAvailable();
-const skipTorch = skipUnless(hasTorch, `${PYTHON} with torch and onnx (apt-get install python3-torch python3-onnx)`);
+const { hasTorch, skip: skipTorch, missing: TORCH_MISSING } = torchSuite();
 
 interface Fixture {
   width: number;
@@ -39,7 +38,7 @@ describe('polish verifier: Python training contract = TypeScript service', () =>
   afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
   it.skipIf(skipTorch)('same candidates, same patches, same probabilities', async () => {
-    expect(hasTorch, `${PYTHON} cannot import torch and onnx; CI must have python3-torch and python3-onnx`).toBe(true);
+    expect(hasTorch, TORCH_MISSING).toBe(true);
     const dir = mkdtempSync(join(tmpdir(), 'loupe-verifier-'));
     dirs.push(dir);
     execFileSync(PYTHON, [FIXTURE, '--out', dir], { stdio: 'pipe', timeout: 120_000 });

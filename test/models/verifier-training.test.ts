@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PYTHON, skipUnless, torchAvailable } from '../core/support/env.js';
+import { PYTHON, torchSuite } from '../core/support/env.js';
 import { loadModel, releaseModel } from '../../pipeline/registry.js';
 
 // The verifier's trainer on a generated set behind the shipped seg network: a run stopped by --max-minutes resumes
@@ -13,15 +13,14 @@ const ROOT = join(import.meta.dirname, '../..');
 const LOUPE = join(ROOT, 'cli/bin/loupe.js');
 const TRAIN = join(ROOT, 'models/training/train_verifier.py');
 const SEG = join(ROOT, 'models/loupe-seg/1.1.0');
-const hasTorch = torchAvailable();
-const skipTorch = skipUnless(hasTorch, `${PYTHON} with torch and onnx (apt-get install python3-torch python3-onnx)`);
+const { hasTorch, skip: skipTorch, missing: TORCH_MISSING } = torchSuite();
 
 describe('train_verifier.py', () => {
   const dirs: string[] = [];
   afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
   it.skipIf(skipTorch)('resumes a stopped run to the same network and writes a version the registry loads', async () => {
-    expect(hasTorch, `${PYTHON} cannot import torch and onnx; CI must have python3-torch and python3-onnx`).toBe(true);
+    expect(hasTorch, TORCH_MISSING).toBe(true);
     const dir = mkdtempSync(join(tmpdir(), 'loupe-vtrain-'));
     dirs.push(dir);
     const train = join(dir, 'train');

@@ -40,6 +40,17 @@ export const PYTHON = '/usr/bin/python3';
 /** Whether PYTHON imports torch and onnx (training, export and parity suites; `apt-get install python3-torch python3-onnx`). */
 export const torchAvailable = (): boolean => spawnSync(PYTHON, ['-c', 'import torch, onnx'], { stdio: 'ignore' }).status === 0;
 
+/** For suites that need PYTHON with torch: whether it has it, whether to skip (never in CI), and the message a test
+ * that runs without it fails with. */
+export function torchSuite(): { hasTorch: boolean; skip: boolean; missing: string } {
+  const hasTorch = torchAvailable();
+  return {
+    hasTorch,
+    skip: skipUnless(hasTorch, `${PYTHON} with torch and onnx (apt-get install python3-torch python3-onnx)`),
+    missing: `${PYTHON} cannot import torch and onnx; CI must have python3-torch and python3-onnx`,
+  };
+}
+
 /** A free local port, e.g. for a Redis URL that must not answer (core/local-redis.ts's helper). */
 export { freePort };
 
