@@ -48,11 +48,22 @@ export interface InspectDeps {
   models: readonly LoadedModel[];
   /** Called once per model with its maps, before post-processing; off the report, so reports stay small. */
   onMaps?: (maps: PipelineMaps) => void;
+  /** Called once per verifier pass with its candidate count and timings (benchmarks; the report keeps stage totals). */
+  onVerifier?: (pass: VerifierPass) => void;
   /** Most tiles per `session.run` (default 8, further capped at ~1 MP of input per call by `infer.ts`). */
   batchSize?: number;
 }
 
 const DEFAULT_BATCH = 8;
+
+export interface VerifierPass {
+  modelId: string;
+  candidates: number;
+  /** Candidate search, patch building, and the verifier network, ms. */
+  searchMs: number;
+  patchMs: number;
+  networkMs: number;
+}
 
 interface MapSet {
   maps: ChannelMaps;
@@ -109,6 +120,7 @@ async function verifiedFor(
   kind: string,
   onPiece: Uint8Array,
   timings: InferTimings,
+  onVerifier?: (pass: VerifierPass) => void,
 ): Promise<{ verified: VerifiedCandidate[]; kindIndex: number; spec: Verifier } | null> {
   const spec = set.model.manifest.verifier;
   const session = set.model.verifier;
@@ -117,16 +129,29 @@ async function verifiedFor(
   let verified = cache.get(set);
   if (!verified) {
     const planes = spec.kinds.map((k) => required(set.maps.planes.get(k), `a "${k}" channel for the verifier`));
+    const t0 = performance.now();
     const candidates = polishCandidates(planes, set.maps.width, set.maps.height, onPiece, spec.candidates);
-    verified = await runVerifier(session, set.rgb, candidates, spec, set.model.manifest.input.normalisation, timings);
+    const searchMs = performance.now() - t0;
+    const own = { preprocessMs: 0, inferenceMs: 0 };
+    verified = await runVerifier(session, set.rgb, candidates, spec, set.model.manifest.input.normalisation, own);
+    timings.preprocessMs += own.preprocessMs;
+    timings.inferenceMs += own.inferenceMs;
+    onVerifier?.({ modelId: set.model.id, candidates: candidates.length, searchMs, patchMs: own.preprocessMs, networkMs: own.inferenceMs });
     cache.set(set, verified);
   }
   return { verified, kindIndex, spec };
 }
 
 /** The porosity image score: the verifier's when the model's verifier looks at porosity, else the evidence plane's. */
-async function porosityScore(cache: Map<MapSet, VerifiedCandidate[]>, set: MapSet, plane: Float32Array, onPiece: Uint8Array, timings: InferTimings): Promise<number> {
-  const v = await verifiedFor(cache, set, POROSITY_CHANNEL, onPiece, timings);
+async function porosityScore(
+  cache: Map<MapSet, VerifiedCandidate[]>,
+  set: MapSet,
+  plane: Float32Array,
+  onPiece: Uint8Array,
+  timings: InferTimings,
+  onVerifier?: (pass: VerifierPass) => void,
+): Promise<number> {
+  const v = await verifiedFor(cache, set, POROSITY_CHANNEL, onPiece, timings, onVerifier);
   return v ? verifiedKindScore(v.verified, v.kindIndex) : channelImageScore(set, POROSITY_CHANNEL, plane, onPiece);
 }
 
@@ -208,7 +233,7 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
     profile.porosity,
     por.set.scale,
     { onPiece: porOn, minShare: ON_PIECE_MIN_SHARE },
-    await porosityScore(verifiedBySet, por.set, por.plane, porOn, timings),
+    await porosityScore(verifiedBySet, por.set, por.plane, porOn, timings, deps.onVerifier),
   );
   const porGate = gateFor(profile.scoreThresholds.porosity, porOp.imageThreshold);
   await yieldToLoop();
@@ -224,7 +249,7 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
     const mask = polishMask.set === ch.set ? polishMask.mask : new Uint8Array(ch.set.maps.width * ch.set.maps.height);
     const gates = gatesFor(gateCache, piece, ch.set);
     const onPiece = (LENGTH_POLISH_KINDS as readonly string[]).includes(kind) ? gates.piece : gates.inner;
-    const v = await verifiedFor(verifiedBySet, ch.set, kind, gates.piece, timings);
+    const v = await verifiedFor(verifiedBySet, ch.set, kind, gates.piece, timings, deps.onVerifier);
     const score = v ? verifiedKindScore(v.verified, v.kindIndex) : channelImageScore(ch.set, kind, ch.plane, onPiece);
     const gate = gateFor(profile.scoreThresholds.polish, op.imageThreshold);
     const counts = reachesGate(score, gate);

@@ -132,12 +132,19 @@ def parse_args(argv=None):
     p.add_argument("--checkpoint-every", type=int, default=250, help="steps between checkpoints (~1.5 min at batch 64)")
     p.add_argument("--max-minutes", type=float, default=None, help="stop at the next checkpoint after this long (exit 2)")
     p.add_argument("--recall-only", action="store_true", help="stop after the validation candidates' recall")
+    p.add_argument("--candidates", type=json.loads, default=None,
+                   help='JSON overriding the candidate rule (verifier.CANDIDATES), e.g. \'{"perKind": 8, "gridPx": 0}\'')
     p.add_argument("--limit", type=int, default=None, help="first N photos per folder (smoke runs)")
     return p.parse_args(argv)
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.candidates:
+        unknown = set(args.candidates) - set(V.CANDIDATES)
+        if unknown:
+            raise SystemExit(f"--candidates: unknown keys {sorted(unknown)}; the rule has {sorted(V.CANDIDATES)}")
+        V.CANDIDATES.update(args.candidates)  # the rule the cache key, the examples and model.json all read
     torch.set_num_threads(THREADS)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)

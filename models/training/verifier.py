@@ -28,10 +28,12 @@ from net import POLISH_KINDS, SEG_CHANNELS, cbr
 # Candidate rule (model.json verifier.candidates): per polish kind, the strongest pixel of every CELL x CELL cell of
 # its seg map, strongest first, kept when at least MIN_DIST px from every candidate already kept for that kind and at
 # least FLOOR, PER_KIND at most; plus an on-piece grid GRID_PX apart. Scratch probabilities inside scratches average
-# ~0.02 in 1.1.0, so the floor is low and the ranking does the work. Measured on val-s201 with 1.1.0 (share of photos
-# with a kind where some candidate lands on it; scratch / haze / tool mark / orange peel): 8 per kind, no grid 0.69 /
-# 0.37 / 0.65 / 0.74; 16 per kind 0.78 / 0.46 / 0.74 / 0.77; 12 per kind + 96 px grid 0.85 / 0.72 / 0.78 / 0.89 (the
-# seg maps rank haze worst of all, hence the grid).
+# ~0.02 in 1.1.0, so the floor is low and the ranking does the work. Share of val-s201 photos with a kind where some
+# candidate lands on it (the label rule below), scratch / haze / tool mark / orange peel, behind 1.1.0:
+# 8 per kind, no grid 0.76 / 0.57 / 0.69 / 0.78; 12, no grid 0.81 / 0.63 / 0.78 / 0.81; 16, no grid 0.81 / 0.74 /
+# 0.80 / 0.87; 12 + a 96 px grid (this rule) 0.93 / 0.89 / 0.88 / 0.95. The seg maps rank haze worst, hence the grid.
+# Re-measure: train_verifier.py --seg models/loupe-seg/1.1.0 --data <any> --val /work/data/val-s201 --out /tmp/x
+#   --recall-only --candidates '{"perKind": 8, "gridPx": 0}'
 CANDIDATES = {"cell": 32, "minDistPx": 40, "perKind": 12, "floor": 0.02, "gridPx": 96}
 # Patch geometry (model.json verifier.input): PATCH px at working scale around the candidate, and the CONTEXT_FACTOR x
 # wider square around it box-averaged to PATCH px, stacked as 6 channels.

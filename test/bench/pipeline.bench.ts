@@ -15,6 +15,7 @@ import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { renderSample } from '../../datasets/synth/render-sample.js';
 import { createModelRegistry, inspect, loadProfiles, renderOverlay } from '../../pipeline/index.js';
+import type { VerifierPass } from '../../pipeline/inspect.js';
 import { workingScale } from '../../pipeline/preprocess.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -45,8 +46,9 @@ async function main(): Promise<void> {
     await inspect(photo, meta, profile, { models: lease.models });
     const stages: Record<string, number[]> = { decode: [], quality: [], preprocess: [], inference: [], postprocess: [], total: [] };
     let lastReport;
+    const passes: VerifierPass[] = [];
     for (let i = 0; i < runs; i++) {
-      const report = await inspect(photo, meta, profile, { models: lease.models });
+      const report = await inspect(photo, meta, profile, { models: lease.models, onVerifier: (p) => passes.push(p) });
       for (const k of Object.keys(stages)) stages[k]!.push(report.timingsMs[k as keyof typeof report.timingsMs]);
       lastReport = report;
     }
@@ -108,6 +110,10 @@ async function main(): Promise<void> {
       ortSessionRunMs: median(ortTimes),
       torchEager: torch,
       torchToOrtRatio: 'msMedian' in torch ? torch.msMedian / median(ortTimes) : null,
+      // Inside preprocess (patches) and inference (network) above; the search is inside post-processing's share.
+      verifier: passes.length
+        ? { candidates: passes[0]!.candidates, searchMs: median(passes.map((p) => p.searchMs)), patchMs: median(passes.map((p) => p.patchMs)), networkMs: median(passes.map((p) => p.networkMs)) }
+        : null,
       createdAt: new Date().toISOString(),
     };
     const rows: Array<[string, string]> = [
@@ -116,6 +122,12 @@ async function main(): Promise<void> {
       ['overlay (not on the timed path)', `${result.overlayMs.toFixed(0)} ms`],
       ['non-model / model time', result.nonModelToModelRatio.toFixed(2)],
       ['onnxruntime session.run alone', `${result.ortSessionRunMs.toFixed(0)} ms`],
+      [
+        'verifier (within the stages above)',
+        result.verifier
+          ? `${result.verifier.candidates} candidates: search ${result.verifier.searchMs.toFixed(0)}, patches ${result.verifier.patchMs.toFixed(0)}, network ${result.verifier.networkMs.toFixed(0)} ms`
+          : 'none in this model',
+      ],
       ['PyTorch eager, same tensor', 'msMedian' in torch ? `${torch.msMedian.toFixed(0)} ms (×${result.torchToOrtRatio!.toFixed(2)} of onnxruntime)` : torch.error],
     ];
     process.stdout.write(rows.map(([k, v]) => `${k.padEnd(34)} ${v}`).join('\n') + '\n');
