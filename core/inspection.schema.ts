@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { MetalSchema } from '../datasets/manifest.schema.js';
-import { VerdictSchema, type Verdict } from '../pipeline/report.schema.js';
+import { ModelUsedSchema, VerdictSchema, type Verdict } from '../pipeline/report.schema.js';
 
 /**
  * What a station sends with its photos (DESIGN.md "Upload metadata"), and the states an inspection goes through.
@@ -87,7 +87,7 @@ export const PieceSummarySchema = z.object({
   reasons: z.array(z.string()),
   missingViews: z.array(z.string()),
   profile: z.object({ name: z.string(), version: z.string() }),
-  models: z.array(z.object({ id: z.string(), version: z.string(), sha256: z.string() })),
+  models: z.array(ModelUsedSchema),
   /** Milliseconds per pipeline stage summed over views, plus the handler's own I/O and database time. */
   timingsMs: z.record(z.string(), z.number()),
 });

@@ -371,7 +371,12 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
         gate: { scoreThreshold: polishGateThreshold, source: polishKinds[0]!.gate.source },
       },
     },
-    models: [...modelsUsed.values()].map((m) => ({ id: m.id, version: m.version, sha256: m.manifest.sha256 })),
+    models: [...modelsUsed.values()].map((m) => ({
+      id: m.id,
+      version: m.version,
+      sha256: m.manifest.sha256,
+      ...(m.manifest.verifier ? { verifierSha256: m.manifest.verifier.sha256 } : {}),
+    })),
     profile: { name: profile.name, version: profile.version },
     timingsMs: {
       decode: round(tDecode - tStart, 1),

@@ -202,6 +202,18 @@ export const PolishFamilySchema = z.object({
   gate: GateSchema,
 });
 
+/**
+ * A model a report was made with. Its verifier's sha256 too, when it has one: the verifier decides polish (and, from
+ * loupe-seg 1.3, porosity) scores, so two versions with the same seg network can score a photo differently.
+ */
+export const ModelUsedSchema = z.object({
+  id: z.string(),
+  version: z.string(),
+  sha256: z.string(),
+  verifierSha256: z.string().optional(),
+});
+export type ModelUsed = z.infer<typeof ModelUsedSchema>;
+
 export const InspectionReportSchema = z.object({
   schemaVersion: z.literal(REPORT_SCHEMA_VERSION),
   verdict: VerdictSchema,
@@ -234,7 +246,7 @@ export const InspectionReportSchema = z.object({
     stone_spacing: StoneSpacingFamilySchema,
     polish: PolishFamilySchema,
   }),
-  models: z.array(z.object({ id: z.string(), version: z.string(), sha256: z.string() })),
+  models: z.array(ModelUsedSchema),
   profile: z.object({ name: z.string(), version: z.string() }),
   timingsMs: z.object({
     decode: z.number(),
