@@ -11,14 +11,21 @@ import type { DecodedRgb } from '../decode.js';
  * - Two profiles averaged over the rays and the row's stones (one calibre per row): the outward luminance rise, and
  *   the facet texture, the mean absolute luminance change between neighbouring rays, high over a faceted crown and low
  *   over the smooth metal of a seat.
- * - The row's radius is where the texture falls fastest, searched from a little inside the strongest rise to well
- *   outside it: the strongest rise marks the girdle, or the edge of the shadowed seat cut a few percent outside it,
- *   or, in a dark channel, the channel wall. On the dev photos the strongest rise alone put the radius up to 0.07 r
- *   out; the texture edge is within ~0.5 px.
+ * - The row's radius is where the texture falls fastest, searched from a little inside the girdle's luminance edge to
+ *   well outside it. That edge is the strongest rise (the girdle, or the edge of the shadowed seat cut a few percent
+ *   outside it, or the wall of a dark channel), unless a fall is FALL_DOMINANCE x stronger: a stone brighter than the
+ *   dark channel it sits in, whose strongest rise can be a ring of facets well inside the crown. Searched from that
+ *   ring, the texture "edge" was where broad outer facets begin (few facet edges for neighbouring rays to straddle),
+ *   ~0.18 r inside the girdle for whole rows on the validation photos. On the dev photos the strongest rise alone put
+ *   the radius up to 0.07 r out; the texture edge is within ~0.5 px.
  * - Each stone's centre: the point (within 2 px of the heat peak) from which the ray-averaged luminance profile across
  *   the girdle is sharpest, i.e. where the concentric structure (crown facets, girdle, seat cut) lines up best.
  * - Each stone's radius: its own texture edge near the row's; a stone whose crown texture already stops well inside
- *   the row's radius is smaller than its seat (undersized) and gets the edge where its own texture stops.
+ *   the row's radius is smaller than its seat (undersized) and gets the edge where its own texture stops, but only when
+ *   what lies between that edge and the row's radius is the seat's metal, uniform around the stone: its coarse angular
+ *   variation (rays a sixteenth of a turn apart) at most SEAT_VARIATION_SHARE of the crown's. Broad outer facets stop
+ *   the fine texture early too, yet still differ from facet to facet; taken for a seat, they gave full stones ~0.75 of
+ *   their radius on the validation photos, widening both neighbouring gaps by 0.2-0.5 mm and flagging clean pieces.
  * - Only where the photo supports it (`outlineTrusted`): the crown is faceted, textured throughout above the photo's
  *   noise and no smoother than its surroundings, and the radius agrees with the model's within a loose factor. A stone
  *   that fails keeps the model's centre and radius; a row (at its pitch) where fewer than half the stones pass is not
@@ -95,6 +102,13 @@ const CENTRE_FINE = 0.125;
 const NOISE_FACTOR = 1;
 const CROWN_CONTRAST = 0.4;
 const MODEL_RADIUS_FACTOR = 3;
+/**
+ * Girdle edge and undersized stones (see the module comment). On the validation and dev photos, 5 of 8 undersized
+ * stones that reach this test read 0.10-0.32 x their crown's variation (a steep light gradient across one seat, and
+ * two crowns as uniform as their seats, 0.6-1.0 x); broad outer facets taken for seats read 0.46-0.78 x.
+ */
+const SEAT_VARIATION_SHARE = 0.4;
+const FALL_DOMINANCE = 2;
 /** A row is measured only when at least this share of its stones' outlines are trusted; else none is. */
 const TRUSTED_SHARE = 0.5;
 
@@ -160,6 +174,20 @@ function profiles(p: Polar): { mean: Float64Array; texture: Float64Array } {
   return { mean, texture };
 }
 
+/** Per sample: mean |luminance change| between rays a sixteenth of a turn apart, which sees facets too broad for the
+ * neighbouring rays of `profiles`' texture, and stays low over metal lit smoothly around the stone. */
+function angularVariation(p: Polar): Float64Array {
+  const { lum, rays, samples } = p;
+  const q = Math.max(1, Math.round(rays / 16));
+  const out = new Float64Array(samples);
+  for (let k = 0; k < rays; k++) {
+    const row = k * samples;
+    const other = ((k + q) % rays) * samples;
+    for (let j = 0; j < samples; j++) out[j] += Math.abs(lum[row + j]! - lum[other + j]!) / rays;
+  }
+  return out;
+}
+
 /** Radial derivative (per px) by a central difference of half-width `h` steps; zero where it does not fit. */
 function derivative(v: Float64Array, h: number): Float64Array {
   const out = new Float64Array(v.length);
@@ -184,6 +212,13 @@ function extremum(v: Float64Array, a: number, b: number, sign: 1 | -1): { at: nu
 
 const index = (p: Polar, d: number): number => Math.round((d - p.first) / STEP);
 const radiusAt = (p: Polar, j: number): number => p.first + j * STEP;
+
+/** Median of a radial profile over radii a..b; NaN where that holds no sample. */
+function medianOver(v: Float64Array, p: Polar, a: number, b: number): number {
+  const out: number[] = [];
+  for (let j = Math.max(0, index(p, a)); j <= Math.min(p.samples - 1, index(p, b)); j++) out.push(v[j]!);
+  return out.length ? median(out) : NaN;
+}
 
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
@@ -253,19 +288,16 @@ function rowProfile(at: Sampler, stones: readonly RowStone[], pitch: number, noi
       rowTexture[j] += texture[j]! / stones.length;
     }
   }
-  const rise = extremum(derivative(rowMean, DIFF), index(ref, lo), index(ref, hi), 1);
+  const dMean = derivative(rowMean, DIFF);
+  const rise = extremum(dMean, index(ref, lo), index(ref, hi), 1);
   if (!rise || !(rise.value > 0)) return null;
-  const riseR = radiusAt(ref, rise.at);
-  const edge = extremum(derivative(rowTexture, TEXTURE_DIFF), index(ref, riseR - Math.max(3, 0.12 * riseR)), index(ref, riseR + Math.max(1, 0.3 * riseR)), -1);
+  const fall = extremum(dMean, index(ref, lo), index(ref, hi), -1);
+  const girdleR = radiusAt(ref, (fall && -fall.value >= FALL_DOMINANCE * rise.value ? fall : rise).at);
+  const edge = extremum(derivative(rowTexture, TEXTURE_DIFF), index(ref, girdleR - Math.max(3, 0.12 * girdleR)), index(ref, girdleR + Math.max(1, 0.3 * girdleR)), -1);
   if (!edge || !(edge.value < 0)) return null;
   const radius = radiusAt(ref, edge.at);
   const band = Math.max(2, 0.1 * radius);
-  const level = (a: number, b: number): number => {
-    const v: number[] = [];
-    for (let j = Math.max(0, index(ref, a)); j <= Math.min(ref.samples - 1, index(ref, b)); j++) v.push(rowTexture[j]!);
-    return v.length ? median(v) : NaN;
-  };
-  return { pitch, lo, hi, rays, radius, crown: level(radius - band, radius - 1.5), outside: level(radius + 1.5, hi), noise };
+  return { pitch, lo, hi, rays, radius, crown: medianOver(rowTexture, ref, radius - band, radius - 1.5), outside: medianOver(rowTexture, ref, radius + 1.5, hi), noise };
 }
 
 /**
@@ -334,13 +366,19 @@ function measureStone(at: Sampler, s: { x: number; y: number; r: number }, row: 
     const stop = index(p, lo);
     while (j > stop && texture[j]! < midLevel) j--;
     const textureEnd = radiusAt(p, j);
-    if (textureEnd < rowR - band) {
+    if (textureEnd < rowR - band && seatBetween(p, lo, textureEnd, rowR, band)) {
       const small = extremum(dT, index(p, textureEnd - band), index(p, textureEnd + band), -1);
       r = small && small.value < 0 ? radiusAt(p, small.at) : textureEnd;
     }
   }
   if (!outlineTrusted({ ...edgeEvidence(at, centre.x, centre.y, r, rayCount(r)), noise: row.noise }, r, s.r)) return { x: s.x, y: s.y, r: s.r, measured: false };
   return { x: centre.x, y: centre.y, r, measured: true };
+}
+
+/** Whether the ring from a stone's texture end to the row's radius is the seat's metal (see the module comment). */
+function seatBetween(p: Polar, lo: number, textureEnd: number, rowR: number, band: number): boolean {
+  const variation = angularVariation(p);
+  return medianOver(variation, p, textureEnd + band / 2, rowR - band / 2) <= SEAT_VARIATION_SHARE * medianOver(variation, p, lo, textureEnd);
 }
 
 /** `measureRow` then `measureStones`; stones come back unchanged (`measured: false`) when the row cannot be measured. */

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { DecodedRgb } from '../../pipeline/decode.js';
 import { crownEvidence, luminance, measureStoneRow, outlineTrusted } from '../../pipeline/postprocess/stone-edges.js';
 import { detectStones } from '../../pipeline/postprocess/stones.js';
-import { H, heatMap, nearest, OP, peaksFor, renderRow, row, W, type Crown } from './stone-row-photos.js';
+import { H, heatMap, nearest, OP, peaksFor, renderRow, row, W, type Crown, type Seat } from './stone-row-photos.js';
 
 /** The model's radius plane: 24 px for stones of 20, so a radius taken from the photo is told from the model's. */
 const modelRadius = (r = 24) => new Float32Array(W * H).fill(r);
@@ -85,5 +85,26 @@ describe('stone outlines fall back to the model where the photo shows no facets'
       expect(e.crown).toBeLessThan(e.noise);
       expect(outlineTrusted(e, r, 24)).toBe(false);
     }
+  });
+});
+
+describe('girdle radius where the facet texture ends inside the girdle', () => {
+  const blindStones = (seats: Seat[]) => detectStones(heatMap(W, H, peaksFor(seats)), modelRadius(), W, H, OP);
+
+  it('measures a row in a dark channel to its girdle, not to the bright rim of broad outer facets inside it', () => {
+    // The strongest rise is where the crown's middle facets meet the bright rim; the stone's edge is the fall to the channel.
+    const seats = row(8, () => ({ rim: { level: 180 } }));
+    const measured = measureStoneRow(luminance(renderRow(W, H, seats, { metal: 30 })), W, H, blindStones(seats));
+    expect(Math.abs(measured.radius! - 20)).toBeLessThan(1);
+    for (const s of measured.stones) expect(Math.abs(s.r - 20)).toBeLessThan(1);
+  });
+
+  it('keeps a full stone whose broad outer facets end its fine texture early at the row radius, and still measures an undersized one', () => {
+    const seats = row(8, (i) => (i === 3 ? { r: 16 } : i === 5 ? { rim: {} } : {}));
+    const stones = blindStones(seats);
+    const measured = measureStoneRow(luminance(renderRow(W, H, seats, { seed: 3 })), W, H, stones);
+    const at = (i: number) => measured.stones[stones.indexOf(nearest(stones, seats[i]!.x, seats[i]!.y))]!;
+    expect(Math.abs(at(3).r - 16)).toBeLessThan(1);
+    expect(Math.abs(at(5).r - 20)).toBeLessThan(1);
   });
 });

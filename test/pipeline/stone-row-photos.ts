@@ -7,6 +7,9 @@ import type { DetectedStone } from '../../pipeline/postprocess/stones.js';
  * around, a [1 2 1] blur and a little noise. Empty seats show the metal cone and the hole. Everything in working px.
  * A stone can instead have a smooth top: `flat` (one bright level, as the pipeline tests' fixture discs) or `dome` (a
  * cabochon: brightness falling smoothly from the middle to the rim), with no facet texture and no girdle band.
+ * A faceted stone can have a `rim`: outer facets (0.8 r to the girdle) as broad as the middle zone's, so that the fine
+ * facet texture ends well inside the girdle though the rim still varies from facet to facet; with a `level`, the rim's
+ * facets are alike (within ±25 of it), a band brighter or darker than the crown on average.
  */
 export type Crown = 'faceted' | 'flat' | 'dome';
 
@@ -19,6 +22,14 @@ export interface Seat {
   r: number | null;
   /** Default: faceted. */
   crown?: Crown;
+  /** Eight broad outer facets (0.8 r to the girdle) instead of sixteen; `level`: their mean luminance. */
+  rim?: { level?: number };
+}
+
+export interface RowLook {
+  /** Luminance of the metal around the seats (a dark channel: low); default: 165-185, brighter to the right. */
+  metal?: number;
+  seed?: number;
 }
 
 function rng(seed: number): () => number {
@@ -29,10 +40,10 @@ function rng(seed: number): () => number {
   };
 }
 
-export function renderRow(width: number, height: number, seats: Seat[], seed = 7): DecodedRgb {
-  const rand = rng(seed);
+export function renderRow(width: number, height: number, seats: Seat[], look: RowLook = {}): DecodedRgb {
+  const rand = rng(look.seed ?? 7);
   const lum = new Float32Array(width * height);
-  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) lum[y * width + x] = 165 + (20 * x) / width;
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) lum[y * width + x] = look.metal ?? 165 + (20 * x) / width;
   for (const seat of seats) {
     const facets = Array.from({ length: 48 }, () => (rand() < 0.4 ? 15 + 30 * rand() : 110 + 130 * rand()));
     const rot = rand() * Math.PI;
@@ -57,8 +68,9 @@ export function renderRow(width: number, height: number, seats: Seat[], seed = 7
         const rho = d / seat.r;
         const ang = (((Math.atan2(y - seat.y, x - seat.x) - rot) % (2 * Math.PI)) + 2 * Math.PI) % (2 * Math.PI);
         const zone = rho < 0.55 ? 0 : rho < 0.8 ? 1 : 2;
-        const sectors = zone === 1 ? 8 : 16;
+        const sectors = zone === 1 || (zone === 2 && seat.rim) ? 8 : 16;
         let v = facets[zone * 16 + Math.floor((ang / (2 * Math.PI)) * sectors)]!;
+        if (zone === 2 && seat.rim?.level !== undefined) v = seat.rim.level + 50 * ((v - 15) / 225 - 0.5);
         if (rho > 0.965) v *= 0.35;
         lum[i] = lum[i]! * (1 - cov) + v * cov;
       }
