@@ -122,6 +122,7 @@ def parse_args(argv=None):
     p.add_argument("--out", required=True, help="new version folder, e.g. models/loupe-seg/1.2.0")
     p.add_argument("--kinds", nargs="+", default=list(net.POLISH_KINDS), choices=list(net.SEG_CHANNELS),
                    help="seg channels the verifier looks again at (default: the polish kinds)")
+    p.add_argument("--widths", type=int, nargs=3, default=None, help="the verifier's three stage widths (default verifier.py's)")
     p.add_argument("--steps", type=int, default=2500)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
@@ -179,13 +180,13 @@ def main(argv=None) -> None:
     log(f"training examples: {len(train_rows)} ({', '.join(f'{n} {len(p)}' for n, p in zip(args.kinds, pos_by_kind))}, "
         f"negatives {len(negatives)}, of them grid points {int((train_rows[negatives, 3] < 0).sum())})")
 
-    model = V.build({"kinds": len(args.kinds)})
+    model = V.build({"kinds": len(args.kinds), **({"widths": args.widths} if args.widths else {})})
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     half = args.batch // 2
     run_dir = args.run_dir or os.path.join(os.path.dirname(os.path.abspath(__file__)), "runs", f"verifier-{os.path.basename(os.path.normpath(args.out))}")
     ckpt = os.path.join(run_dir, "last.pt")
     plan = {"seg": seg_json["sha256"], "data": args.data, "val": args.val, "steps": args.steps, "batch": args.batch, "lr": args.lr,
-            "seed": args.seed, "kinds": args.kinds, "limit": args.limit}
+            "seed": args.seed, "kinds": args.kinds, "limit": args.limit, **({"widths": args.widths} if args.widths else {})}
     start, elapsed = 0, 0.0
     if args.resume:
         if not os.path.exists(ckpt):
