@@ -7,6 +7,9 @@ import { round } from './coords.js';
  *
  * - Overlaps: stones in a row never overlap, so of two detections overlapping by most of a radius the weaker (lower
  *   heat) is not a stone and is dropped before anything is measured (`dropOverlapping`).
+ * - Surplus: a row never holds more stones than the design has seats, so detections beyond the design's count are not
+ *   the row's stones (a reflection, a prong, a stone of another row); those whose removal leaves the most regular row
+ *   are dropped (`dropSurplus`).
  * - Order: a nearest-neighbour chain starting from one end of the row's farthest pair, which follows curved rows
  *   (a ring's shoulder seen from above) where a projection on one axis would fold them.
  * - Gaps: edge to edge, (centre distance - r1 - r2) x mm/px.
@@ -87,6 +90,43 @@ function dropOverlapping(stones: StoneOut[]): StoneOut[] {
   return kept.length === stones.length ? stones : stones.filter((s) => kept.includes(s));
 }
 
+/**
+ * How far a row departs from an evenly pitched, smoothly curving one: the squared log of each centre distance against
+ * the median, plus each squared turn between consecutive directions (radians). A row of set stones bends gradually
+ * (a ring's shank in view turns it by tens of degrees per stone at most), so a detection off its line costs a turn
+ * of a radian or more, and one overlapping a stone or far off an end a distance far from the pitch.
+ */
+function rowMisfit(ordered: StoneOut[]): number {
+  const d = ordered.slice(1).map((s, i) => dist(ordered[i]!, s));
+  const m = median(d);
+  let misfit = 0;
+  for (const v of d) misfit += Math.log(v / m) ** 2;
+  for (let i = 2; i < ordered.length; i++) {
+    const [a, b, c] = [ordered[i - 2]!, ordered[i - 1]!, ordered[i]!];
+    const turn = Math.atan2(c.cy - b.cy, c.cx - b.cx) - Math.atan2(b.cy - a.cy, b.cx - a.cx);
+    misfit += Math.atan2(Math.sin(turn), Math.cos(turn)) ** 2;
+  }
+  return misfit;
+}
+
+/**
+ * The row reduced to the design's count (see the module comment): one detection at a time, the one whose removal
+ * leaves the most regular row (`rowMisfit`), the weaker on a tie. Without a design count nothing is dropped.
+ */
+function dropSurplus(stones: StoneOut[], expectedCount: number | null): StoneOut[] {
+  let kept = stones;
+  while (expectedCount !== null && kept.length > Math.max(2, expectedCount)) {
+    let best: { rest: StoneOut[]; misfit: number; confidence: number } | null = null;
+    for (const s of kept) {
+      const rest = kept.filter((o) => o !== s);
+      const misfit = rowMisfit(orderRow(rest));
+      if (!best || misfit < best.misfit || (misfit === best.misfit && s.confidence < best.confidence)) best = { rest, misfit, confidence: s.confidence };
+    }
+    kept = best!.rest;
+  }
+  return kept;
+}
+
 /** Row order: nearest-neighbour chain from an end of the farthest pair (left-most / top-most end first). */
 export function orderRow(stones: StoneOut[]): StoneOut[] {
   if (stones.length <= 2) return [...stones].sort((a, b) => a.cx - b.cx || a.cy - b.cy);
@@ -137,7 +177,7 @@ function boxAround(points: Array<{ cx: number; cy: number; r: number }>): BBox {
 
 export function analyseSpacing(input: SpacingInput): SpacingAnalysis {
   const { tolerance, mmPerPx } = input;
-  const stones = orderRow(dropOverlapping(input.stones));
+  const stones = orderRow(dropSurplus(dropOverlapping(input.stones), input.expectedCount));
   const n = stones.length;
   const expectedCount = input.expectedCount;
   const findings: SpacingFinding[] = [];

@@ -129,6 +129,27 @@ describe('stone spacing geometry', () => {
     expect(a.missing[0]!.cx).toBeCloseTo(100 + 6 * PITCH, 0);
   });
 
+  it.each([
+    // A reflection well off the row, at a sharp turn from its last stone: it used to bring two "missing" stones.
+    ['off the row', { cx: 100 + 5 * PITCH, cy: 500 - 2.2 * PITCH }],
+    // A prong or seat edge overlapping the last stone by a quarter of a radius: it used to read as a negative gap.
+    ['overlapping an end stone', { cx: 100 + 6 * PITCH + 60, cy: 500 + 75 }],
+  ])('ignores a detection beyond the design count %s', (_, at) => {
+    const stones = [...row(7), { ...at, r: R, confidence: 0.6 }];
+    const a = analyseSpacing({ stones, mmPerPx: MM, tolerance: spacingTolerance(), expectedCount: 7 });
+    expect(a.found).toBe(7);
+    expect(a.stones.every((s) => s.confidence === 0.9)).toBe(true);
+    expect(a.findings).toEqual([]);
+    expect(a.verdict).toBe('pass');
+  });
+
+  it('still flags a wide gap in a row that also holds a detection beyond the design count', () => {
+    const stones = [...row(7, (i) => (i === 3 ? 20 : 0)), { cx: 100 + 5 * PITCH, cy: 500 - 2.2 * PITCH, r: R, confidence: 0.95 }];
+    const a = analyseSpacing({ stones, mmPerPx: MM, tolerance: spacingTolerance(), expectedCount: 7 });
+    expect(a.found).toBe(7);
+    expect(a.findings.map((f) => [f.kind, f.gapIndex])).toEqual([['gap_wide', 2]]);
+  });
+
   it('has no row with fewer than two stones', () => {
     const a = analyseSpacing({ stones: row(1), mmPerPx: MM, tolerance: spacingTolerance(), expectedCount: null });
     expect(a.verdict).toBe('pass');
