@@ -114,6 +114,24 @@ def image_scores(n: int, rows: np.ndarray, probs: np.ndarray) -> np.ndarray:
     return out
 
 
+HARD_NEGATIVE_POOL = 50_000  # negatives scored for --hard-negatives, drawn at random when there are more
+
+
+def hard_negatives(model, samples, rows: np.ndarray, negatives: np.ndarray, fraction: float) -> np.ndarray:
+    """The training negatives the verifier scores highest for any kind, the top `fraction` of them (of at most
+    HARD_NEGATIVE_POOL drawn at random). A photo is scored by its best candidate, so a clean photo is flagged by its
+    single worst negative (a lint fibre, a brushed patch): the tail, not the average negative, sets the image-level
+    false-alarm rate."""
+    t0 = time.time()
+    if len(negatives) > HARD_NEGATIVE_POOL:  # scoring runs ~300 patches/s on two cores
+        negatives = np.sort(np.random.default_rng(HARD_NEGATIVE_POOL).choice(negatives, HARD_NEGATIVE_POOL, replace=False))
+    worst = score_rows(model, samples, rows[negatives]).max(1)
+    order = np.argsort(-worst, kind="stable")[:max(1, int(round(fraction * len(negatives))))]
+    log(f"hard negatives: {len(order)} of {len(negatives)}, top score {float(worst[order[-1]]):.3f} and above "
+        f"(scored in {time.time() - t0:.0f}s)")
+    return negatives[order]
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seg", required=True, help="model folder of the seg model the verifier sits behind")
@@ -123,6 +141,10 @@ def parse_args(argv=None):
     p.add_argument("--kinds", nargs="+", default=list(net.POLISH_KINDS), choices=list(net.SEG_CHANNELS),
                    help="seg channels the verifier looks again at (default: the polish kinds)")
     p.add_argument("--widths", type=int, nargs=3, default=None, help="the verifier's three stage widths (default verifier.py's)")
+    p.add_argument("--init", default=None, help="start from this verifier.pt (same kinds) instead of random weights")
+    p.add_argument("--hard-negatives", type=float, default=None, metavar="FRACTION",
+                   help="score every training negative with the starting verifier first and draw half of each batch's "
+                        "negatives from the FRACTION it scores highest (with --init)")
     p.add_argument("--steps", type=int, default=2500)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
@@ -180,13 +202,26 @@ def main(argv=None) -> None:
     log(f"training examples: {len(train_rows)} ({', '.join(f'{n} {len(p)}' for n, p in zip(args.kinds, pos_by_kind))}, "
         f"negatives {len(negatives)}, of them grid points {int((train_rows[negatives, 3] < 0).sum())})")
 
-    model = V.build({"kinds": len(args.kinds), **({"widths": args.widths} if args.widths else {})})
+    if args.init:
+        init = torch.load(args.init, map_location="cpu")
+        if init["config"].get("kinds") != len(args.kinds):
+            raise SystemExit(f"--init {args.init}: {init['config'].get('kinds')} kinds, the run verifies {len(args.kinds)}")
+        model = V.build(init["config"])
+        model.load_state_dict(init["model"])
+        log(f"initialised the verifier from {args.init}")
+    else:
+        model = V.build({"kinds": len(args.kinds), **({"widths": args.widths} if args.widths else {})})
+    if args.hard_negatives is not None:
+        if not args.init:
+            raise SystemExit("--hard-negatives needs --init: the negatives are the ones a trained verifier gets wrong")
+        neg_hard = hard_negatives(model, samples, train_rows, negatives, args.hard_negatives)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     half = args.batch // 2
     run_dir = args.run_dir or os.path.join(os.path.dirname(os.path.abspath(__file__)), "runs", f"verifier-{os.path.basename(os.path.normpath(args.out))}")
     ckpt = os.path.join(run_dir, "last.pt")
     plan = {"seg": seg_json["sha256"], "data": args.data, "val": args.val, "steps": args.steps, "batch": args.batch, "lr": args.lr,
-            "seed": args.seed, "kinds": args.kinds, "limit": args.limit, **({"widths": args.widths} if args.widths else {})}
+            "seed": args.seed, "kinds": args.kinds, "limit": args.limit, **({"widths": args.widths} if args.widths else {}),
+            **({"init": sha256_file(args.init), "hardNegatives": args.hard_negatives} if args.init else {})}
     start, elapsed = 0, 0.0
     if args.resume:
         if not os.path.exists(ckpt):
@@ -224,8 +259,11 @@ def main(argv=None) -> None:
         kinds = rng.integers(0, len(args.kinds), half)
         pick = [pos_by_kind[k][rng.integers(0, len(pos_by_kind[k]))] for k in kinds if len(pos_by_kind[k])]
         n_neg = args.batch - len(pick)
-        n_grid = n_neg * 3 // 10 if len(neg_grid) else 0
-        pick += list(neg_seg[rng.integers(0, len(neg_seg), n_neg - n_grid)]) + list(neg_grid[rng.integers(0, len(neg_grid), n_grid)])
+        n_hard = n_neg // 2 if args.hard_negatives is not None else 0
+        n_grid = (n_neg - n_hard) * 3 // 10 if len(neg_grid) else 0
+        pick += list(neg_seg[rng.integers(0, len(neg_seg), n_neg - n_hard - n_grid)]) + list(neg_grid[rng.integers(0, len(neg_grid), n_grid)])
+        if n_hard:
+            pick += list(neg_hard[rng.integers(0, len(neg_hard), n_hard)])
         rows = train_rows[pick]
         model.train()
         x = batch_tensor(samples, rows, rng)
@@ -278,6 +316,7 @@ def main(argv=None) -> None:
             "training": {
                 "seg": display_path(args.seg), "segSha256": seg_json["sha256"], "data": data_summary, "validation": val_summary,
                 "steps": args.steps, "batch": args.batch, "lr": args.lr, "seed": args.seed, "maskPositivesPerKind": MASK_POSITIVES,
+                **({"init": display_path(args.init), "hardNegatives": args.hard_negatives} if args.init else {}),
                 "labelRadiusPx": V.LABEL_RADIUS, "ignoreRadiusPx": V.IGNORE_RADIUS, "examples": len(train_rows), "durationS": round(time.time() - t_start, 1),
                 "trainingS": round(elapsed + time.time() - t0, 1), "resumedAtStep": start or None,
             },

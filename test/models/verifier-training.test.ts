@@ -19,7 +19,7 @@ describe('train_verifier.py', () => {
   const dirs: string[] = [];
   afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-  it.skipIf(skipTorch)('resumes a stopped run to the same network and writes a version the registry loads', async () => {
+  it.skipIf(skipTorch)('resumes a stopped run to the same network, writes a version the registry loads, and fine-tunes it on hard negatives', async () => {
     expect(hasTorch, TORCH_MISSING).toBe(true);
     const dir = mkdtempSync(join(tmpdir(), 'loupe-vtrain-'));
     dirs.push(dir);
@@ -50,6 +50,22 @@ describe('train_verifier.py', () => {
     expect(b.verifier.training.resumedAtStep).toBe(5);
     expect(a.verifier.training.seed).toBe(17);
     expect(a.verifier.training.data[0].count).toBe(6);
+
+    // A second round from a trained verifier, half of each batch's negatives drawn from the ones it scores highest.
+    const init = join(dir, 'a/loupe-seg/9.0.0/verifier.pt');
+    const alone = run(join(dir, 'c/loupe-seg/9.1.0'), join(dir, 'run-c'), ['--hard-negatives', '0.2']);
+    expect(alone.status).not.toBe(0);
+    expect(alone.stderr).toContain('--hard-negatives needs --init');
+    const otherKinds = run(join(dir, 'c/loupe-seg/9.1.0'), join(dir, 'run-c'), ['--init', init, '--kinds', 'porosity']);
+    expect(otherKinds.status).not.toBe(0);
+    expect(otherKinds.stderr).toContain('4 kinds, the run verifies 1');
+    const mined = run(join(dir, 'c/loupe-seg/9.1.0'), join(dir, 'run-c'), ['--init', init, '--hard-negatives', '0.2']);
+    expect(mined.status, mined.stderr).toBe(0);
+    expect(mined.stdout).toMatch(/hard negatives: \d+ of \d+/);
+    const c = JSON.parse(readFileSync(join(dir, 'c/loupe-seg/9.1.0/model.json'), 'utf8'));
+    expect(c.verifier.training).toMatchObject({ init, hardNegatives: 0.2 });
+    expect(c.verifier.sha256).not.toBe(a.verifier.sha256);
+
     const model = await loadModel(join(dir, 'a/loupe-seg/9.0.0'), 1);
     try {
       expect(model.verifier).toBeDefined();
