@@ -19,7 +19,8 @@ import type { DecodedRgb } from '../decode.js';
  *   ~0.18 r inside the girdle for whole rows on the validation photos. On the dev photos the strongest rise alone put
  *   the radius up to 0.07 r out; the texture edge is within ~0.5 px.
  * - Each stone's centre: the point (within 2 px of the heat peak) from which the ray-averaged luminance profile across
- *   the girdle is sharpest, i.e. where the concentric structure (crown facets, girdle, seat cut) lines up best.
+ *   the girdle is sharpest, i.e. where the concentric structure (crown facets, girdle, seat cut) lines up best; where a
+ *   sparkle pulled the heat peak well off the stone, the point the stone's circles vote for (`stoneCentre`).
  * - Each stone's radius: its own texture edge near the row's; a stone whose crown texture already stops well inside
  *   the row's radius is smaller than its seat (undersized) and gets the edge where its own texture stops, but only when
  *   what lies between that edge and the row's radius is the seat's metal, uniform around the stone: its coarse angular
@@ -85,6 +86,20 @@ const PITCH_AGREEMENT = 0.15;
 const CENTRE_SPAN = 2;
 const CENTRE_COARSE = 0.5;
 const CENTRE_FINE = 0.125;
+/**
+ * Centres far from the heat peak (`stoneCentre`, `outlineVotes`). The votes reach half a radius from the peak (a
+ * sparkle pulled peaks up to 0.5 r off on the validation photos; a neighbour's centre is at least 2 r away), for circles
+ * of 0.6-1.1 r (the deepest undersize, to the seat cut), from gradients within ~45 degrees of the ray from the peak
+ * (a girdle's gradient is radial; a sparkle's rays and the crown's radial facet edges are not). A moved centre needs
+ * a quarter more votes and half as much sharpness again: on the validation and dev photos, 30 centres came closer to
+ * the truth (by > 0.5 px; 27 px at most) and 2 went farther (by ~1.5 px); moves on more votes alone spoilt about two
+ * centres for each they fixed, the sharpness alone also prefers a centre between a sparkle and the girdle.
+ */
+const VOTE_REACH = 0.5;
+const VOTE_RADII = [0.6, 1.1] as const;
+const VOTE_ALIGNMENT = 0.7;
+const OUTLINE_GAIN = 1.25;
+const SHARPNESS_GAIN = 1.5;
 
 /**
  * When an outline measured in the photo replaces the model's (`outlineTrusted`, evidence from `crownEvidence`). A
@@ -202,12 +217,7 @@ function extremum(v: Float64Array, a: number, b: number, sign: 1 | -1): { at: nu
   if (hi < lo) return null;
   let best = lo;
   for (let j = lo + 1; j <= hi; j++) if (sign * v[j]! > sign * v[best]!) best = j;
-  const ym = sign * v[best - 1]!;
-  const y0 = sign * v[best]!;
-  const yp = sign * v[best + 1]!;
-  const den = ym - 2 * y0 + yp;
-  const off = den < 0 ? Math.max(-0.5, Math.min(0.5, (0.5 * (ym - yp)) / den)) : 0;
-  return { at: best + off, value: v[best]! };
+  return { at: best + peakOffset(sign * v[best - 1]!, sign * v[best]!, sign * v[best + 1]!), value: v[best]! };
 }
 
 const index = (p: Polar, d: number): number => Math.round((d - p.first) / STEP);
@@ -344,16 +354,16 @@ export function outlineTrusted(evidence: CrownEvidence, r: number, modelR: numbe
  */
 export function measureStones(lum: Float32Array, width: number, height: number, stones: ReadonlyArray<{ x: number; y: number; r: number }>, row: RowProfile): MeasuredStone[] {
   const at = makeSampler(lum, width, height);
-  const measured = stones.map((s) => measureStone(at, s, row));
+  const measured = stones.map((s) => measureStone({ lum, width, height }, at, s, row));
   if (measured.filter((m) => m.measured).length >= TRUSTED_SHARE * stones.length) return measured;
   return stones.map((s) => ({ x: s.x, y: s.y, r: s.r, measured: false }));
 }
 
-function measureStone(at: Sampler, s: { x: number; y: number; r: number }, row: RowProfile): MeasuredStone {
+function measureStone(plane: Plane, at: Sampler, s: { x: number; y: number; r: number }, row: RowProfile): MeasuredStone {
   const { lo, rays, radius: rowR } = row;
   const band = Math.max(2, 0.1 * rowR);
   const midLevel = (row.crown + row.outside) / 2;
-  const centre = sharpestCentre(at, s.x, s.y, rowR, rays);
+  const centre = stoneCentre(plane, at, s.x, s.y, rowR, rays);
   const p = polar(at, centre.x, centre.y, lo, rowR + band + 2, rays);
   const texture = profiles(p).texture;
   const dT = derivative(texture, TEXTURE_DIFF);
@@ -473,9 +483,135 @@ function edgeEvidence(at: Sampler, x: number, y: number, r: number, rays: number
   };
 }
 
-/** `sharpestCentre` for callers holding only the luminance plane. */
+/** `stoneCentre` for callers holding only the luminance plane. */
 export function refineCentre(lum: Float32Array, width: number, height: number, x: number, y: number, r: number): { x: number; y: number } {
-  return sharpestCentre(makeSampler(lum, width, height), x, y, r, rayCount(1.12 * r));
+  return stoneCentre({ lum, width, height }, makeSampler(lum, width, height), x, y, r, rayCount(1.12 * r));
+}
+
+/**
+ * A stone's centre from its heat peak (x0, y0) and its row's radius `r`. The sharpest centre near the peak
+ * (`sharpestCentre`), unless the peak sits well off the stone: a sparkle's star or a bright facet pulls loupe-seg's heat
+ * peak up to half a radius away, and the sharpness has false optima a few px around any start, so a wider search
+ * drifts good centres as often as it finds lost ones. There, the circles in the photo (`outlineVotes`, one wide
+ * basin) point to where the stone's concentric outline is; the sharpest centre near that point replaces the first
+ * only when both measures clearly prefer it: OUTLINE_GAIN x the outline votes and SHARPNESS_GAIN x the sharpness.
+ */
+function stoneCentre(plane: Plane, at: Sampler, x0: number, y0: number, r: number, rays: number): { x: number; y: number } {
+  const near = sharpestCentre(at, x0, y0, r, rays);
+  const votes = outlineVotes(plane, x0, y0, r);
+  if (!votes || votes.peakValue < OUTLINE_GAIN * votes.at(near.x, near.y)) return near;
+  const far = sharpestCentre(at, votes.peak.x, votes.peak.y, r, rays);
+  const sharpness = (c: { x: number; y: number }) => profileSharpness(at, c.x, c.y, 0.85 * r, 1.12 * r, rays);
+  const better = votes.at(far.x, far.y) >= OUTLINE_GAIN * votes.at(near.x, near.y) && sharpness(far) >= SHARPNESS_GAIN * sharpness(near);
+  return better ? far : near;
+}
+
+interface Plane {
+  lum: Float32Array;
+  width: number;
+  height: number;
+}
+
+interface OutlineVotes {
+  /** Votes (bilinear) at a point; 0 outside the searched disc. */
+  at: (x: number, y: number) => number;
+  peak: { x: number; y: number };
+  peakValue: number;
+}
+
+/**
+ * Circle votes around (x0, y0) for a stone of its row's radius `r` (a circular Hough transform): each pixel's
+ * luminance gradient (Sobel), where it points roughly along the ray from (x0, y0), votes for centres at VOTE_RADII x r
+ * back along it, weighted by its strength, over a disc of VOTE_REACH x r. Every circle of the stone (girdle, seat
+ * cut, table edge) votes for the one centre, whatever the lighting does to its brightness; a sparkle's rays, radial
+ * facet edges and a neighbour's girdle spread their votes. The radii reach down to an undersized stone's girdle (whose seat may
+ * show no edge): voting at the row's radius alone, a circle touching the small girdle from inside outvoted its centre.
+ * Null where the disc leaves the photo.
+ */
+function outlineVotes({ lum, width, height }: Plane, x0: number, y0: number, r: number): OutlineVotes | null {
+  const reach = VOTE_REACH * r;
+  const half = Math.ceil(reach) + 2;
+  const n = 2 * half + 1;
+  const ox = Math.round(x0) - half;
+  const oy = Math.round(y0) - half;
+  const [minR, maxR] = [VOTE_RADII[0] * r, VOTE_RADII[1] * r];
+  const inner = Math.max(1, minR - reach);
+  const outer = maxR + reach;
+  if (x0 - outer < 1 || y0 - outer < 1 || x0 + outer > width - 2 || y0 + outer > height - 2) return null;
+  // About 20 steps per radius, in the photo and in the radii voted for: ~120 samples around the girdle at any size.
+  const stride = Math.max(1, Math.round(r / 20));
+  const radii: number[] = [];
+  for (let d = minR; d <= maxR; d += Math.max(1, r / 20)) radii.push(d);
+  const acc = new Float64Array(n * n);
+  for (let y = Math.ceil(y0 - outer); y <= Math.floor(y0 + outer); y += stride) {
+    for (let x = Math.ceil(x0 - outer); x <= Math.floor(x0 + outer); x += stride) {
+      const dx = x - x0;
+      const dy = y - y0;
+      const dist = Math.hypot(dx, dy);
+      if (dist < inner || dist > outer) continue;
+      const i = y * width + x;
+      const gx = lum[i - width + 1]! + 2 * lum[i + 1]! + lum[i + width + 1]! - lum[i - width - 1]! - 2 * lum[i - 1]! - lum[i + width - 1]!;
+      const gy = lum[i + width - 1]! + 2 * lum[i + width]! + lum[i + width + 1]! - lum[i - width - 1]! - 2 * lum[i - width]! - lum[i - width + 1]!;
+      const m = Math.hypot(gx, gy);
+      if (!(m > 0)) continue;
+      const along = (gx * dx + gy * dy) / (m * dist);
+      if (Math.abs(along) < VOTE_ALIGNMENT) continue;
+      // Back along the gradient, towards (x0, y0)'s side: a girdle can be brighter or darker than what surrounds it.
+      const ux = (along > 0 ? -gx : gx) / m;
+      const uy = (along > 0 ? -gy : gy) / m;
+      for (const d of radii) {
+        const vx = x + d * ux - ox;
+        const vy = y + d * uy - oy;
+        const ix = Math.floor(vx);
+        const iy = Math.floor(vy);
+        if (ix < 0 || iy < 0 || ix >= n - 1 || iy >= n - 1) continue;
+        const fx = vx - ix;
+        const fy = vy - iy;
+        const j = iy * n + ix;
+        acc[j] += m * (1 - fx) * (1 - fy);
+        acc[j + 1] += m * fx * (1 - fy);
+        acc[j + n] += m * (1 - fx) * fy;
+        acc[j + n + 1] += m * fx * fy;
+      }
+    }
+  }
+  // A [1 2 1] blur: votes from radii a step apart and from a girdle a pixel wide meet in one cell.
+  const votes = new Float64Array(n * n);
+  for (let y = 1; y < n - 1; y++) {
+    for (let x = 1; x < n - 1; x++) {
+      let sum = 0;
+      for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) sum += acc[(y + dy) * n + x + dx]! * (2 - Math.abs(dx)) * (2 - Math.abs(dy));
+      votes[y * n + x] = sum / 16;
+    }
+  }
+  const inDisc = (x: number, y: number): boolean => Math.hypot(x + ox - x0, y + oy - y0) <= reach;
+  let best = -1;
+  for (let j = 0; j < n * n; j++) {
+    const x = j % n;
+    const y = (j - x) / n;
+    if (x >= 1 && y >= 1 && x < n - 1 && y < n - 1 && inDisc(x, y) && (best < 0 || votes[j]! > votes[best]!)) best = j;
+  }
+  if (best < 0) return null;
+  const bx = best % n;
+  const by = (best - bx) / n;
+  const at = (x: number, y: number): number => {
+    const vx = x - ox;
+    const vy = y - oy;
+    if (!inDisc(vx, vy)) return 0;
+    const ix = Math.min(n - 2, Math.max(0, Math.floor(vx)));
+    const iy = Math.min(n - 2, Math.max(0, Math.floor(vy)));
+    const fx = vx - ix;
+    const fy = vy - iy;
+    const j = iy * n + ix;
+    return (votes[j]! * (1 - fx) + votes[j + 1]! * fx) * (1 - fy) + (votes[j + n]! * (1 - fx) + votes[j + n + 1]! * fx) * fy;
+  };
+  return { at, peak: { x: bx + ox + peakOffset(votes[best - 1]!, votes[best]!, votes[best + 1]!), y: by + oy + peakOffset(votes[best - n]!, votes[best]!, votes[best + n]!) }, peakValue: votes[best]! };
+}
+
+/** Sub-cell offset of a maximum from a parabola through three neighbouring values. */
+function peakOffset(ym: number, y0: number, yp: number): number {
+  const den = ym - 2 * y0 + yp;
+  return den < 0 ? Math.max(-0.5, Math.min(0.5, (0.5 * (ym - yp)) / den)) : 0;
 }
 
 /** Energy of the ray-averaged luminance profile's radial derivative over [lo, hi] seen from (x, y). */

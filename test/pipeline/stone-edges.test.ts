@@ -88,6 +88,25 @@ describe('stone outlines fall back to the model where the photo shows no facets'
   });
 });
 
+describe('stone centres where a sparkle pulled the heat peak off the stone', () => {
+  it.each([
+    [6, -4],
+    [-3, 8],
+  ])('finds the centre of a stone whose heat peak sits on a sparkle (%d, %d) px away, and keeps the others', async (dx, dy) => {
+    const seats = row(8, (i) => (i === 3 ? { sparkle: { dx, dy } } : {}));
+    const heat = heatMap(W, H, peaksFor(seats));
+    for (const photo of [renderRow(W, H, seats), await jpeg(renderRow(W, H, seats))]) {
+      const stones = detectStones(heat, modelRadius(), W, H, OP, photo);
+      expect(stones).toHaveLength(8);
+      for (const seat of seats) {
+        const s = nearest(stones, seat.x, seat.y);
+        expect(Math.hypot(s.x - seat.x, s.y - seat.y)).toBeLessThan(0.5);
+        expect(Math.abs(s.r - 20)).toBeLessThan(1);
+      }
+    }
+  });
+});
+
 describe('girdle radius where the facet texture ends inside the girdle', () => {
   const blindStones = (seats: Seat[]) => detectStones(heatMap(W, H, peaksFor(seats)), modelRadius(), W, H, OP);
 

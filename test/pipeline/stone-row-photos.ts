@@ -9,7 +9,8 @@ import type { DetectedStone } from '../../pipeline/postprocess/stones.js';
  * cabochon: brightness falling smoothly from the middle to the rim), with no facet texture and no girdle band.
  * A faceted stone can have a `rim`: outer facets (0.8 r to the girdle) as broad as the middle zone's, so that the fine
  * facet texture ends well inside the girdle though the rim still varies from facet to facet; with a `level`, the rim's
- * facets are alike (within ±25 of it), a band brighter or darker than the crown on average.
+ * facets are alike (within ±25 of it), a band brighter or darker than the crown on average. A `sparkle` is the star
+ * a point light draws on a crown, which can pull the model's heat peak with it.
  */
 export type Crown = 'faceted' | 'flat' | 'dome';
 
@@ -24,6 +25,8 @@ export interface Seat {
   crown?: Crown;
   /** Eight broad outer facets (0.8 r to the girdle) instead of sixteen; `level`: their mean luminance. */
   rim?: { level?: number };
+  /** A sparkle (a white point with a four-ray star across the crown) this far from the stone's centre. */
+  sparkle?: { dx: number; dy: number };
 }
 
 export interface RowLook {
@@ -76,6 +79,19 @@ export function renderRow(width: number, height: number, seats: Seat[], look: Ro
       }
     }
   }
+  for (const seat of seats) {
+    if (!seat.sparkle || seat.r === null) continue;
+    const [sx, sy] = [seat.x + seat.sparkle.dx, seat.y + seat.sparkle.dy];
+    for (let y = Math.floor(sy - seat.r); y <= Math.ceil(sy + seat.r); y++) {
+      for (let x = Math.floor(sx - seat.r); x <= Math.ceil(sx + seat.r); x++) {
+        const [dx, dy] = [x - sx, y - sy];
+        const d = Math.hypot(dx, dy);
+        // Distance to the nearest of the star's rays (0, 45, 90, 135 degrees).
+        const ray = Math.min(Math.abs(dx), Math.abs(dy), Math.abs(dx - dy) / Math.SQRT2, Math.abs(dx + dy) / Math.SQRT2);
+        if (d < 2.5 || (ray < 0.8 && d < 0.8 * seat.r)) lum[y * width + x] = 255;
+      }
+    }
+  }
   const blurred = new Float32Array(lum.length);
   for (let y = 1; y < height - 1; y++) {
     for (let x = 1; x < width - 1; x++) {
@@ -122,9 +138,9 @@ export function row(n: number, over: (i: number, seat: Seat) => Partial<Seat> = 
   });
 }
 
-/** Heat peaks near each stone, off by up to ~1 px as the model's are. */
+/** Heat peaks near each stone, off by up to ~1 px as the model's are, or on its sparkle. */
 export const peaksFor = (seats: Seat[], h: (i: number) => number = () => 0.9) =>
-  seats.flatMap((s, i) => (s.r === null ? [] : [{ x: s.x + (i % 2 ? 0.8 : -0.7), y: s.y + (i % 3 ? -0.6 : 0.5), h: h(i) }]));
+  seats.flatMap((s, i) => (s.r === null ? [] : [s.sparkle ? { x: s.x + s.sparkle.dx, y: s.y + s.sparkle.dy, h: h(i) } : { x: s.x + (i % 2 ? 0.8 : -0.7), y: s.y + (i % 3 ? -0.6 : 0.5), h: h(i) }]));
 
 export function nearest(stones: DetectedStone[], x: number, y: number): DetectedStone {
   return stones.reduce((a, b) => (Math.hypot(a.x - x, a.y - y) <= Math.hypot(b.x - x, b.y - y) ? a : b));
