@@ -23,10 +23,13 @@ import type { DecodedRgb } from '../decode.js';
  *   sparkle pulled the heat peak well off the stone, the point the stone's circles vote for (`stoneCentre`).
  * - Each stone's radius: its own texture edge near the row's; a stone whose crown texture already stops well inside
  *   the row's radius is smaller than its seat (undersized) and gets the edge where its own texture stops, but only when
- *   what lies between that edge and the row's radius is the seat's metal, uniform around the stone: its coarse angular
- *   variation (rays a sixteenth of a turn apart) at most SEAT_VARIATION_SHARE of the crown's. Broad outer facets stop
- *   the fine texture early too, yet still differ from facet to facet; taken for a seat, they gave full stones ~0.75 of
- *   their radius on the validation photos, widening both neighbouring gaps by 0.2-0.5 mm and flagging clean pieces.
+ *   what lies between that edge and the row's radius is the seat's metal, uniform around the stone but for the light
+ *   falling across it: its coarse angular variation (rays a sixteenth of a turn apart, the light's few smooth lobes
+ *   taken out) at most SEAT_VARIATION_SHARE of the crown's. The stone's texture end is looked for down to
+ *   UNDERSIZE_FLOOR of the row's radius, inside the row's window, where a deeply undersized stone ends. Broad outer
+ *   facets stop the fine texture early too, yet still differ from facet to facet; taken for a seat, they gave full
+ *   stones ~0.75 of their radius on the validation photos, widening both neighbouring gaps by 0.2-0.5 mm and flagging
+ *   clean pieces.
  * - Only where the photo supports it (`outlineTrusted`): the crown is faceted, textured throughout above the photo's
  *   noise and no smoother than its surroundings, and the radius agrees with the model's within a loose factor. A stone
  *   that fails keeps the model's centre and radius; a row (at its pitch) where fewer than half the stones pass is not
@@ -118,11 +121,21 @@ const NOISE_FACTOR = 1;
 const CROWN_CONTRAST = 0.4;
 const MODEL_RADIUS_FACTOR = 3;
 /**
- * Girdle edge and undersized stones (see the module comment). On the validation and dev photos, 5 of 8 undersized
- * stones that reach this test read 0.10-0.32 x their crown's variation (a steep light gradient across one seat, and
- * two crowns as uniform as their seats, 0.6-1.0 x); broad outer facets taken for seats read 0.46-0.78 x.
+ * Girdle edge and undersized stones (see the module comment). The seat's variation is taken with the light's lobes
+ * removed (LIGHT_HARMONICS, `angularVariation`), and the crown's from UNDERSIZE_FLOOR x the row's radius. On the
+ * validation and dev photos, the 23 undersized stones that reach this test with their seat's ring wider than
+ * SEAT_MIN_WIDTH px read 0.02-0.27 x their crown's variation (20 of them <= 0.18), and broad outer facets taken for
+ * seats 0.29 x and more: 0.4 let a full stone through as undersized (two without the width rule), 0.2 lost an undersized
+ * one. A thinner ring (the texture ending within a band of the girdle) is the girdle line itself: no seat to judge.
  */
-const SEAT_VARIATION_SHARE = 0.4;
+const SEAT_VARIATION_SHARE = 0.25;
+const SEAT_MIN_WIDTH = 1;
+/** Angular harmonics of light taken out of a seat's ring: a key light's side and the lobes of a few lamps. */
+const LIGHT_HARMONICS = 3;
+/** The smallest stone looked for in a seat, as a share of the row's radius: the row's window starts at 0.3 of the
+ * pitch (~0.65 of the radius), outside a deeply undersized stone, and a stone under 0.4 of its seat's width could not
+ * be held by it. */
+const UNDERSIZE_FLOOR = 0.4;
 const FALL_DOMINANCE = 2;
 /** A row is measured only when at least this share of its stones' outlines are trusted; else none is. */
 const TRUSTED_SHARE = 0.5;
@@ -189,16 +202,44 @@ function profiles(p: Polar): { mean: Float64Array; texture: Float64Array } {
   return { mean, texture };
 }
 
-/** Per sample: mean |luminance change| between rays a sixteenth of a turn apart, which sees facets too broad for the
- * neighbouring rays of `profiles`' texture, and stays low over metal lit smoothly around the stone. */
+/**
+ * Per sample: mean |luminance change| between rays a sixteenth of a turn apart, which sees facets too broad for the
+ * neighbouring rays of `profiles`' texture, once each ring's angular harmonics up to LIGHT_HARMONICS are taken out:
+ * light falling across a seat brightens its metal ring smoothly in a few lobes (one side, or the reflections of a few
+ * lamps), while facets jump from one to the next.
+ */
 function angularVariation(p: Polar): Float64Array {
   const { lum, rays, samples } = p;
   const q = Math.max(1, Math.round(rays / 16));
+  // basis[m - 1]: cos and sin of harmonic m at each ray.
+  const basis = Array.from({ length: LIGHT_HARMONICS }, (_, m) => {
+    const cos = new Float64Array(rays);
+    const sin = new Float64Array(rays);
+    for (let k = 0; k < rays; k++) {
+      const a = (2 * Math.PI * (m + 1) * (k + 0.5)) / rays;
+      cos[k] = Math.cos(a);
+      sin[k] = Math.sin(a);
+    }
+    return { cos, sin };
+  });
+  const ring = new Float64Array(rays);
   const out = new Float64Array(samples);
-  for (let k = 0; k < rays; k++) {
-    const row = k * samples;
-    const other = ((k + q) % rays) * samples;
-    for (let j = 0; j < samples; j++) out[j] += Math.abs(lum[row + j]! - lum[other + j]!) / rays;
+  for (let j = 0; j < samples; j++) {
+    for (let k = 0; k < rays; k++) ring[k] = lum[k * samples + j]!;
+    for (const { cos, sin } of basis) {
+      let c = 0;
+      let s = 0;
+      for (let k = 0; k < rays; k++) {
+        c += ring[k]! * cos[k]!;
+        s += ring[k]! * sin[k]!;
+      }
+      c *= 2 / rays;
+      s *= 2 / rays;
+      for (let k = 0; k < rays; k++) ring[k] -= c * cos[k]! + s * sin[k]!;
+    }
+    let sum = 0;
+    for (let k = 0; k < rays; k++) sum += Math.abs(ring[k]! - ring[(k + q) % rays]!);
+    out[j] = sum / rays;
   }
   return out;
 }
@@ -364,7 +405,8 @@ function measureStone(plane: Plane, at: Sampler, s: { x: number; y: number; r: n
   const band = Math.max(2, 0.1 * rowR);
   const midLevel = (row.crown + row.outside) / 2;
   const centre = stoneCentre(plane, at, s.x, s.y, rowR, rays);
-  const p = polar(at, centre.x, centre.y, lo, rowR + band + 2, rays);
+  const inner = Math.min(lo, UNDERSIZE_FLOOR * rowR);
+  const p = polar(at, centre.x, centre.y, inner, rowR + band + 2, rays);
   const texture = profiles(p).texture;
   const dT = derivative(texture, TEXTURE_DIFF);
   let r = rowR;
@@ -373,10 +415,10 @@ function measureStone(plane: Plane, at: Sampler, s: { x: number; y: number; r: n
   if (row.crown > row.outside) {
     // Outermost radius where this stone's texture is still crown-like; well inside the row's radius: undersized.
     let j = index(p, rowR + band);
-    const stop = index(p, lo);
+    const stop = index(p, inner);
     while (j > stop && texture[j]! < midLevel) j--;
     const textureEnd = radiusAt(p, j);
-    if (textureEnd < rowR - band && seatBetween(p, lo, textureEnd, rowR, band)) {
+    if (textureEnd <= rowR - band - SEAT_MIN_WIDTH && seatBetween(p, inner, textureEnd, rowR, band)) {
       const small = extremum(dT, index(p, textureEnd - band), index(p, textureEnd + band), -1);
       r = small && small.value < 0 ? radiusAt(p, small.at) : textureEnd;
     }

@@ -126,4 +126,16 @@ describe('girdle radius where the facet texture ends inside the girdle', () => {
     expect(Math.abs(at(3).r - 16)).toBeLessThan(1);
     expect(Math.abs(at(5).r - 20)).toBeLessThan(1);
   });
+
+  it.each<[string, Partial<Seat>]>([
+    ['a deeply undersized stone, half its seat', { r: 10 }],
+    ['an undersized stone whose seat two lamps light unevenly', { r: 15, lit: 0.8 }],
+  ])('measures %s to its own girdle', (_, over) => {
+    const seats = row(8, (i) => (i === 3 ? over : {}));
+    const stones = blindStones(seats);
+    const measured = measureStoneRow(luminance(renderRow(W, H, seats)), W, H, stones);
+    const at = (i: number) => measured.stones[stones.indexOf(nearest(stones, seats[i]!.x, seats[i]!.y))]!;
+    expect(Math.abs(at(3).r - over.r!)).toBeLessThan(1);
+    for (const i of [2, 4]) expect(Math.abs(at(i).r - 20)).toBeLessThan(1);
+  });
 });

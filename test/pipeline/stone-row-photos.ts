@@ -10,7 +10,7 @@ import type { DetectedStone } from '../../pipeline/postprocess/stones.js';
  * A faceted stone can have a `rim`: outer facets (0.8 r to the girdle) as broad as the middle zone's, so that the fine
  * facet texture ends well inside the girdle though the rim still varies from facet to facet; with a `level`, the rim's
  * facets are alike (within ±25 of it), a band brighter or darker than the crown on average. A `sparkle` is the star
- * a point light draws on a crown, which can pull the model's heat peak with it.
+ * a point light draws on a crown, which can pull the model's heat peak with it. A seat's metal can be `lit` in two lobes.
  */
 export type Crown = 'faceted' | 'flat' | 'dome';
 
@@ -27,6 +27,8 @@ export interface Seat {
   rim?: { level?: number };
   /** A sparkle (a white point with a four-ray star across the crown) this far from the stone's centre. */
   sparkle?: { dx: number; dy: number };
+  /** Two lamps either side of the row lighting the seat's metal: its luminance x (1 + lit x cos 2 x the angle). */
+  lit?: number;
 }
 
 export interface RowLook {
@@ -56,7 +58,7 @@ export function renderRow(width: number, height: number, seats: Seat[], look: Ro
         const d = Math.hypot(x - seat.x, y - seat.y);
         const i = y * width + x;
         const metal = lum[i]!;
-        if (d < seat.seatR * 1.07) lum[i] = metal * 0.5;
+        if (d < seat.seatR * 1.07) lum[i] = metal * 0.5 * (1 + (seat.lit ?? 0) * Math.cos(2 * Math.atan2(y - seat.y, x - seat.x)));
         if (seat.r === null) {
           if (d < seat.seatR) lum[i] = d < 0.42 * seat.seatR ? 20 : 80 + (70 * d) / seat.seatR;
           continue;
