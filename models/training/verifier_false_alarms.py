@@ -1,4 +1,5 @@
-"""The verifier's strongest candidates on photos labelled polish-clean: what its false alarms look like.
+"""The verifier's strongest candidates on photos labelled clean of a family (polish by default, or porosity for a
+verifier that also verifies it): what its false alarms look like.
 
     /usr/bin/python3 models/training/verifier_false_alarms.py --model models/loupe-seg/1.2.0 \
         --data /work/data/val-s201 --out models/loupe-seg/1.2.0/failures/verifier-false-alarms.jpg
@@ -20,6 +21,7 @@ from PIL import Image  # noqa: E402
 
 import train_verifier as T  # noqa: E402
 import verifier as V  # noqa: E402
+import net  # noqa: E402
 from data import load_dirs  # noqa: E402
 
 
@@ -29,6 +31,7 @@ def main() -> None:
     ap.add_argument("--data", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--tiles", type=int, default=16)
+    ap.add_argument("--family", choices=["polish", "porosity"], default="polish")
     args = ap.parse_args()
     torch.set_num_threads(T.THREADS)
     manifest, seg, ver = V.load_version(args.model)
@@ -36,12 +39,15 @@ def main() -> None:
         raise SystemExit(f"{args.model} has no verifier")
     spec = manifest["verifier"]
     samples, _ = load_dirs([args.data], log=lambda *_: None)
-    clean = [s for s in samples if not s.labels.get("polish")]
+    family = [j for j, k in enumerate(spec["kinds"]) if k in (net.POLISH_KINDS if args.family == "polish" else ["porosity"])]
+    if not family:
+        raise SystemExit(f"{args.model}'s verifier does not verify {args.family}")
+    clean = [s for s in samples if not s.labels.get(args.family)]
     rows = T.examples_for(clean, seg, np.random.default_rng(0), False, spec["kinds"])
     probs = T.score_rows(ver, clean, rows)
     best: dict[int, tuple[float, int]] = {}
     for n, r in enumerate(rows):
-        i, p = int(r[0]), float(probs[n].max())
+        i, p = int(r[0]), float(probs[n, family].max())
         if i not in best or p > best[i][0]:
             best[i] = (p, n)
     tiles = []

@@ -77,7 +77,7 @@ describe('model registry', () => {
     const model = await loadModel(version, 1);
     try {
       const out = await model.verifier!.run({ patches: new Tensor('float32', new Float32Array(2 * 6 * 64 * 64), [2, 6, 64, 64]) });
-      expect(out.kinds!.dims).toEqual([2, 4]);
+      expect(out.kinds!.dims).toEqual([2, (shipped.spec.kinds as string[]).length]);
     } finally {
       await releaseModel(model);
     }
