@@ -32,9 +32,10 @@ import type { DecodedRgb } from '../decode.js';
  *   clean pieces.
  * - Only where the photo supports it (`outlineTrusted`): the crown is faceted, textured throughout above the photo's
  *   noise and no smoother than its surroundings, and the radius agrees with the model's within a loose factor. A stone
- *   that fails keeps the model's centre and radius; a row (at its pitch) where fewer than half the stones pass is not
- *   measured at all. Smooth tops (cabochons, another renderer's stones, the flat discs of the pipeline tests) have no
- *   facet texture for the edge to end at, and the edge otherwise lands on noise or on the nearest edge of anything.
+ *   that fails keeps the model's centre, and the model's radius on the row's scale (`measureStones`); a row (at its
+ *   pitch) where fewer than half the stones pass is not measured at all. Smooth tops (cabochons, another renderer's
+ *   stones, the flat discs of the pipeline tests) have no facet texture for the edge to end at, and the edge otherwise
+ *   lands on noise or on the nearest edge of anything.
  */
 
 export interface RowStone {
@@ -49,7 +50,7 @@ export interface MeasuredStone {
   x: number;
   y: number;
   r: number;
-  /** True when centre and radius come from the photo; false: the input stone, unchanged. */
+  /** True when centre and radius come from the photo; false: the input centre (`measureStones` says which radius). */
   measured: boolean;
 }
 
@@ -137,6 +138,14 @@ const LIGHT_HARMONICS = 3;
  * be held by it. */
 const UNDERSIZE_FLOOR = 0.4;
 const FALL_DOMINANCE = 2;
+/**
+ * A girdle is where the faceted crown stops: the texture ends within the optics' blur, a couple of px at any stone
+ * size. A window at twice the pitch (missing or weakly detected stones leave the strong ones two pitches apart) ends
+ * it on the seats and the neighbours' crowns, a fall spread over many px. On the validation and dev photos the right
+ * pitch's girdle fell 1.7 x more abruptly than a wrong first candidate's (the two rows whose radius read 1.4-1.75 x the
+ * stones'), while no wrong later candidate reached 1.15 x a right first one's.
+ */
+const GIRDLE_SHARPER = 1.4;
 /** A row is measured only when at least this share of its stones' outlines are trusted; else none is. */
 const TRUSTED_SHARE = 0.5;
 
@@ -317,6 +326,8 @@ export interface RowProfile {
   /** Median texture just inside the girdle and outside it. */
   crown: number;
   outside: number;
+  /** How abruptly the facet texture ends at the girdle: its steepest fall per px, as a share of `crown`. */
+  sharpness: number;
   /** The photo's pixel noise (`photoNoise`). */
   noise: number;
 }
@@ -348,23 +359,27 @@ function rowProfile(at: Sampler, stones: readonly RowStone[], pitch: number, noi
   if (!edge || !(edge.value < 0)) return null;
   const radius = radiusAt(ref, edge.at);
   const band = Math.max(2, 0.1 * radius);
-  return { pitch, lo, hi, rays, radius, crown: medianOver(rowTexture, ref, radius - band, radius - 1.5), outside: medianOver(rowTexture, ref, radius + 1.5, hi), noise };
+  const crown = medianOver(rowTexture, ref, radius - band, radius - 1.5);
+  return { pitch, lo, hi, rays, radius, crown, outside: medianOver(rowTexture, ref, radius + 1.5, hi), sharpness: -edge.value / crown, noise };
 }
 
 /**
- * The row's girdle radius and pitch from the photo (luminance at the stones' scale). Candidate pitches are tried in
- * order of support until one yields a girdle (a wrong pitch puts the search window inside the stones, where the
- * texture shows no such edge). Null for a row shorter than two or without a measurable outline.
+ * The row's girdle radius and pitch from the photo (luminance at the stones' scale). Of the candidate pitches whose
+ * rows the photo supports (a wrong pitch usually puts the search window inside the stones, where the texture shows no
+ * such edge), the best supported, unless a later one finds a girdle GIRDLE_SHARPER x more abrupt
+ * (`RowProfile.sharpness`). Null for a row shorter than two or without a measurable outline.
  */
 export function measureRow(lum: Float32Array, width: number, height: number, stones: readonly RowStone[]): RowProfile | null {
   if (stones.length < 2) return null;
   const at = makeSampler(lum, width, height);
   const noise = photoNoise(lum, width, height);
+  let best: RowProfile | null = null;
   for (const pitch of pitchCandidates(stones)) {
     const row = rowProfile(at, stones, pitch, noise);
-    if (row && rowTrusted(at, stones, row)) return row;
+    if (!row || (best && row.sharpness < GIRDLE_SHARPER * best.sharpness) || !rowTrusted(at, stones, row)) continue;
+    best = row;
   }
-  return null;
+  return best;
 }
 
 /**
@@ -390,14 +405,21 @@ export function outlineTrusted(evidence: CrownEvidence, r: number, modelR: numbe
 
 /**
  * Each stone's centre and own radius, given its row's measurement (see the module comment). A stone whose measured
- * outline the photo does not support (`outlineTrusted`) keeps its input centre and radius (`measured: false`); when
- * fewer than TRUSTED_SHARE of the row's stones are supported, none is measured.
+ * outline the photo does not support (`outlineTrusted`) keeps its input centre (`measured: false`), and its input
+ * radius on the row's scale: x the row's girdle radius / the row's median input radius. A radius plane misjudges the
+ * size of a photo's stones by a common factor (loupe-seg 1.2.0's read 0.65 x the girdle for a whole row of large
+ * stones, which left two unsupported outlines "undersized" beside two measured ones), yet still tells a stone smaller
+ * than its neighbours (an undersized stone whose seat's smooth ring fails the crown test). When fewer than
+ * TRUSTED_SHARE of the row's stones are supported, none is measured and all keep their input centre and radius.
  */
 export function measureStones(lum: Float32Array, width: number, height: number, stones: ReadonlyArray<{ x: number; y: number; r: number }>, row: RowProfile): MeasuredStone[] {
   const at = makeSampler(lum, width, height);
   const measured = stones.map((s) => measureStone({ lum, width, height }, at, s, row));
-  if (measured.filter((m) => m.measured).length >= TRUSTED_SHARE * stones.length) return measured;
-  return stones.map((s) => ({ x: s.x, y: s.y, r: s.r, measured: false }));
+  if (measured.filter((m) => m.measured).length < TRUSTED_SHARE * stones.length) {
+    return stones.map((s) => ({ x: s.x, y: s.y, r: s.r, measured: false }));
+  }
+  const scale = row.radius / median(stones.map((s) => s.r));
+  return measured.map((m) => (m.measured || !(scale > 0) ? m : { ...m, r: m.r * scale }));
 }
 
 function measureStone(plane: Plane, at: Sampler, s: { x: number; y: number; r: number }, row: RowProfile): MeasuredStone {

@@ -24,9 +24,10 @@ export interface DetectedStone {
  *   radius = mean of the radius plane over the 3x3 around the peak.
  * With the photo (`stone-edges.ts`): the row's girdle radius, each stone's centre and radius, peaks overlapping a
  * stronger stone dropped, seats the row predicts checked for weakly detected stones; a stone whose outline the photo
- * does not support (no faceted crown ending at it, or a radius far from the model's) keeps the heat-map's centre and
- * radius. Without the photo, for a lone stone, or when the photo supports too few of the row's outlines (smooth-topped
- * stones), the heat-map result is returned as is, exactly as without the photo.
+ * does not support (no faceted crown ending at it, or a radius far from the model's) keeps the heat-map's centre, and
+ * the radius plane's reading scaled to the row's girdle. Without the photo, for a lone stone, or when the photo supports
+ * too few of the row's outlines (smooth-topped stones), the heat-map result is returned as is, exactly as without the
+ * photo.
  */
 export function detectStones(
   heat: Float32Array,

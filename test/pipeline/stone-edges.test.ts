@@ -50,17 +50,26 @@ describe('stone outlines fall back to the model where the photo shows no facets'
     }
   });
 
-  it("keeps the model's centre and radius for the one smooth stone in a faceted row, and measures the rest", () => {
-    const seats = row(8, (i) => (i === 3 ? { crown: 'flat' } : {}));
+  it("keeps the model's centre for the smooth stones in a faceted row, their model radii on the row's scale, and measures the rest", () => {
+    // The radius plane reads every stone at 0.65 x its girdle (13 px for 20), and the smooth stone 5 at half its row's.
+    const seats = row(8, (i) => (i === 3 || i === 5 ? { crown: 'flat' } : {}));
+    const radius = modelRadius(13);
+    for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) if (Math.hypot(x - seats[5]!.x, y - seats[5]!.y) < 8) radius[y * W + x] = 6.5;
     const heat = heatMap(W, H, peaksFor(seats));
-    const blind = detectStones(heat, modelRadius(), W, H, OP);
-    const stones = detectStones(heat, modelRadius(), W, H, OP, renderRow(W, H, seats));
+    const blind = detectStones(heat, radius, W, H, OP);
+    const stones = detectStones(heat, radius, W, H, OP, renderRow(W, H, seats));
     expect(stones).toHaveLength(8);
-    const smooth = nearest(stones, seats[3]!.x, seats[3]!.y);
-    expect(smooth).toEqual(nearest(blind, seats[3]!.x, seats[3]!.y));
-    expect(smooth.r).toBe(24);
+    for (const [i, r] of [
+      [3, 20],
+      [5, 10],
+    ] as const) {
+      const smooth = nearest(stones, seats[i]!.x, seats[i]!.y);
+      const heatStone = nearest(blind, seats[i]!.x, seats[i]!.y);
+      expect([smooth.x, smooth.y]).toEqual([heatStone.x, heatStone.y]);
+      expect(Math.abs(smooth.r - r)).toBeLessThan(1);
+    }
     for (const [i, seat] of seats.entries()) {
-      if (i === 3) continue;
+      if (i === 3 || i === 5) continue;
       const s = nearest(stones, seat.x, seat.y);
       expect(Math.abs(s.r - 20)).toBeLessThan(1);
       expect(Math.hypot(s.x - seat.x, s.y - seat.y)).toBeLessThan(0.5);
@@ -137,5 +146,18 @@ describe('girdle radius where the facet texture ends inside the girdle', () => {
     const at = (i: number) => measured.stones[stones.indexOf(nearest(stones, seats[i]!.x, seats[i]!.y))]!;
     expect(Math.abs(at(3).r - over.r!)).toBeLessThan(1);
     for (const i of [2, 4]) expect(Math.abs(at(i).r - 20)).toBeLessThan(1);
+  });
+});
+
+describe('row pitch where the strong detections stand two pitches apart', () => {
+  it('measures the girdle at the pitch of the weakly detected stones between them, not at twice it', () => {
+    // Every other stone's heat under half its neighbours': the strong stones' nearest peers are two pitches away.
+    const seats = row(8);
+    const stones = detectStones(heatMap(W, H, peaksFor(seats, (i) => (i % 2 ? 0.3 : 0.9))), modelRadius(), W, H, OP);
+    expect(stones).toHaveLength(8);
+    // Pavé beads between the stones give the window at twice the pitch a textured ring for its outline to pass on.
+    const measured = measureStoneRow(luminance(renderRow(W, H, seats, { beads: true })), W, H, stones);
+    expect(Math.abs(measured.pitch! - 44)).toBeLessThan(3);
+    expect(Math.abs(measured.radius! - 20)).toBeLessThan(1);
   });
 });

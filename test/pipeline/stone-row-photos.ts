@@ -35,6 +35,8 @@ export interface RowLook {
   /** Luminance of the metal around the seats (a dark channel: low); default: 165-185, brighter to the right. */
   metal?: number;
   seed?: number;
+  /** Pavé beads: a bright metal bead (a third of a seat's radius) either side of the row between each two seats. */
+  beads?: boolean;
 }
 
 function rng(seed: number): () => number {
@@ -49,6 +51,21 @@ export function renderRow(width: number, height: number, seats: Seat[], look: Ro
   const rand = rng(look.seed ?? 7);
   const lum = new Float32Array(width * height);
   for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) lum[y * width + x] = look.metal ?? 165 + (20 * x) / width;
+  for (let i = 0; look.beads && i + 1 < seats.length; i++) {
+    const [a, b] = [seats[i]!, seats[i + 1]!];
+    const d = Math.hypot(b.x - a.x, b.y - a.y);
+    const br = a.seatR / 3;
+    for (const side of [-1, 1]) {
+      const [bx, by] = [(a.x + b.x) / 2 - (side * 0.8 * a.seatR * (b.y - a.y)) / d, (a.y + b.y) / 2 + (side * 0.8 * a.seatR * (b.x - a.x)) / d];
+      for (let y = Math.floor(by - br); y <= Math.ceil(by + br); y++) {
+        for (let x = Math.floor(bx - br); x <= Math.ceil(bx + br); x++) {
+          const rho = Math.hypot(x - bx, y - by) / br;
+          // Lit from above: bright at the top, shaded towards the rim.
+          if (rho < 1 && y >= 0 && y < height) lum[y * width + x] = 250 - 160 * rho ** 2;
+        }
+      }
+    }
+  }
   for (const seat of seats) {
     const facets = Array.from({ length: 48 }, () => (rand() < 0.4 ? 15 + 30 * rand() : 110 + 130 * rand()));
     const rot = rand() * Math.PI;
