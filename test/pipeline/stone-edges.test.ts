@@ -161,3 +161,42 @@ describe('row pitch where the strong detections stand two pitches apart', () => 
     expect(Math.abs(measured.radius! - 20)).toBeLessThan(1);
   });
 });
+
+/**
+ * The row's photo between two bands of velvet, each as tall as the row: a pile whose luminance changes from pixel to
+ * pixel by more than a crown's facets do between neighbouring rays, over two thirds of the frame.
+ */
+function onVelvet(photo: DecodedRgb): DecodedRgb {
+  const { width, height } = photo;
+  const data = Buffer.alloc(width * 3 * height * 3);
+  let s = 11;
+  const rand = () => (s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32;
+  for (let i = 0; i < width * height; i++) {
+    const v = 30 + 120 * rand();
+    for (const band of [0, 2]) data.set([v, 0.5 * v, 0.6 * v], 3 * (band * width * height + i));
+  }
+  photo.data.copy(data, 3 * width * height);
+  return { data, width, height: 3 * height };
+}
+
+describe('photo noise on a textured backdrop', () => {
+  const lifted = (seats: Seat[]) => seats.map((s) => ({ ...s, y: s.y + H }));
+
+  it("measures a faceted row on velvet: the pile's texture is the backdrop's, not noise at the stones", () => {
+    const seats = row(8);
+    const photo = onVelvet(renderRow(W, H, seats));
+    const heat = heatMap(W, 3 * H, peaksFor(lifted(seats)));
+    const blind = detectStones(heat, new Float32Array(W * 3 * H).fill(24), W, 3 * H, OP);
+    const measured = measureStoneRow(luminance(photo), W, 3 * H, blind);
+    expect(measured.stones.every((s) => s.measured)).toBe(true);
+    expect(Math.abs(measured.radius! - 20)).toBeLessThan(1);
+  });
+
+  it('still keeps the model stones for a row of flat-topped stones on velvet', () => {
+    const seats = row(8, () => ({ crown: 'flat' }));
+    const photo = onVelvet(renderRow(W, H, seats));
+    const heat = heatMap(W, 3 * H, peaksFor(lifted(seats)));
+    const blind = detectStones(heat, new Float32Array(W * 3 * H).fill(24), W, 3 * H, OP);
+    expect(measureStoneRow(luminance(photo), W, 3 * H, blind).stones.every((s) => !s.measured)).toBe(true);
+  });
+});
