@@ -15,6 +15,17 @@ async function jpeg(photo: DecodedRgb): Promise<DecodedRgb> {
   return { data, width: info.width, height: info.height };
 }
 
+/** Every one of the row's eight seats found within 0.5 px of its centre and 1 px of its 20 px radius. */
+function expectSeatsFound(seats: Seat[], heat: Parameters<typeof detectStones>[0], photo: Parameters<typeof luminance>[0]): void {
+  const stones = detectStones(heat, modelRadius(), W, H, OP, photo);
+  expect(stones).toHaveLength(8);
+  for (const seat of seats) {
+    const s = nearest(stones, seat.x, seat.y);
+    expect(Math.abs(s.r - 20)).toBeLessThan(1);
+    expect(Math.hypot(s.x - seat.x, s.y - seat.y)).toBeLessThan(0.5);
+  }
+}
+
 describe('stone outlines fall back to the model where the photo shows no facets', () => {
   it.each<[Crown, 'raw' | 'jpeg']>([
     ['flat', 'raw'],
@@ -38,13 +49,7 @@ describe('stone outlines fall back to the model where the photo shows no facets'
     const seats = row(8);
     const heat = heatMap(W, H, peaksFor(seats));
     for (const photo of [renderRow(W, H, seats), await jpeg(renderRow(W, H, seats))]) {
-      const stones = detectStones(heat, modelRadius(), W, H, OP, photo);
-      expect(stones).toHaveLength(8);
-      for (const seat of seats) {
-        const s = nearest(stones, seat.x, seat.y);
-        expect(Math.abs(s.r - 20)).toBeLessThan(1);
-        expect(Math.hypot(s.x - seat.x, s.y - seat.y)).toBeLessThan(0.5);
-      }
+      expectSeatsFound(seats, heat, photo);
       const blind = detectStones(heat, modelRadius(), W, H, OP);
       expect(measureStoneRow(luminance(photo), W, H, blind).stones.every((s) => s.measured)).toBe(true);
     }
@@ -105,13 +110,7 @@ describe('stone centres where a sparkle pulled the heat peak off the stone', () 
     const seats = row(8, (i) => (i === 3 ? { sparkle: { dx, dy } } : {}));
     const heat = heatMap(W, H, peaksFor(seats));
     for (const photo of [renderRow(W, H, seats), await jpeg(renderRow(W, H, seats))]) {
-      const stones = detectStones(heat, modelRadius(), W, H, OP, photo);
-      expect(stones).toHaveLength(8);
-      for (const seat of seats) {
-        const s = nearest(stones, seat.x, seat.y);
-        expect(Math.hypot(s.x - seat.x, s.y - seat.y)).toBeLessThan(0.5);
-        expect(Math.abs(s.r - 20)).toBeLessThan(1);
-      }
+      expectSeatsFound(seats, heat, photo);
     }
   });
 });
