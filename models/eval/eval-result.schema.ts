@@ -42,7 +42,11 @@ export const EvalResultSchema = z.object({
     truth: z.number().int(),
     predicted: z.number().int(),
     matched: z.number().int(),
+    /** True gaps the report states (both stones matched and side by side in its row order): what gapMaeMm averages. */
     gapPairs: z.number().int(),
+    /** True gaps whose two stones were both matched, stated or not (a spurious stone between them hides the gap);
+     * absent in older results, whose gapMaeMm also imputed the hidden ones from the matched stones' radii. */
+    gapPairsMatched: z.number().int().optional(),
   }),
   /** Share of images with every label false that got any verdict other than `pass`. */
   cleanFalseFlagRate: metric,

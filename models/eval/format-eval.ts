@@ -16,7 +16,7 @@ export function formatEvalSummary(r: EvalResult): string {
   }
   lines.push('');
   lines.push(`pixel porosity AUROC ${f(r.pixel.porosity.auroc)} IoU ${f(r.pixel.porosity.iou)} · polish AUROC ${f(r.pixel.polish.auroc)} IoU ${f(r.pixel.polish.iou)}`);
-  lines.push(`stones P ${f(r.stones.precision)} R ${f(r.stones.recall)} F1 ${f(r.stones.f1)} · gap MAE ${f(r.stones.gapMaeMm, 4)} mm over ${r.stones.gapPairs} gaps`);
+  lines.push(`stones P ${f(r.stones.precision)} R ${f(r.stones.recall)} F1 ${f(r.stones.f1)} · gap MAE ${f(r.stones.gapMaeMm, 4)} mm over ${r.stones.gapPairs} gaps${r.stones.gapPairsMatched !== undefined ? ` (of ${r.stones.gapPairsMatched} whose stones were both found)` : ''}`);
   const by = r.cleanFlaggedBy;
   const byText = by && by.images > 0 ? ` (of ${by.images}: porosity ${by.porosity}, spacing ${by.stone_spacing}, polish ${by.polish}, retake ${by.retake})` : '';
   const reasons = Object.entries(r.retakeReasons ?? {}).map(([code, n]) => `${code} ${n}`).join(', ');

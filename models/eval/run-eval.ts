@@ -6,7 +6,7 @@ import type { Defect, ManifestEntry } from '../../datasets/manifest.schema.js';
 import { createModelRegistry, inspect, loadProfiles, POLISH_KINDS, type InspectionReport, type PipelineMaps, type PolishKind, type Profile } from '../../pipeline/index.js';
 import { gateFor } from '../../pipeline/score.js';
 import { EvalResultSchema, type EvalResult } from './eval-result.schema.js';
-import { classificationMetrics, edgeGapPx, matchStones, mean, PooledPixelAuroc } from './metrics.js';
+import { classificationMetrics, gapErrorsMm, matchStones, mean, PooledPixelAuroc } from './metrics.js';
 
 export interface EvalOptions {
   data: string;
@@ -139,6 +139,7 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
     const pixelImages = { porosity: 0, polish: 0 };
     const stoneCounts = { truth: 0, predicted: 0, matched: 0 };
     const gapErrors: number[] = [];
+    let gapsMatched = 0;
     const poreBins = PORE_BINS.map((b) => ({ ...b, defects: 0, detected: 0 }));
     const kinds = new Map<string, { defects: number; detected: number }>();
     const byScale = SCALE_BINS.map((b) => ({ ...b, idx: [] as number[] }));
@@ -231,23 +232,9 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
         stoneCounts.predicted += pred.length;
         stoneCounts.matched += matches.length;
         if (entry.mmPerPx !== null) {
-          const byTruth = new Map(matches);
-          for (let t = 0; t + 1 < truth.length; t++) {
-            const a = byTruth.get(t);
-            const b = byTruth.get(t + 1);
-            if (a === undefined || b === undefined) continue;
-            const trueGap = edgeGapPx(truth[t]!, truth[t + 1]!) * entry.mmPerPx;
-            // The gap the report states when the two matched stones are neighbours in its row order (it applies the
-            // pipeline's radius rule); else recomputed from the matched stones.
-            const reported = report.families.stone_spacing.gapsMm;
-            const predGap =
-              b === a + 1 && reported[a] !== undefined
-                ? reported[a]!
-                : a === b + 1 && reported[b] !== undefined
-                  ? reported[b]!
-                  : edgeGapPx(pred[a]!, pred[b]!) * entry.mmPerPx;
-            gapErrors.push(Math.abs(trueGap - predGap));
-          }
+          const gaps = gapErrorsMm(truth, pred, report.families.stone_spacing.gapsMm, entry.mmPerPx);
+          gapErrors.push(...gaps.errorsMm);
+          gapsMatched += gaps.matchedPairs;
         }
       }
       if (keepImages) {
@@ -295,6 +282,7 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
         predicted: stoneCounts.predicted,
         matched: stoneCounts.matched,
         gapPairs: gapErrors.length,
+        gapPairsMatched: gapsMatched,
       },
       cleanFalseFlagRate: cleanImages > 0 ? cleanFlagged / cleanImages : null,
       cleanFlaggedBy: { images: cleanImages, ...cleanFlaggedBy },
