@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { EvalResult } from './eval-result.schema.js';
+import { EvalResultSchema, type EvalResult } from './eval-result.schema.js';
 import { runEval } from './run-eval.js';
 
 /**
@@ -144,14 +144,38 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteRow[]> {
     });
     rows.push({ set, result });
   }
+  const all = await withEarlierRows(rows, o.out);
   const md = [
-    `# Evaluation suite: ${rows[0]?.result.model.id ?? '?'}@${rows[0]?.result.model.version ?? '?'}`,
+    `# Evaluation suite: ${all[0]?.result.model.id ?? '?'}@${all[0]?.result.model.version ?? '?'}`,
     '',
-    suiteMarkdown(rows),
+    suiteMarkdown(all),
     '',
-    ...rows.map(({ set }) => `- **${set.name}**: ${set.what}. Made by \`${synthCommand(set, o.root)}\`.`),
+    ...all.map(({ set }) => `- **${set.name}**: ${set.what}. Made by \`${synthCommand(set, o.root)}\`.`),
     '',
   ].join('\n');
   await writeFile(join(o.out, 'suite.md'), md);
   return rows;
+}
+
+/**
+ * `rows` plus the sets an earlier run wrote to `out` for the same model file, in EVAL_SETS order: `--only` re-runs
+ * some sets, and suite.md (the model card's table) must still show the others rather than lose them.
+ */
+export async function withEarlierRows(rows: readonly SuiteRow[], out: string): Promise<SuiteRow[]> {
+  const model = rows[0]?.result.model;
+  const all: SuiteRow[] = [];
+  for (const set of EVAL_SETS) {
+    const fresh = rows.find((r) => r.set.name === set.name);
+    if (fresh) {
+      all.push(fresh);
+      continue;
+    }
+    const file = join(out, `${set.name}.json`);
+    if (!model || !existsSync(file)) continue;
+    const earlier = EvalResultSchema.safeParse(JSON.parse(await readFile(file, 'utf8')));
+    if (earlier.success && earlier.data.model.id === model.id && earlier.data.model.version === model.version && earlier.data.model.sha256 === model.sha256) {
+      all.push({ set, result: earlier.data });
+    }
+  }
+  return all;
 }

@@ -1,0 +1,34 @@
+import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { EvalResultSchema } from '../../models/eval/eval-result.schema.js';
+import { EVAL_SETS, suiteMarkdown, withEarlierRows } from '../../models/eval/suite.js';
+
+// `loupe eval-suite --only` re-runs some sets; the suite table a model card quotes must keep the sets it did not re-run,
+// and only those made with the same model.
+const EVAL = (version: string) => join(import.meta.dirname, '../../models/loupe-seg', version, 'eval');
+const setNamed = (name: string) => EVAL_SETS.find((s) => s.name === name)!;
+const result = async (version: string, set: string) => EvalResultSchema.parse(JSON.parse(await readFile(join(EVAL(version), `${set}.json`), 'utf8')));
+
+describe('eval suite table', () => {
+  const dirs: string[] = [];
+  afterAll(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
+
+  it("keeps an earlier run's sets of the same model and drops another version's", async () => {
+    const out = await mkdtemp(join(tmpdir(), 'loupe-suite-'));
+    dirs.push(out);
+    await copyFile(join(EVAL('1.4.0'), 'shifted.json'), join(out, 'shifted.json'));
+    await copyFile(join(EVAL('1.3.0'), 'real.json'), join(out, 'real.json')); // same seg network, another version
+    const fresh = [{ set: setNamed('in-distribution'), result: await result('1.4.0', 'in-distribution') }];
+
+    const rows = await withEarlierRows(fresh, out);
+    expect(rows.map((r) => r.set.name)).toEqual(['in-distribution', 'shifted']);
+    const table = suiteMarkdown(rows);
+    expect(table).toMatch(/^\| shifted \| 300 \| 0\.\d{3} \|/m);
+    expect(table).not.toContain('| real |');
+
+    await copyFile(join(EVAL('1.4.0'), 'real.json'), join(out, 'real.json'));
+    expect((await withEarlierRows(fresh, out)).map((r) => r.set.name)).toEqual(['in-distribution', 'shifted', 'real']);
+  });
+});
