@@ -30,9 +30,11 @@ export async function migrateToLatest(handle: DbHandle): Promise<string[]> {
     const { error, results } = await migrator.migrateToLatest();
     if (!error) return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
     // Kysely's introspector lists the tables of every schema, then reads their columns: a schema dropped in between
-    // (another deployment's or a parallel test run's) fails the read with undefined_table. Nothing was migrated by
-    // then (PostgreSQL migrations run in a transaction), so asking again is safe.
-    if (handle.dialect === 'postgres' && (error as { code?: string }).code === '42P01' && attempt < 4) {
+    // (another deployment's or a parallel test run's) fails the read with undefined_table, or invalid_schema_name
+    // when the whole schema went first. Nothing was migrated by then (PostgreSQL migrations run in a transaction), so
+    // asking again is safe.
+    const code = (error as { code?: string }).code;
+    if (handle.dialect === 'postgres' && (code === '42P01' || code === '3F000') && attempt < 4) {
       await new Promise((r) => setTimeout(r, 100 * attempt));
       continue;
     }

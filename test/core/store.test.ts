@@ -48,6 +48,32 @@ for (const { name, create } of DATABASES) {
       expect(await migrateToLatest(tdb.handle)).toEqual([]);
     });
 
+    it.skipIf(name !== 'postgres')("migrates when another run's schema vanishes while Kysely lists every schema's tables", async () => {
+      // Fault injected into the migrator's first read of its tables: PostgreSQL's answer when a parallel run drops its
+      // schema while Kysely's introspector reads every schema's tables (on a fresh schema, which this one is not).
+      for (const code of ['3F000', '42P01']) {
+        let thrown = 0;
+        const vanishing = {
+          transformQuery: (args: { node: unknown }) => {
+            if (thrown === 0 && JSON.stringify(args.node, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)).includes('kysely_migration')) {
+              thrown++;
+              throw Object.assign(new Error('schema "loupe_t_gone" does not exist'), { code });
+            }
+            return args.node as never;
+          },
+          transformResult: async (args: { result: unknown }) => args.result as never,
+        };
+        const fresh = await create(); // migrated: the run below only checks, which is where Kysely lists the tables
+        try {
+          const db = fresh.handle.db.withPlugin(vanishing);
+          expect(await migrateToLatest({ ...fresh.handle, db }), code).toEqual([]);
+          expect(thrown, code).toBe(1);
+        } finally {
+          await fresh.drop();
+        }
+      }
+    });
+
     it('stores an inspection with its views and reads it back parsed', async () => {
       const id = await insert('P-1');
       const got = await inspectionsDal(tdb.handle.db).get(id);
