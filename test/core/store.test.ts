@@ -48,7 +48,8 @@ for (const { name, create } of DATABASES) {
       expect(await migrateToLatest(tdb.handle)).toEqual([]);
     });
 
-    it.skipIf(name !== 'postgres')("migrates when another run's schema vanishes while Kysely lists every schema's tables", async () => {
+    // PostgreSQL only: SQLite has one schema per file.
+    if (name === 'postgres') it("migrates when another run's schema vanishes while Kysely lists every schema's tables", async () => {
       // Fault injected into the migrator's first read of its tables: PostgreSQL's answer when a parallel run drops its
       // schema while Kysely's introspector reads every schema's tables (on a fresh schema, which this one is not).
       for (const code of ['3F000', '42P01']) {
