@@ -110,23 +110,28 @@ function channelImageScore(set: MapSet, channel: string, plane: Float32Array, on
   return planeMax(set.maps.planes.get(`${channel}_evidence`) ?? plane, onPiece);
 }
 
+/** The verifier's passes of one inspection: one per model scale (`cache`), their time added to the stage totals. */
+interface VerifierPasses {
+  cache: Map<MapSet, VerifiedCandidate[]>;
+  timings: InferTimings;
+  onVerifier?: (pass: VerifierPass) => void;
+}
+
 /**
  * The model's verifier over its candidates, once per model scale; null when the model has none or it does not verify
  * `kind`. Session time counts as inference, patch building as preprocess.
  */
 async function verifiedFor(
-  cache: Map<MapSet, VerifiedCandidate[]>,
+  passes: VerifierPasses,
   set: MapSet,
   kind: string,
   onPiece: Uint8Array,
-  timings: InferTimings,
-  onVerifier?: (pass: VerifierPass) => void,
 ): Promise<{ verified: VerifiedCandidate[]; kindIndex: number; spec: Verifier } | null> {
   const spec = set.model.manifest.verifier;
   const session = set.model.verifier;
   const kindIndex = spec?.kinds.indexOf(kind) ?? -1;
   if (!spec || !session || kindIndex < 0) return null;
-  let verified = cache.get(set);
+  let verified = passes.cache.get(set);
   if (!verified) {
     const planes = spec.kinds.map((k) => required(set.maps.planes.get(k), `a "${k}" channel for the verifier`));
     const t0 = performance.now();
@@ -134,25 +139,28 @@ async function verifiedFor(
     const searchMs = performance.now() - t0;
     const own = { preprocessMs: 0, inferenceMs: 0 };
     verified = await runVerifier(session, set.rgb, candidates, spec, set.model.manifest.input.normalisation, own);
-    timings.preprocessMs += own.preprocessMs;
-    timings.inferenceMs += own.inferenceMs;
-    onVerifier?.({ modelId: set.model.id, candidates: candidates.length, searchMs, patchMs: own.preprocessMs, networkMs: own.inferenceMs });
-    cache.set(set, verified);
+    passes.timings.preprocessMs += own.preprocessMs;
+    passes.timings.inferenceMs += own.inferenceMs;
+    passes.onVerifier?.({ modelId: set.model.id, candidates: candidates.length, searchMs, patchMs: own.preprocessMs, networkMs: own.inferenceMs });
+    passes.cache.set(set, verified);
   }
   return { verified, kindIndex, spec };
 }
 
-/** The porosity image score: the verifier's when the model's verifier looks at porosity, else the evidence plane's. */
-async function porosityScore(
-  cache: Map<MapSet, VerifiedCandidate[]>,
+/**
+ * A kind's image score: the verifier's over its candidates on `candidatesOn` when the model's verifier looks at the
+ * kind (with that verdict, for the kind's findings), else the evidence plane's over `evidenceOn`.
+ */
+async function kindScore(
+  passes: VerifierPasses,
   set: MapSet,
+  kind: string,
   plane: Float32Array,
-  onPiece: Uint8Array,
-  timings: InferTimings,
-  onVerifier?: (pass: VerifierPass) => void,
-): Promise<number> {
-  const v = await verifiedFor(cache, set, POROSITY_CHANNEL, onPiece, timings, onVerifier);
-  return v ? verifiedKindScore(v.verified, v.kindIndex) : channelImageScore(set, POROSITY_CHANNEL, plane, onPiece);
+  candidatesOn: Uint8Array,
+  evidenceOn: Uint8Array,
+): Promise<{ score: number; verified: Awaited<ReturnType<typeof verifiedFor>> }> {
+  const verified = await verifiedFor(passes, set, kind, candidatesOn);
+  return { score: verified ? verifiedKindScore(verified.verified, verified.kindIndex) : channelImageScore(set, kind, plane, evidenceOn), verified };
 }
 
 async function resampleRgb(rgb: DecodedRgb, width: number, height: number): Promise<DecodedRgb> {
@@ -221,7 +229,7 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
 
   // Porosity: pores on the piece only.
   const gateCache = new Map<MapSet, PieceGates>();
-  const verifiedBySet = new Map<MapSet, VerifiedCandidate[]>();
+  const passes: VerifierPasses = { cache: new Map(), timings, ...(deps.onVerifier ? { onVerifier: deps.onVerifier } : {}) };
   const por = required(findChannel(sets, [POROSITY_CHANNEL]), `a "${POROSITY_CHANNEL}" channel`);
   const porOp = required(por.set.model.manifest.operatingPoints.porosity, `porosity operating point in ${por.set.model.id}/model.json`);
   const porOn = gatesFor(gateCache, piece, por.set).piece;
@@ -233,7 +241,7 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
     profile.porosity,
     por.set.scale,
     { onPiece: porOn, minShare: ON_PIECE_MIN_SHARE },
-    await porosityScore(verifiedBySet, por.set, por.plane, porOn, timings, deps.onVerifier),
+    (await kindScore(passes, por.set, POROSITY_CHANNEL, por.plane, porOn, porOn)).score,
   );
   const porGate = gateFor(profile.scoreThresholds.porosity, porOp.imageThreshold);
   await yieldToLoop();
@@ -249,8 +257,7 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
     const mask = polishMask.set === ch.set ? polishMask.mask : new Uint8Array(ch.set.maps.width * ch.set.maps.height);
     const gates = gatesFor(gateCache, piece, ch.set);
     const onPiece = (LENGTH_POLISH_KINDS as readonly string[]).includes(kind) ? gates.piece : gates.inner;
-    const v = await verifiedFor(verifiedBySet, ch.set, kind, gates.piece, timings, deps.onVerifier);
-    const score = v ? verifiedKindScore(v.verified, v.kindIndex) : channelImageScore(ch.set, kind, ch.plane, onPiece);
+    const { score, verified: v } = await kindScore(passes, ch.set, kind, ch.plane, gates.piece, onPiece);
     const gate = gateFor(profile.scoreThresholds.polish, op.imageThreshold);
     const counts = reachesGate(score, gate);
     // A kind below its gate counts for nothing: its regions stay out of the mask (the overlay paints what counted).
