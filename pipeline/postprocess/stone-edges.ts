@@ -526,10 +526,7 @@ export function photoNoise(lum: Float32Array, width: number, height: number): nu
       n++;
     }
   }
-  let seen = 0;
-  let k = 0;
-  while (k < bins.length - 1 && seen + bins[k]! < n / 2) seen += bins[k++]!;
-  const noise = Math.min((k + 0.5) * NOISE_BIN, blockNoise(lum, width, height));
+  const noise = Math.min((medianBin(bins, n / 2) + 0.5) * NOISE_BIN, blockNoise(lum, width, height));
   noiseCache.set(lum, noise);
   return noise;
 }
@@ -542,6 +539,14 @@ const NOISE_BLOCK_QUANTILE = 0.1;
 /** Block medians above this many luminance levels are all "textured": only the low end of their spread is used. */
 const NOISE_BLOCK_CAP = 16;
 
+/** The histogram bin holding the median: the first whose cumulative count reaches `half`. */
+function medianBin(bins: Uint32Array, half: number): number {
+  let seen = 0;
+  let k = 0;
+  while (k < bins.length - 1 && seen + bins[k]! < half) seen += bins[k++]!;
+  return k;
+}
+
 /** Low quantile of the blocks' median |horizontal luminance difference| (see `photoNoise`); Infinity without blocks. */
 function blockNoise(lum: Float32Array, width: number, height: number): number {
   const bins = new Uint32Array(NOISE_BLOCK_CAP / NOISE_BIN + 1);
@@ -553,9 +558,7 @@ function blockNoise(lum: Float32Array, width: number, height: number): number {
       for (let y = by; y < by + NOISE_BLOCK; y++) {
         for (let i = y * width + bx, end = i + NOISE_BLOCK - 1; i < end; i++) bins[Math.min(bins.length - 1, Math.floor(Math.abs(lum[i + 1]! - lum[i]!) / NOISE_BIN))]++;
       }
-      let seen = 0;
-      let k = 0;
-      while (k < bins.length - 1 && seen + bins[k]! < half) seen += bins[k++]!;
+      const k = medianBin(bins, half);
       // A block whose median difference is under a bin is clipped or flat-filled: it shows no noise at all.
       if (k > 0) medians.push((k + 0.5) * NOISE_BIN);
     }
