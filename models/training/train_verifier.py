@@ -124,7 +124,9 @@ def hard_negatives(model, samples, rows: np.ndarray, negatives: np.ndarray, frac
     false-alarm rate."""
     t0 = time.time()
     if len(negatives) > HARD_NEGATIVE_POOL:  # scoring runs ~300 patches/s on two cores
-        negatives = np.sort(np.random.default_rng(HARD_NEGATIVE_POOL).choice(negatives, HARD_NEGATIVE_POOL, replace=False))
+        # A fixed draw, apart from the run's rng, so a --resume scores the same pool (1.4.0 was made with this seed).
+        pool_rng = np.random.default_rng(HARD_NEGATIVE_POOL)
+        negatives = np.sort(pool_rng.choice(negatives, HARD_NEGATIVE_POOL, replace=False))
     worst = score_rows(model, samples, rows[negatives]).max(1)
     order = np.argsort(-worst, kind="stable")[:max(1, int(round(fraction * len(negatives))))]
     log(f"hard negatives: {len(order)} of {len(negatives)}, top score {float(worst[order[-1]]):.3f} and above "
