@@ -38,6 +38,7 @@ async function runImport(name: string, rawOpts: unknown): Promise<void> {
   try {
     const result = await importDataset({ name: AdapterNameSchema.parse(name), ...opts });
     process.stdout.write(`${formatSummary(`${name} ${opts.split} from ${result.src} -> ${result.manifestPath}`, result.entries)}\n`);
+    for (const note of result.notes) process.stdout.write(`note: ${note}\n`);
   } catch (err) {
     if (!(err instanceof DatasetImportError)) throw err;
     process.stderr.write(`error: ${err.message}\n`);

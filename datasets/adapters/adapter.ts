@@ -6,6 +6,8 @@ export interface ImportContext {
   /** The prepared output folder; adapters write images/ and masks/ into it, the caller writes the manifest. */
   out: string;
   split: Split;
+  /** Lines for the person importing: what the adapter left out and why. */
+  notes: string[];
 }
 
 export interface DatasetAdapter {

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import type { ManifestEntry } from '../manifest.schema.js';
@@ -23,6 +25,26 @@ const CLASSES = { def_front: true, ok_front: false } as const;
 type CastingClass = keyof typeof CLASSES;
 
 const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png'];
+
+async function sha256Of(path: string): Promise<string> {
+  return createHash('sha256').update(await readFile(path)).digest('hex');
+}
+
+/**
+ * The shared copy's train/ folder holds 43 photos byte for byte identical to photos of its test/ folder (same class
+ * each time). Training or calibrating on them would leak test photos into the fine-tune, so train and val leave out
+ * every train/ photo whose bytes a test/ photo has; the test split stays the set's test/ folder whole. Which photos
+ * land in val is still decided on the full train/ list, so a photo never changes side.
+ */
+async function testPhotoHashes(src: string): Promise<Set<string>> {
+  const hashes = new Set<string>();
+  for (const cls of Object.keys(CLASSES) as CastingClass[]) {
+    const dir = join(src, 'test', cls);
+    const names = await listImages(dir, IMAGE_EXTENSIONS, src);
+    for (const h of await mapLimit(names, IMPORT_CONCURRENCY, (n) => sha256Of(join(dir, n)))) hashes.add(h);
+  }
+  return hashes;
+}
 
 interface PlannedImage {
   folder: 'train' | 'test';
@@ -62,6 +84,8 @@ export const castingImpellerAdapter: DatasetAdapter = {
    */
   async run(ctx) {
     const planned: PlannedImage[] = [];
+    const testHashes = ctx.split === 'test' ? new Set<string>() : await testPhotoHashes(ctx.src);
+    const leftOut: string[] = [];
     for (const cls of Object.keys(CLASSES) as CastingClass[]) {
       if (ctx.split === 'test') {
         const names = await listImages(join(ctx.src, 'test', cls), IMAGE_EXTENSIONS, ctx.src);
@@ -69,8 +93,18 @@ export const castingImpellerAdapter: DatasetAdapter = {
       } else {
         const names = await listImages(join(ctx.src, 'train', cls), IMAGE_EXTENSIONS, ctx.src);
         const chosen = ctx.split === 'val' ? namesInSplit(names, 'val') : namesOutsideVal(names);
-        for (const file of chosen) planned.push({ folder: 'train', cls, file });
+        const hashes = await mapLimit(chosen, IMPORT_CONCURRENCY, (n) => sha256Of(join(ctx.src, 'train', cls, n)));
+        chosen.forEach((file, i) => {
+          if (testHashes.has(hashes[i]!)) leftOut.push(`${cls}/${file}`);
+          else planned.push({ folder: 'train', cls, file });
+        });
       }
+    }
+    if (leftOut.length > 0) {
+      ctx.notes.push(
+        `left out ${leftOut.length} train/ photos whose bytes are also in test/ (the test split keeps them): ` +
+          (leftOut.length > 6 ? `${leftOut.slice(0, 6).join(', ')}, …` : leftOut.join(', ')),
+      );
     }
     return mapLimit(planned, IMPORT_CONCURRENCY, (p) => importOne(ctx, p));
   },

@@ -30,15 +30,18 @@ export interface ImportResult {
   src: string;
   manifestPath: string;
   entries: ManifestEntry[];
+  /** What the adapter left out and why, one line each. */
+  notes: string[];
 }
 
 export async function importDataset(opts: ImportOptions): Promise<ImportResult> {
   const adapter = ADAPTERS[opts.name];
   const src = await resolveSourceDir(adapter.name, opts.from, adapter.expects);
   await prepareOutputDir(opts.out, opts.force ?? false);
-  const entries = await adapter.run({ src, out: opts.out, split: opts.split });
+  const notes: string[] = [];
+  const entries = await adapter.run({ src, out: opts.out, split: opts.split, notes });
   const manifestPath = await writeManifest(opts.out, entries);
-  return { src, manifestPath, entries };
+  return { src, manifestPath, entries, notes };
 }
 
 export { DatasetImportError, OutputNotEmptyError, SourceLayoutError, SourceMissingError } from './errors.js';

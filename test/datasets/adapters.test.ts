@@ -186,6 +186,32 @@ describe('casting-impeller adapter', () => {
     expect(train.length + val.length).toBe(18);
   });
 
+  it('leaves out of train and val every train/ photo whose bytes are a test/ photo, and says which', async () => {
+    const leaky = join(tmp, 'ci-leaky-src');
+    await makeCastingTree(leaky, { train: { def: 10, ok: 8 }, test: { def: 4, ok: 3 }, trainCopiesOfTest: 2 });
+    const testBytes = new Set<string>();
+    for (const e of (await importDataset({ name: 'casting-impeller', split: 'test', out: join(tmp, 'ci-leaky-test'), from: leaky })).entries) {
+      testBytes.add((await readFile(join(tmp, 'ci-leaky-test', e.file))).toString('base64'));
+    }
+    expect(testBytes.size).toBe(7);
+    const kept: string[] = [];
+    const notes: string[] = [];
+    for (const split of ['train', 'val'] as const) {
+      const out = join(tmp, `ci-leaky-${split}`);
+      const result = await importDataset({ name: 'casting-impeller', split, out, from: leaky });
+      for (const e of result.entries) {
+        expect(testBytes.has((await readFile(join(out, e.file))).toString('base64'))).toBe(false);
+        kept.push(e.file);
+      }
+      notes.push(...result.notes);
+    }
+    expect(kept.length).toBe(18 - 4);
+    const named = notes.join('\n').match(/(def|ok)_front\/[^,\s]+/g) ?? [];
+    expect(named.sort()).toEqual(
+      ['def_front', 'ok_front'].flatMap((c) => fixtureNames(10, '.jpeg').slice(0, 2).map((n) => `${c}/${n}`)).sort(),
+    );
+  });
+
   it('labels defective castings image-level porosity with no mask and no box', async () => {
     const entries = await loadManifest(join(tmp, 'ci-test'));
     for (const e of entries) {
