@@ -30,6 +30,8 @@ const TrainCliSchema = z.object({
   crop: positiveInt('--crop').optional(),
   lr: positiveNumber('--lr').optional(),
   seed: positiveInt('--seed').optional(),
+  rotate: z.boolean().optional(),
+  ema: positiveNumber('--ema').refine((d) => d < 1, '--ema must be below 1').optional(),
   valFraction: positiveNumber('--val-fraction').refine((f) => f < 1, '--val-fraction must be below 1'),
   resume: z.boolean().optional(),
   smoke: z.boolean().optional(),
@@ -61,6 +63,8 @@ export function register(program: Command): void {
     .option('--crop <px>', 'training crop size (train.py default 256)')
     .option('--lr <x>', 'peak learning rate (train.py default 2e-3)')
     .option('--seed <n>', 'seed (train.py default 1)')
+    .option('--rotate', 'turn training photos by any angle, not only quarter turns (round pieces, turntables)')
+    .option('--ema <decay>', 'export the moving average of the weights with this decay, e.g. 0.998 (default: the last weights)')
     .option('--val-fraction <f>', 'share held out for validation when --val is absent', '0.2')
     .option('--resume', 'continue the run this same command started (after a stop, crash or --max-minutes)')
     .option('--smoke', 'a few photos and steps (train.py --smoke): for tests')
@@ -87,6 +91,8 @@ export function register(program: Command): void {
           ...(opts.crop !== undefined ? { crop: opts.crop } : {}),
           ...(opts.lr !== undefined ? { lr: opts.lr } : {}),
           ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+          ...(opts.ema !== undefined ? { ema: opts.ema } : {}),
+          ...(opts.rotate ? { rotate: true } : {}),
           valFraction: opts.valFraction,
           resume: opts.resume ?? false,
           smoke: opts.smoke ?? false,

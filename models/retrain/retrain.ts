@@ -46,6 +46,10 @@ export interface RetrainOptions {
   crop?: number;
   lr?: number;
   seed?: number;
+  /** Export the exponential moving average of the weights with this decay instead of the last weights. */
+  ema?: number;
+  /** Turn training crops by any angle (train.py --rotate). */
+  rotate?: boolean;
   /** Share of the photos held out for validation when `val` is absent. */
   valFraction?: number;
   resume?: boolean;
@@ -76,6 +80,9 @@ export interface RetrainPlan {
   steps: number;
   stepsFrom: string;
   batch: number;
+  /** Weight-average decay, null for the last weights. */
+  ema: number | null;
+  rotate: boolean;
 }
 
 export type RetrainResult =
@@ -279,13 +286,15 @@ export async function retrain(opts: RetrainOptions): Promise<RetrainResult> {
     steps,
     stepsFrom,
     batch,
+    ema: opts.ema ?? null,
+    rotate: opts.rotate ?? false,
   };
   const planPath = join(runDir, 'retrain.json');
   if (opts.resume) {
     const before = JSON.parse(await readFile(planPath, 'utf8').catch(() => 'null')) as RetrainPlan | null;
     if (!before) throw new RetrainError(`--resume: ${planPath} does not exist (no earlier run of this command to continue)`);
     const same = (k: keyof RetrainPlan) => JSON.stringify(before[k]) === JSON.stringify(plan[k]);
-    const differing = (['base', 'version', 'data', 'val', 'holdout', 'steps', 'batch'] as const).filter((k) => !same(k));
+    const differing = (['base', 'version', 'data', 'val', 'holdout', 'steps', 'batch', 'ema', 'rotate'] as const).filter((k) => !same(k));
     if (differing.length > 0) throw new RetrainError(`--resume: this command differs from the run it would continue in ${differing.join(', ')} (see ${planPath})`);
   } else if (await exists(join(runDir, 'last.pt'))) {
     throw new RetrainError(`${runDir} already holds a checkpoint: add --resume to continue it, or pass another --run/--version`);
@@ -303,6 +312,8 @@ export async function retrain(opts: RetrainOptions): Promise<RetrainResult> {
   if (opts.crop !== undefined) args.push('--crop', String(opts.crop));
   if (opts.lr !== undefined) args.push('--lr', String(opts.lr));
   if (opts.seed !== undefined) args.push('--seed', String(opts.seed));
+  if (opts.ema !== undefined) args.push('--ema', String(opts.ema));
+  if (opts.rotate) args.push('--rotate');
   if (opts.maxMinutes !== undefined) args.push('--max-minutes', String(opts.maxMinutes));
   if (opts.resume) args.push('--resume');
   if (opts.smoke) args.push('--smoke');

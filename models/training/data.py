@@ -240,6 +240,9 @@ class AugConfig:
     poi_prob: float = 0.7
     defect_poi_prob: float = 0.8  # of POI crops, the share centred on a defect when the photo has one
     photometric: bool = True
+    # Any-angle turns, for pieces photographed at any orientation (round castings, rings on a turntable). Off by
+    # default: the shipped models were trained with quarter turns and mirrors only.
+    rotate: bool = False
 
 
 def _crop_padded(a: np.ndarray, x0: int, y0: int, size: int) -> np.ndarray:
@@ -296,6 +299,26 @@ def _photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+def _turn(img: np.ndarray, bits: np.ndarray, stones: np.ndarray, angle: float):
+    """Turns a square region by `angle` degrees about its centre. Corners are filled from a mirrored border, not a
+    flat colour that would read as an edge or a dark defect; stone centres (region pixels) turn with the picture."""
+    size = img.shape[0]
+    pad = int(math.ceil(size * 0.21))  # (sqrt 2 - 1) / 2 of the side: the turned square's corners stay inside
+    big = np.pad(img, ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
+    bigb = np.pad(bits, ((pad, pad), (pad, pad)), mode="constant")
+    img = np.asarray(Image.fromarray(big).rotate(angle, Image.BILINEAR))[pad:pad + size, pad:pad + size]
+    bits = np.asarray(Image.fromarray(bigb).rotate(angle, Image.NEAREST))[pad:pad + size, pad:pad + size]
+    if len(stones):
+        stones = stones.copy()
+        c = size / 2
+        # PIL turns counter-clockwise on screen (y down): x' = c + dx cos + dy sin, y' = c - dx sin + dy cos.
+        t = math.radians(angle)
+        dx, dy = stones[:, 0] - c, stones[:, 1] - c
+        stones[:, 0] = c + dx * math.cos(t) + dy * math.sin(t)
+        stones[:, 1] = c - dx * math.sin(t) + dy * math.cos(t)
+    return np.ascontiguousarray(img), np.ascontiguousarray(bits), stones
+
+
 def make_crop(s: Sample, crop: int, rng: np.random.Generator, aug: AugConfig | None, focus: int | None = None):
     """One training example: image uint8 (crop, crop, 3), mask bits, heat, radius, radius weights, and whether the
     crop holds the whole photo. `focus` (a Sample.poi_kinds value) centres the crop on a POI of that kind."""
@@ -328,14 +351,19 @@ def make_crop(s: Sample, crop: int, rng: np.random.Generator, aug: AugConfig | N
     whole = x0 <= 0 and y0 <= 0 and x0 + region >= W and y0 + region >= H
     img = _crop_padded(s.image, x0, y0, region)
     bits = _crop_padded(s.bits, x0, y0, region)
+    st = s.stones.copy()
+    if len(st):
+        st[:, 0] -= x0
+        st[:, 1] -= y0
+    if aug and aug.rotate:
+        img, bits, st = _turn(img, bits, st, float(rng.uniform(0, 360)))
     k = crop / region
     if region != crop:
         img = np.asarray(Image.fromarray(img).resize((crop, crop), Image.BOX if k < 1 else Image.BILINEAR))
         bits = np.asarray(Image.fromarray(bits).resize((crop, crop), Image.NEAREST))
-    st = s.stones.copy()
     if len(st):
-        st[:, 0] = (st[:, 0] - x0) * k
-        st[:, 1] = (st[:, 1] - y0) * k
+        st[:, 0] *= k
+        st[:, 1] *= k
         st[:, 2] *= k
         m = st[:, 2]
         keep = (st[:, 0] > -m) & (st[:, 0] < crop + m) & (st[:, 1] > -m) & (st[:, 1] < crop + m)

@@ -221,7 +221,8 @@ def main() -> None:
     torch.set_num_threads(2)
     ck = torch.load(args.checkpoint, map_location="cpu")
     model = net.build(ck["config"])
-    net.load_weights(model, ck["model"])
+    # A run trained with --ema exports its weight average, as train.py itself would have.
+    net.load_weights(model, ck["ema"]["shadow"] if ck.get("ema") else ck["model"])
     samples, summary = load_dirs(args.val)
     ops, metrics = calibrate(model, samples)
     ops.update(method=METHOD, calibratedOn=",".join(d["dir"] for d in summary))

@@ -53,12 +53,40 @@ def lr_at(step: int, total: int, base: float, warmup: int) -> float:
     return base * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, p))))
 
 
+class WeightAverage:
+    """Exponential moving average of every weight and batch-norm statistic (Polyak averaging). A fine-tune on a few
+    hundred photos ends wherever the last batches pushed it; the average of the last ~1/(1-decay) steps' weights is a
+    flatter point that moves less between photos it has not seen. The decay ramps up as (1+n)/(10+n) so the average
+    does not hold on to the base's weights."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.decay = decay
+        self.updates = 0
+        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def update(self, model: torch.nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        with torch.no_grad():
+            for k, v in model.state_dict().items():
+                if v.dtype.is_floating_point:
+                    self.shadow[k].mul_(d).add_(v.detach(), alpha=1 - d)
+                else:
+                    self.shadow[k].copy_(v)
+
+    def state(self) -> dict:
+        return {"decay": self.decay, "updates": self.updates, "shadow": self.shadow}
+
+    def load(self, state: dict) -> None:
+        self.decay, self.updates, self.shadow = state["decay"], state["updates"], state["shadow"]
+
+
 def save_checkpoint(path: str, model, opt, step: int, sampler: Sampler, aug_rng: np.random.Generator, config: dict,
-                    training: dict, elapsed: float) -> None:
+                    training: dict, elapsed: float, ema: WeightAverage | None = None) -> None:
     tmp = path + ".tmp"
     torch.save({
         "model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "config": config,
-        "training": training, "elapsedS": elapsed,
+        "training": training, "elapsedS": elapsed, **({"ema": ema.state()} if ema else {}),
         "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
                 "sampler": sampler.state(), "aug": aug_rng.bit_generator.state},
     }, tmp)
@@ -107,6 +135,10 @@ def parse_args(argv=None):
                     help="checkpoint and exit after this much wall time in this session; --resume continues")
     ap.add_argument("--stop-after", type=int, default=None, help="checkpoint and exit at this step (resume tests)")
     ap.add_argument("--no-export", action="store_true", help="stop after training (export later with export.py)")
+    ap.add_argument("--ema", type=float, default=0.0,
+                    help="export the exponential moving average of the weights with this decay (e.g. 0.998; 0 = off)")
+    ap.add_argument("--rotate", action="store_true",
+                    help="turn training crops by any angle, not only quarter turns (pieces shot at any orientation)")
     ap.add_argument("--smoke", action="store_true", help="8 photos, 4 val, 30 steps, batch 4, crop 128: < 2 min")
     args = ap.parse_args(argv)
     if args.smoke:
@@ -117,6 +149,8 @@ def parse_args(argv=None):
         args.crop = min(args.crop, 128)
         args.ckpt_every = min(args.ckpt_every, 15)
         args.log_every = min(args.log_every, 5)
+    if not 0 <= args.ema < 1:
+        ap.error("--ema must be in [0, 1)")
     if args.crop % net.SIZE_MULTIPLE:
         ap.error(f"--crop must be a multiple of {net.SIZE_MULTIPLE}")
     if args.channel_weights:
@@ -175,6 +209,9 @@ def main(argv=None) -> None:
         sampler.load_state(ck["rng"]["sampler"])
         aug_rng.bit_generator.state = ck["rng"]["aug"]
         base_from = (ck.get("training") or {}).get("base")
+        if args.ema and "ema" not in ck:
+            raise SystemExit(f"--resume with --ema: {ckpt_path} was written without --ema")
+        resumed_ema = ck.get("ema")
         log(f"resumed from {ckpt_path} at step {step} ({elapsed:.0f}s of training so far)")
     elif args.base:
         base_from = resolve_base(args.base)
@@ -185,15 +222,18 @@ def main(argv=None) -> None:
         opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
         log(f"initialised weights from {base_from}" + (f" ({len(fresh)} evidence-head tensors new)" if fresh else ""))
     log(f"model LoupeSeg {config} with {net.count_params(model):,} parameters; {THREADS} threads")
+    ema = WeightAverage(model, args.ema) if args.ema else None
+    if ema and args.resume:
+        ema.load(resumed_ema)
 
-    aug = AugConfig()
+    aug = AugConfig(rotate=args.rotate)
     warmup = max(1, min(200, args.steps // 10))
     training = {
         "data": data_summary, "validation": val_summary,
         "seeds": {"torch": args.seed, "numpy": args.seed, "sampler": args.seed + 1000, "augment": args.seed + 2000},
-        "steps": args.steps, "batch": args.batch, "crop": args.crop, "lr": args.lr, "optimizer": "AdamW(wd=1e-4)", "channelWeights": list(losses.CHANNEL_WEIGHTS),
+        "steps": args.steps, "batch": args.batch, "crop": args.crop, "lr": args.lr, "optimizer": "AdamW(wd=1e-4)", "weightAverage": {"decay": args.ema} if args.ema else None, "channelWeights": list(losses.CHANNEL_WEIGHTS),
         "schedule": f"linear warm-up {warmup} steps, cosine to 2 %", "poiProb": aug.poi_prob,
-        "scaleJitter": aug.scale_jitter, "focusedShare": Sampler.FOCUSED_SHARE, "lossWeights": dict(losses.WEIGHTS), "threads": THREADS, "smoke": args.smoke, "run": args.run,
+        "scaleJitter": aug.scale_jitter, "anyAngle": aug.rotate, "focusedShare": Sampler.FOCUSED_SHARE, "lossWeights": dict(losses.WEIGHTS), "threads": THREADS, "smoke": args.smoke, "run": args.run,
         **({"base": base_from} if base_from else {}),
     }
 
@@ -214,6 +254,8 @@ def main(argv=None) -> None:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
+        if ema:
+            ema.update(model)
         step += 1
         n_win += 1
         for k, v in {"loss": float(loss), **parts}.items():
@@ -231,7 +273,7 @@ def main(argv=None) -> None:
         stop = out_of_time or (args.stop_after is not None and step >= args.stop_after)
         if step % args.ckpt_every == 0 or step == args.steps or stop:
             training["durationS"] = round(time.time() - t_start, 1)
-            save_checkpoint(ckpt_path, model, opt, step, sampler, aug_rng, config, training, time.time() - t_start)
+            save_checkpoint(ckpt_path, model, opt, step, sampler, aug_rng, config, training, time.time() - t_start, ema)
             log(f"checkpoint {ckpt_path} at step {step}")
         if stop and step < args.steps:
             log(f"stopping at step {step}/{args.steps} ({'time limit' if out_of_time else '--stop-after'}); continue "
@@ -243,6 +285,9 @@ def main(argv=None) -> None:
     if args.no_export:
         log("--no-export: done; export with models/training/export.py --checkpoint " + training["checkpoint"])
         return
+    if ema:
+        model.load_state_dict(ema.shadow)
+        log(f"exporting the weight average (decay {ema.decay}, {ema.updates} updates)")
     model.eval()
     t_cal = time.time()
     ops, metrics = calibrate(model, val_samples, log)
