@@ -291,7 +291,9 @@ export async function retrain(opts: RetrainOptions): Promise<RetrainResult> {
   };
   const planPath = join(runDir, 'retrain.json');
   if (opts.resume) {
-    const before = JSON.parse(await readFile(planPath, 'utf8').catch(() => 'null')) as RetrainPlan | null;
+    const written = JSON.parse(await readFile(planPath, 'utf8').catch(() => 'null')) as Partial<RetrainPlan> | null;
+    // A plan written before --ema and --rotate existed was trained without them.
+    const before = written && { ema: null, rotate: false, ...written };
     if (!before) throw new RetrainError(`--resume: ${planPath} does not exist (no earlier run of this command to continue)`);
     const same = (k: keyof RetrainPlan) => JSON.stringify(before[k]) === JSON.stringify(plan[k]);
     const differing = (['base', 'version', 'data', 'val', 'holdout', 'steps', 'batch', 'ema', 'rotate'] as const).filter((k) => !same(k));

@@ -30,7 +30,9 @@ from export import write_model_dir  # noqa: E402
 import losses  # noqa: E402
 from losses import total_loss  # noqa: E402
 
-THREADS = 2
+# Two cores on the reference box. On a box shared with other work, LOUPE_TRAIN_THREADS=1 is far faster than 2: a
+# busy core stalls every step's OpenMP barrier (measured here: 0.37 s/step alone, 2.5-4 s/step beside an eval).
+THREADS = int(os.environ.get("LOUPE_TRAIN_THREADS", "2"))
 RUNS = os.path.join(HERE, "runs")
 
 
