@@ -18,9 +18,10 @@ import type { DecodedRgb } from '../decode.js';
  *   ring, the texture "edge" was where broad outer facets begin (few facet edges for neighbouring rays to straddle),
  *   ~0.18 r inside the girdle for whole rows on the validation photos. On the dev photos the strongest rise alone put
  *   the radius up to 0.07 r out; the texture edge is within ~0.5 px.
- * - Each stone's centre: the point (within 2 px of the heat peak) from which the ray-averaged luminance profile across
- *   the girdle is sharpest, i.e. where the concentric structure (crown facets, girdle, seat cut) lines up best; where a
- *   sparkle pulled the heat peak well off the stone, the point the stone's circles vote for (`stoneCentre`).
+ * - Each stone's centre: the point (within 2 px of the heat peak, or 5 px where the girdle is clearly more abrupt from
+ *   there) from which the ray-averaged luminance profile across the girdle is sharpest, i.e. where the concentric
+ *   structure (crown facets, girdle, seat cut) lines up best; where a sparkle pulled the heat peak well off the stone,
+ *   the point the stone's circles vote for (`stoneCentre`).
  * - Each stone's radius: its own texture edge near the row's; a stone whose crown texture already stops well inside
  *   the row's radius is smaller than its seat (undersized) and gets the edge where its own texture stops, but only when
  *   what lies between that edge and the row's radius is the seat's metal, uniform around the stone but for the light
@@ -88,6 +89,18 @@ const PEER_SHARE = 0.5;
 const PITCH_AGREEMENT = 0.15;
 /** Centre search around the heat peak, px: how far it may move, its first and last step. */
 const CENTRE_SPAN = 2;
+/**
+ * A search that wanders past CENTRE_SPAN continues to WIDE_SPAN px (`wanderedCentre`): loupe-seg's peak can sit 2-5 px
+ * off a stone with no sparkle to blame (and votes too flat for OUTLINE_GAIN), and a heat peak kept there put a gap
+ * 0.06-0.1 mm off nominal on clean photos (val-s201, dev-s202, dev-shift-s302). The sharpness alone has false optima
+ * that far out (on those photos it moved 116 centres the wrong way for 122 the right way), so the wider centre is kept
+ * only when the girdle seen from it is EDGE_GAIN x as abrupt as from the peak (`girdleSteepness`: from a wrong centre
+ * the facet texture's end is smeared over the offset) and the stone's circles vote for it at least as much
+ * (`outlineVotes`). Of the 274 such stones there, 72 moved: 67 came > 0.5 px closer to the truth, 1 went farther; a
+ * gain of 1.0 let 7 go farther, no vote test 9, neither 22. A span of 4 or 6 px flagged the same clean photos.
+ */
+const WIDE_SPAN = 5;
+const EDGE_GAIN = 1.2;
 const CENTRE_COARSE = 0.5;
 const CENTRE_FINE = 0.125;
 /**
@@ -594,15 +607,16 @@ export function refineCentre(lum: Float32Array, width: number, height: number, x
  * A stone's centre from its heat peak (x0, y0) and its row's radius `r`. The sharpest centre near the peak
  * (`sharpestCentre`), unless the peak sits well off the stone: a sparkle's star or a bright facet pulls loupe-seg's heat
  * peak up to half a radius away, and the sharpness has false optima a few px around any start, so a wider search
- * drifts good centres as often as it finds lost ones. There, the circles in the photo (`outlineVotes`, one wide
+ * drifts good centres as often as it finds lost ones (beyond CENTRE_SPAN, only a clearer girdle and as many votes
+ * keep its centre: `wanderedCentre`). There, the circles in the photo (`outlineVotes`, one wide
  * basin) point to where the stone's concentric outline is; the sharpest centre near that point replaces the first
  * only when both measures clearly prefer it: OUTLINE_GAIN x the outline votes and SHARPNESS_GAIN x the sharpness.
  */
 function stoneCentre(plane: Plane, at: Sampler, x0: number, y0: number, r: number, rays: number): { x: number; y: number } {
-  const near = sharpestCentre(at, x0, y0, r, rays);
   const votes = outlineVotes(plane, x0, y0, r);
+  const near = sharpestCentre(at, x0, y0, r, rays, CENTRE_SPAN) ?? wanderedCentre(at, votes, x0, y0, r, rays);
   if (!votes || votes.peakValue < OUTLINE_GAIN * votes.at(near.x, near.y)) return near;
-  const far = sharpestCentre(at, votes.peak.x, votes.peak.y, r, rays);
+  const far = sharpestCentre(at, votes.peak.x, votes.peak.y, r, rays, CENTRE_SPAN) ?? votes.peak;
   const sharpness = (c: { x: number; y: number }) => profileSharpness(at, c.x, c.y, 0.85 * r, 1.12 * r, rays);
   const better = votes.at(far.x, far.y) >= OUTLINE_GAIN * votes.at(near.x, near.y) && sharpness(far) >= SHARPNESS_GAIN * sharpness(near);
   return better ? far : near;
@@ -726,19 +740,38 @@ function profileSharpness(at: Sampler, x: number, y: number, lo: number, hi: num
 }
 
 /**
+ * Where a search from the heat peak (x0, y0) that wandered past CENTRE_SPAN ends within WIDE_SPAN, when the photo
+ * clearly prefers it (see WIDE_SPAN); else the heat peak. Without votes (the stone at the photo's edge), the peak.
+ */
+function wanderedCentre(at: Sampler, votes: OutlineVotes | null, x0: number, y0: number, r: number, rays: number): { x: number; y: number } {
+  const wide = votes ? sharpestCentre(at, x0, y0, r, rays, WIDE_SPAN) : null;
+  if (!wide || !votes) return { x: x0, y: y0 };
+  const clearer = girdleSteepness(at, wide.x, wide.y, r, rays) >= EDGE_GAIN * girdleSteepness(at, x0, y0, r, rays);
+  return clearer && votes.at(wide.x, wide.y) >= votes.at(x0, y0) ? wide : { x: x0, y: y0 };
+}
+
+/** How abruptly the facet texture seen from (x, y) ends near the row's radius `r`: its steepest fall (as `measureStone`). */
+function girdleSteepness(at: Sampler, x: number, y: number, r: number, rays: number): number {
+  const band = Math.max(2, 0.1 * r);
+  const p = polar(at, x, y, UNDERSIZE_FLOOR * r, r + band + 2, rays);
+  const fall = extremum(derivative(profiles(p).texture, TEXTURE_DIFF), index(p, r - band), index(p, r + band), -1);
+  return fall && fall.value < 0 ? -fall.value : 0;
+}
+
+/**
  * The centre from which the girdle region (0.85-1.12 r) looks sharpest: averaging over rays blurs every concentric
  * edge by the centre error, so the right centre maximises the profile's gradient energy. Pattern search from the heat
- * peak (steps of 1/2, 1/4, 1/8 px to the best of the 8 neighbours); a centre that wanders CENTRE_SPAN away found no
- * optimum near the peak, and the heat centre is kept.
+ * peak (steps of 1/2, 1/4, 1/8 px to the best of the 8 neighbours); null when it wanders `span` px away (no optimum
+ * near the peak).
  */
-function sharpestCentre(at: Sampler, x0: number, y0: number, r: number, rays: number): { x: number; y: number } {
+function sharpestCentre(at: Sampler, x0: number, y0: number, r: number, rays: number, span: number): { x: number; y: number } | null {
   const lo = 0.85 * r;
   const hi = 1.12 * r;
   let bx = x0;
   let by = y0;
   let best = profileSharpness(at, bx, by, lo, hi, rays);
   for (let step = CENTRE_COARSE; step >= CENTRE_FINE; step /= 2) {
-    for (let moves = 0; moves < 4 * CENTRE_SPAN / step; moves++) {
+    for (let moves = 0; moves < (4 * span) / step; moves++) {
       let nx = bx;
       let ny = by;
       for (let dy = -1; dy <= 1; dy++) {
@@ -755,7 +788,7 @@ function sharpestCentre(at: Sampler, x0: number, y0: number, r: number, rays: nu
       if (nx === bx && ny === by) break;
       bx = nx;
       by = ny;
-      if (Math.max(Math.abs(bx - x0), Math.abs(by - y0)) >= CENTRE_SPAN) return { x: x0, y: y0 };
+      if (Math.max(Math.abs(bx - x0), Math.abs(by - y0)) >= span) return null;
     }
   }
   return { x: bx, y: by };
