@@ -8,10 +8,11 @@ import { runModelWithTta } from './tta.js';
 import type { OperatingPoint, Verifier } from './model-manifest.schema.js';
 import { analysePolishKind, type PolishKindAnalysis } from './postprocess/polish.js';
 import { polishCandidates } from './postprocess/polish-candidates.js';
-import { runVerifier, verifiedKindScore, type VerifiedCandidate } from './verify.js';
+import { clearOfStones, runVerifier, verifiedKindScore, type VerifiedCandidate } from './verify.js';
 import { analysePorosity } from './postprocess/porosity.js';
 import { compactMask } from './postprocess/rle.js';
 import { analyseSpacing } from './postprocess/spacing.js';
+import { emptySeatDiscs, maskOutsideDiscs, outsideDiscs } from './postprocess/empty-seats.js';
 import { detectStones } from './postprocess/stones.js';
 import { centreToPhoto, round } from './postprocess/coords.js';
 import { planeMax } from './postprocess/regions.js';
@@ -148,8 +149,9 @@ async function verifiedFor(
 }
 
 /**
- * A kind's image score: the verifier's over its candidates on `candidatesOn` when the model's verifier looks at the
- * kind (with that verdict, for the kind's findings), else the evidence plane's over `evidenceOn`.
+ * A kind's image score: the verifier's over its candidates on `candidatesOn` that `keep` keeps, when the model's
+ * verifier looks at the kind (with those candidates, for the kind's findings), else the evidence plane's over
+ * `evidenceOn`. The verifier's pass is shared by every kind, so what one kind leaves out is left out by `keep`, after it.
  */
 async function kindScore(
   passes: VerifierPasses,
@@ -158,8 +160,10 @@ async function kindScore(
   plane: Float32Array,
   candidatesOn: Uint8Array,
   evidenceOn: Uint8Array,
+  keep?: (candidates: VerifiedCandidate[], spec: Verifier) => VerifiedCandidate[],
 ): Promise<{ score: number; verified: Awaited<ReturnType<typeof verifiedFor>> }> {
-  const verified = await verifiedFor(passes, set, kind, candidatesOn);
+  const pass = await verifiedFor(passes, set, kind, candidatesOn);
+  const verified = pass && keep ? { ...pass, verified: keep(pass.verified, pass.spec) } : pass;
   return { score: verified ? verifiedKindScore(verified.verified, verified.kindIndex) : channelImageScore(set, kind, plane, evidenceOn), verified };
 }
 
@@ -227,12 +231,46 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
   }
   const tInfer = performance.now();
 
-  // Porosity: pores on the piece only.
+  // Stones and spacing first: porosity leaves a missing stone's empty seat out (`emptySeatDiscs`), and the line kinds'
+  // polish candidates next to a stone do not count (`clearOfStones`).
   const gateCache = new Map<MapSet, PieceGates>();
   const passes: VerifierPasses = { cache: new Map(), timings, ...(deps.onVerifier ? { onVerifier: deps.onVerifier } : {}) };
+  const heat = required(findChannel(sets, STONE_HEAT_CHANNELS), `a stone heat channel (${STONE_HEAT_CHANNELS.join(' | ')})`);
+  const radius = required(
+    heat.set.model.manifest.outputs.flatMap((o) => o.channels).some((c) => (STONE_RADIUS_CHANNELS as readonly string[]).includes(c))
+      ? findChannel([heat.set], STONE_RADIUS_CHANNELS)
+      : null,
+    `a stone radius channel (${STONE_RADIUS_CHANNELS.join(' | ')}) beside "${heat.name}"`,
+  );
+  const stoneOp = required(heat.set.model.manifest.operatingPoints.stones, `stones operating point in ${heat.set.model.id}/model.json`);
+  const hs = heat.set.scale;
+  const detected = detectStones(heat.plane, radius.plane, heat.set.maps.width, heat.set.maps.height, stoneOp, heat.set.rgb);
+  // The stones in another model's working px (in practice one model: the same).
+  const stonesAt = (set: MapSet) => {
+    const f = hs.scaleToPhoto / set.scale.scaleToPhoto;
+    return detected.map((st) => ({ x: st.x * f, y: st.y * f, r: st.r * f }));
+  };
+
+  const spacing = analyseSpacing({
+    stones: detected.map((s) => ({
+      cx: centreToPhoto(s.x, hs.scaleToPhoto),
+      cy: centreToPhoto(s.y, hs.scaleToPhoto),
+      r: s.r * hs.scaleToPhoto,
+      confidence: s.confidence,
+    })),
+    mmPerPx,
+    tolerance: profile.stone_spacing,
+    expectedCount: md.expectedStones ?? profile.stone_spacing.expectedStones,
+  });
+  const spacingGate = gateFor(profile.scoreThresholds.stone_spacing, undefined);
+  await yieldToLoop();
+
+  // Porosity: pores on the piece only, outside the empty seats.
   const por = required(findChannel(sets, [POROSITY_CHANNEL]), `a "${POROSITY_CHANNEL}" channel`);
   const porOp = required(por.set.model.manifest.operatingPoints.porosity, `porosity operating point in ${por.set.model.id}/model.json`);
-  const porOn = gatesFor(gateCache, piece, por.set).piece;
+  const porPiece = gatesFor(gateCache, piece, por.set).piece;
+  const seats = emptySeatDiscs(spacing.missing, spacing.stones, por.set.scale.scaleToPhoto);
+  const porOn = maskOutsideDiscs(porPiece, por.set.maps.width, por.set.maps.height, seats);
   const porosity = analysePorosity(
     por.plane,
     por.set.maps.width,
@@ -241,7 +279,7 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
     profile.porosity,
     por.set.scale,
     { onPiece: porOn, minShare: ON_PIECE_MIN_SHARE },
-    (await kindScore(passes, por.set, POROSITY_CHANNEL, por.plane, porOn, porOn)).score,
+    (await kindScore(passes, por.set, POROSITY_CHANNEL, por.plane, porPiece, porOn, (candidates) => outsideDiscs(candidates, seats))).score,
   );
   const porGate = gateFor(profile.scoreThresholds.porosity, porOp.imageThreshold);
   await yieldToLoop();
@@ -256,8 +294,12 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
     polishMask ??= { mask: new Uint8Array(ch.set.maps.width * ch.set.maps.height), set: ch.set };
     const mask = polishMask.set === ch.set ? polishMask.mask : new Uint8Array(ch.set.maps.width * ch.set.maps.height);
     const gates = gatesFor(gateCache, piece, ch.set);
-    const onPiece = (LENGTH_POLISH_KINDS as readonly string[]).includes(kind) ? gates.piece : gates.inner;
-    const { score, verified: v } = await kindScore(passes, ch.set, kind, ch.plane, gates.piece, onPiece);
+    const isLine = (LENGTH_POLISH_KINDS as readonly string[]).includes(kind);
+    const onPiece = isLine ? gates.piece : gates.inner;
+    // Glints, seat edges and prongs are lines: the line kinds' candidates next to a stone do not count. A patch kind's
+    // do (a real haze patch can hug a stone: val-s201 measured a catch lost when they did not).
+    const keepClearOfStones = isLine ? (c: VerifiedCandidate[], spec: Verifier) => clearOfStones(c, stonesAt(ch.set), spec.patchPx) : undefined;
+    const { score, verified: v } = await kindScore(passes, ch.set, kind, ch.plane, gates.piece, onPiece, keepClearOfStones);
     const gate = gateFor(profile.scoreThresholds.polish, op.imageThreshold);
     const counts = reachesGate(score, gate);
     // A kind below its gate counts for nothing: its regions stay out of the mask (the overlay paints what counted).
@@ -282,29 +324,6 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
   }
   await yieldToLoop();
 
-  // Stones and spacing.
-  const heat = required(findChannel(sets, STONE_HEAT_CHANNELS), `a stone heat channel (${STONE_HEAT_CHANNELS.join(' | ')})`);
-  const radius = required(
-    heat.set.model.manifest.outputs.flatMap((o) => o.channels).some((c) => (STONE_RADIUS_CHANNELS as readonly string[]).includes(c))
-      ? findChannel([heat.set], STONE_RADIUS_CHANNELS)
-      : null,
-    `a stone radius channel (${STONE_RADIUS_CHANNELS.join(' | ')}) beside "${heat.name}"`,
-  );
-  const stoneOp = required(heat.set.model.manifest.operatingPoints.stones, `stones operating point in ${heat.set.model.id}/model.json`);
-  const hs = heat.set.scale;
-  const detected = detectStones(heat.plane, radius.plane, heat.set.maps.width, heat.set.maps.height, stoneOp, heat.set.rgb);
-  const spacing = analyseSpacing({
-    stones: detected.map((s) => ({
-      cx: centreToPhoto(s.x, hs.scaleToPhoto),
-      cy: centreToPhoto(s.y, hs.scaleToPhoto),
-      r: s.r * hs.scaleToPhoto,
-      confidence: s.confidence,
-    })),
-    mmPerPx,
-    tolerance: profile.stone_spacing,
-    expectedCount: md.expectedStones ?? profile.stone_spacing.expectedStones,
-  });
-  const spacingGate = gateFor(profile.scoreThresholds.stone_spacing, undefined);
 
   const porosityVerdict = judgePorosity(porosity.score, porGate, porosity.findings, profile.porosity);
   const polishVerdict = judgePolish(polishKinds, profile.polish);

@@ -102,3 +102,18 @@ export function verifiedKindScore(verified: readonly VerifiedCandidate[], kindIn
   for (const v of verified) m = Math.max(m, v.probs[kindIndex]!);
   return m;
 }
+
+/**
+ * The candidates whose centre patch lies clear of every stone (`stones` in the same working px). A stone's glints and
+ * their rays, its seat and prongs read as scratches and tool marks to the verifier (loupe-seg 1.3/1.4 cards, "where it
+ * fails"), and the stone is not polished metal: a candidate closer to a stone's centre than its radius plus half a
+ * patch has part of the stone in the patch the verifier judges. `inspect.ts` applies it to the line kinds only.
+ */
+export function clearOfStones<T extends { x: number; y: number }>(
+  candidates: readonly T[],
+  stones: ReadonlyArray<{ x: number; y: number; r: number }>,
+  patchPx: number,
+): T[] {
+  const half = patchPx / 2;
+  return candidates.filter((c) => stones.every((s) => Math.hypot(c.x - s.x, c.y - s.y) >= s.r + half));
+}
