@@ -3,7 +3,6 @@ import fsp from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { UnrecoverableError, type Worker } from 'bullmq';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,19 +15,20 @@ import { SIGNATURE_HEADER, verifySignature } from '../../core/webhooks/signature
 import { webhookHandler } from '../../workers/handlers/webhook.handler.js';
 import { startWorkers } from '../../workers/queues.js';
 import { sqliteTestDatabase, type TestDatabase } from '../core/support/databases.js';
+import { docPicturesDir } from '../core/support/doc-pictures.js';
 import { IN_CI, redisAnswers, skipUnless } from '../core/support/env.js';
 import { testApp, type TestApp } from '../api/support/test-app.js';
 
 /**
  * The report page in real Chromium on a seeded history where caster Dario's porosity drifts upward: the p-chart
  * marks Dario's signal, the alert is recorded and shown, and its signed `trend.signal` webhook reaches a receiver
- * through the real queue and delivery handler. Saves docs/casting-report.png.
+ * through the real queue and delivery handler. Saves casting-report.png (docs/ with LOUPE_UPDATE_DOCS=1).
  */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const chromiumThere = fs.existsSync(CHROMIUM);
 if (!chromiumThere && !IN_CI) console.warn(`[skip] no Chromium at ${CHROMIUM} (set CHROMIUM_PATH); CI fails instead of skipping`);
 const redisUp = await redisAnswers();
-const SCREENSHOT = fileURLToPath(new URL('../../docs/casting-report.png', import.meta.url));
+const SCREENSHOT = path.join(docPicturesDir(), 'casting-report.png');
 
 describe.skipIf((!chromiumThere && !IN_CI) || skipUnless(redisUp, 'Redis'))('casting report page in Chromium', () => {
   let tdb: TestDatabase;

@@ -11,6 +11,7 @@ import { exportReviews, labelsOf } from '../../datasets/export/export-reviews.js
 import { loadManifest } from '../../datasets/manifest-io.js';
 import { testApp, type TestApp } from '../api/support/test-app.js';
 import { sqliteTestDatabase, type TestDatabase } from '../core/support/databases.js';
+import { docPicturesDir } from '../core/support/doc-pictures.js';
 import { redisAnswers, skipUnless } from '../core/support/env.js';
 import { spawnWorker, type WorkerChild } from '../e2e/support/processes.js';
 import { modelsForE2e } from '../e2e/support/stack.js';
@@ -25,7 +26,7 @@ import { seedFlagged } from './support/flagged.js';
  * process gives it a verdict. Saves docs/review-page.png and docs/station-page.png.
  */
 const TABLET = { width: 820, height: 1180 };
-const DOCS = fileURLToPath(new URL('../../docs/', import.meta.url));
+const DOCS = docPicturesDir();
 const SAMPLE = fileURLToPath(new URL('../../datasets/samples/images/s424242-000000.jpg', import.meta.url));
 const redisUp = await redisAnswers();
 const models = modelsForE2e();
