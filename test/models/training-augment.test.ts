@@ -1,6 +1,8 @@
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { PYTHON, torchSuite } from '../core/support/env.js';
 
 const TRAINING = join(import.meta.dirname, '../../models/training');
@@ -83,4 +85,40 @@ print(json.dumps({"after1": after1, "after2": after2, "expected2": d2 * e1 + (1 
     expect(r.after2).toBeCloseTo(r.expected2, 5);
     expect(r.tracked).toBe(r.live);
   });
+});
+
+describe('train.py --ema --rotate', () => {
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+  it.skipIf(skipTorch)(
+    'trains with any-angle turns and exports the weight average, not the last weights',
+    () => {
+      expect(hasTorch, TORCH_MISSING).toBe(true);
+      const tmp = mkdtempSync(join(tmpdir(), 'loupe-ema-'));
+      dirs.push(tmp);
+      const loupe = join(import.meta.dirname, '../../cli/bin/loupe.js');
+      for (const [name, count, seed] of [['train', 6, 11], ['val', 4, 12]] as const) {
+        // prettier-ignore
+        execFileSync(process.execPath, [loupe, 'synth', '--out', join(tmp, name), '--count', String(count), '--seed', String(seed), '--size', '384'], { stdio: 'pipe', timeout: 60_000 });
+      }
+      const out = join(tmp, 'models/loupe-seg/0.0.1');
+      // prettier-ignore
+      execFileSync(PYTHON, [join(TRAINING, 'train.py'), '--smoke', '--ema', '0.9', '--rotate', '--data', join(tmp, 'train'),
+        '--val', join(tmp, 'val'), '--out', out, '--run', 'ema', '--runs-dir', join(tmp, 'runs')], { stdio: 'pipe', timeout: 150_000 });
+      const r = python<{ shadowMatches: boolean; lastMatches: boolean; updates: number; steps: number; anyAngle: boolean }>(`
+import torch
+ck = torch.load(${JSON.stringify(join(tmp, 'runs/ema/last.pt'))}, map_location="cpu")
+w = torch.load(${JSON.stringify(join(out, 'weights.pt'))}, map_location="cpu")["model"]
+same = lambda a: all(torch.equal(w[k], a[k]) for k in w)
+print(json.dumps({"shadowMatches": same(ck["ema"]["shadow"]), "lastMatches": same(ck["model"]),
+                  "updates": ck["ema"]["updates"], "steps": ck["step"], "anyAngle": ck["training"]["anyAngle"]}))
+`);
+      expect(r.shadowMatches).toBe(true);
+      expect(r.lastMatches).toBe(false);
+      expect(r.updates).toBe(r.steps);
+      expect(r.anyAngle).toBe(true);
+    },
+    240_000,
+  );
 });
