@@ -12,7 +12,8 @@ import { calibrateGates } from '../eval/calibrate-gates.js';
 import { runEval } from '../eval/run-eval.js';
 import { compareEvals, formatComparison, recordComparison, type Comparison } from './compare.js';
 import { RetrainError } from './errors.js';
-import { splitHoldout, wholeFolders, writePartFolder, type InputFolder } from './holdout.js';
+import { splitHoldout, wholeFolders, writePartFolder, type HoldoutPart, type InputFolder } from './holdout.js';
+import { photosInBoth, type PhotoRef } from './leakage.js';
 import { effectiveVersion, listVersions, nextVersion, parseModelRef, readActiveFile, resolveModel, writeActiveFile, writeJsonAtomic } from './model-ref.js';
 import { parseStepLine, TrainProgressBar } from './train-progress.js';
 
@@ -121,6 +122,12 @@ export async function checkInputs(dirs: readonly string[], deep: boolean, warn: 
   return inputs;
 }
 
+/** The photos of the input folders (of `part` when given), with their manifest lines. */
+function photoRefs(inputs: readonly InputFolder[], part?: HoldoutPart): PhotoRef[] {
+  if (part) return part.items.map(({ folder, entry }) => ({ dir: inputs[folder]!.dir, line: inputs[folder]!.entries.indexOf(entry) + 1, file: entry.file }));
+  return inputs.flatMap((input) => input.entries.map((entry, i) => ({ dir: input.dir, line: i + 1, file: entry.file })));
+}
+
 async function baseWeights(dir: string): Promise<void> {
   if (await exists(join(dir, 'weights.pt'))) return;
   const mj = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as { training?: { checkpoint?: string } };
@@ -220,6 +227,18 @@ export async function retrain(opts: RetrainOptions): Promise<RetrainResult> {
   for (const d of opts.data) for (const v of opts.val ?? []) {
     if (await sameFolder(d, v)) throw new RetrainError(`${d} is given as both --data and --val: validation must be photos never trained on`);
   }
+  // Nor under another name: the hold-out (without --val) is decided here, before any run folder exists.
+  const fraction = opts.valFraction ?? 0.2;
+  const split = valInputs.length > 0 ? null : splitHoldout(dataInputs, fraction);
+  const leaked = split
+    ? await photosInBoth(photoRefs(dataInputs, split.train), photoRefs(dataInputs, split.val))
+    : await photosInBoth(photoRefs(dataInputs), photoRefs(valInputs));
+  if (leaked.length > 0) {
+    throw new RetrainError(
+      `refusing to train: ${leaked.length} validation photo(s) are byte for byte training photos; validation must be photos never trained on (nothing was trained)`,
+      leaked,
+    );
+  }
 
   // 3. Where the new version and the run go.
   const version = opts.version ?? (await nextVersion(modelsDir, base.id, base.version));
@@ -236,13 +255,11 @@ export async function retrain(opts: RetrainOptions): Promise<RetrainResult> {
   let valDirs: string[];
   let evalDir: string;
   let holdout: RetrainPlan['holdout'] = null;
-  if (valInputs.length > 0) {
+  if (!split) {
     trainDirs = opts.data.map((d) => resolve(d));
     valDirs = valInputs.map((v) => resolve(v.dir));
     evalDir = valDirs.length === 1 ? valDirs[0]! : await writePartFolder(join(runDir, 'val-all'), valInputs, wholeFolders(valInputs));
   } else {
-    const fraction = opts.valFraction ?? 0.2;
-    const split = splitHoldout(dataInputs, fraction);
     if (split.val.items.length === 0 || split.train.items.length === 0) {
       throw new RetrainError(`cannot hold out a validation part from ${split.train.items.length + split.val.items.length} photo(s): give --val DIR`);
     }

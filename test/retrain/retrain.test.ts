@@ -123,6 +123,22 @@ describe.skipIf(skipTorch)('loupe train: labelled folders + a base model → a n
     expect(readdirSync(runs)).toEqual(['base']);
   });
 
+  it('refuses a validation photo that is a training photo under another name, naming its line', async () => {
+    const leaky = join(tmp, 'leaky-val');
+    cpSync(val, leaky, { recursive: true });
+    const first = JSON.parse(readFileSync(join(train, 'manifest.jsonl'), 'utf8').split('\n')[0]!);
+    const copy = { ...first, file: 'images/renamed-copy.jpg' };
+    cpSync(join(train, first.file), join(leaky, copy.file));
+    for (const m of Object.values(first.masks ?? {})) if (typeof m === 'string') cpSync(join(train, m), join(leaky, m));
+    const manifest = readFileSync(join(leaky, 'manifest.jsonl'), 'utf8').trimEnd().split('\n');
+    writeFileSync(join(leaky, 'manifest.jsonl'), [...manifest, JSON.stringify(copy)].join('\n') + '\n');
+    const t = await loupe(['train', '--data', train, '--val', leaky, '--base', ID, '--models', models, '--runs-dir', runs, '--smoke', '--steps', '4']);
+    expect(t.code, t.stdout + t.stderr).toBe(1);
+    expect(t.stderr).toContain(`leaky-val/manifest.jsonl:${manifest.length + 1}: images/renamed-copy.jpg: same bytes as training photo ${join(train, first.file)}`);
+    expect(t.stderr).toMatch(/refusing to train: 1 validation photo\(s\) are byte for byte training photos/);
+    expect(readdirSync(runs)).toEqual(['base']);
+  });
+
   it('fine-tunes a few steps into a new version the registry loads, with old-vs-new metrics, without promoting it', async () => {
     const t = await loupe(['train', '--data', train, '--val', val, '--base', ID, '--models', models, '--runs-dir', runs, '--smoke', '--steps', '6']);
     expect(t.code, t.stdout + t.stderr).toBe(0);

@@ -1,0 +1,39 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { mapLimit } from '../../datasets/map-limit.js';
+
+/** A photo of a manifest folder: the folder, its manifest line (1-based) and the entry's `file`. */
+export interface PhotoRef {
+  dir: string;
+  line: number;
+  file: string;
+}
+
+/** Hashing is disk-bound: a few files in flight keep the disk busy without holding many photos in memory. */
+const HASH_CONCURRENCY = 4;
+
+async function sha256Of(path: string): Promise<string> {
+  return createHash('sha256').update(await readFile(path)).digest('hex');
+}
+
+/**
+ * The validation photos whose bytes are also a training photo's, one line each in `loupe dataset check`'s form. A
+ * photo exported twice under two names (or a public set whose train and test folders share files: casting-impeller's
+ * share 43) would otherwise calibrate the gates and grade the new version on photos it was trained on, and the
+ * old-vs-new table would flatter it. Names are not enough: the copies' names differ.
+ */
+export async function photosInBoth(train: readonly PhotoRef[], val: readonly PhotoRef[]): Promise<string[]> {
+  const hash = (p: PhotoRef) => sha256Of(join(p.dir, p.file));
+  const trainBytes = new Map<string, PhotoRef>();
+  (await mapLimit(train, HASH_CONCURRENCY, hash)).forEach((h, i) => trainBytes.set(h, trainBytes.get(h) ?? train[i]!));
+  const lines: string[] = [];
+  (await mapLimit(val, HASH_CONCURRENCY, hash)).forEach((h, i) => {
+    const seen = trainBytes.get(h);
+    const v = val[i]!;
+    if (seen) {
+      lines.push(`${v.dir.replace(/\/+$/, '')}/manifest.jsonl:${v.line}: ${v.file}: same bytes as training photo ${join(seen.dir, seen.file)}`);
+    }
+  });
+  return lines;
+}
