@@ -1,3 +1,5 @@
+import { median } from './median.js';
+
 /**
  * Where a missing stone's empty seat is, for porosity. An empty seat is a round dark hole in the metal, the size of a
  * stone: to the porosity model and its verifier it looks like a gas void (the strongest porosity false alarms of
@@ -28,10 +30,7 @@ export function emptySeatDiscs(
   scaleToPhoto: number,
 ): Disc[] {
   if (missing.length === 0 || stones.length === 0) return [];
-  const radii = stones.map((s) => s.r).sort((a, b) => a - b);
-  const mid = radii.length >> 1;
-  const medianR = radii.length % 2 ? radii[mid]! : (radii[mid - 1]! + radii[mid]!) / 2;
-  const r = (SEAT_MARGIN * medianR) / scaleToPhoto;
+  const r = (SEAT_MARGIN * median(stones.map((s) => s.r))) / scaleToPhoto;
   // Inverse of coords.ts centreToPhoto (pixel i is at i on both grids).
   const toWorking = (v: number) => (v + 0.5) / scaleToPhoto - 0.5;
   return missing.map((m) => ({ x: toWorking(m.cx), y: toWorking(m.cy), r }));

@@ -1,6 +1,7 @@
 import type { SpacingTolerance } from '../profile.schema.js';
 import type { BBox, FamilyVerdict, SpacingFinding, StoneOut } from '../report.schema.js';
 import { round } from './coords.js';
+import { median } from './median.js';
 
 /**
  * Stone-row geometry, in photo pixels and mm. Pure: hand-made layouts test it directly.
@@ -44,12 +45,6 @@ export interface SpacingAnalysis {
   verdict: FamilyVerdict;
   /** Monotone in the worst deviation relative to the review tolerance: x / (1 + x); 1 for a missing stone. */
   score: number;
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 const dist = (a: StoneOut, b: StoneOut): number => Math.hypot(a.cx - b.cx, a.cy - b.cy);

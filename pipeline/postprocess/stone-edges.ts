@@ -1,4 +1,5 @@
 import type { DecodedRgb } from '../decode.js';
+import { median } from './median.js';
 
 /**
  * Stone outlines measured in the photo itself. loupe-seg 1.0.0's radius regression answers ~40 px for stones of
@@ -291,12 +292,6 @@ function medianOver(v: Float64Array, p: Polar, a: number, b: number): number {
   const out: number[] = [];
   for (let j = Math.max(0, index(p, a)); j <= Math.min(p.samples - 1, index(p, b)); j++) out.push(v[j]!);
   return out.length ? median(out) : NaN;
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 /**

@@ -2,6 +2,7 @@ import type { DecodedRgb } from '../decode.js';
 import type { ModelManifest } from '../model-manifest.schema.js';
 import { orderRow } from './spacing.js';
 import { crownTexture, luminance, measureRow, measureStones, refineCentre } from './stone-edges.js';
+import { median } from './median.js';
 
 type StoneOperatingPoint = NonNullable<ModelManifest['operatingPoints']['stones']>;
 
@@ -231,10 +232,4 @@ function completeRow(
     }
   }
   return added;
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
