@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { sha256Hex } from '../../pipeline/decode.js';
 import type { ManifestEntry } from '../manifest.schema.js';
 import { mapLimit } from '../map-limit.js';
 import { IMPORT_CONCURRENCY, unknownPiece, type DatasetAdapter, type ImportContext } from './adapter.js';
@@ -26,9 +26,7 @@ type CastingClass = keyof typeof CLASSES;
 
 const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png'];
 
-async function sha256Of(path: string): Promise<string> {
-  return createHash('sha256').update(await readFile(path)).digest('hex');
-}
+const sha256Of = async (path: string): Promise<string> => sha256Hex(await readFile(path));
 
 /**
  * The shared copy's train/ folder holds 43 photos byte for byte identical to photos of its test/ folder (same class

@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { mapLimit } from '../../datasets/map-limit.js';
+import { sha256Hex } from '../../pipeline/decode.js';
 
 /** A photo of a manifest folder: the folder, its manifest line (1-based) and the entry's `file`. */
 export interface PhotoRef {
@@ -13,10 +13,6 @@ export interface PhotoRef {
 /** Hashing is disk-bound: a few files in flight keep the disk busy without holding many photos in memory. */
 const HASH_CONCURRENCY = 4;
 
-async function sha256Of(path: string): Promise<string> {
-  return createHash('sha256').update(await readFile(path)).digest('hex');
-}
-
 /**
  * The validation photos whose bytes are also a training photo's, one line each in `loupe dataset check`'s form. A
  * photo exported twice under two names (or a public set whose train and test folders share files: casting-impeller's
@@ -24,7 +20,7 @@ async function sha256Of(path: string): Promise<string> {
  * old-vs-new table would flatter it. Names are not enough: the copies' names differ.
  */
 export async function photosInBoth(train: readonly PhotoRef[], val: readonly PhotoRef[]): Promise<string[]> {
-  const hash = (p: PhotoRef) => sha256Of(join(p.dir, p.file));
+  const hash = async (p: PhotoRef) => sha256Hex(await readFile(join(p.dir, p.file)));
   const trainBytes = new Map<string, PhotoRef>();
   (await mapLimit(train, HASH_CONCURRENCY, hash)).forEach((h, i) => trainBytes.set(h, trainBytes.get(h) ?? train[i]!));
   const lines: string[] = [];

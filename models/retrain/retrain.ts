@@ -124,8 +124,11 @@ export async function checkInputs(dirs: readonly string[], deep: boolean, warn: 
 
 /** The photos of the input folders (of `part` when given), with their manifest lines. */
 function photoRefs(inputs: readonly InputFolder[], part?: HoldoutPart): PhotoRef[] {
-  if (part) return part.items.map(({ folder, entry }) => ({ dir: inputs[folder]!.dir, line: inputs[folder]!.entries.indexOf(entry) + 1, file: entry.file }));
-  return inputs.flatMap((input) => input.entries.map((entry, i) => ({ dir: input.dir, line: i + 1, file: entry.file })));
+  const all = inputs.map((input) => input.entries.map((entry, i) => ({ dir: input.dir, line: i + 1, file: entry.file })));
+  if (!part) return all.flat();
+  // By position, not indexOf: a workshop's folder can hold tens of thousands of photos.
+  const lineOf = inputs.map((input) => new Map(input.entries.map((entry, i) => [entry, i] as const)));
+  return part.items.map(({ folder, entry }) => all[folder]![lineOf[folder]!.get(entry)!]!);
 }
 
 async function baseWeights(dir: string): Promise<void> {

@@ -213,7 +213,6 @@ def main(argv=None) -> None:
         base_from = (ck.get("training") or {}).get("base")
         if args.ema and "ema" not in ck:
             raise SystemExit(f"--resume with --ema: {ckpt_path} was written without --ema")
-        resumed_ema = ck.get("ema")
         log(f"resumed from {ckpt_path} at step {step} ({elapsed:.0f}s of training so far)")
     elif args.base:
         base_from = resolve_base(args.base)
@@ -226,7 +225,7 @@ def main(argv=None) -> None:
     log(f"model LoupeSeg {config} with {net.count_params(model):,} parameters; {THREADS} threads")
     ema = WeightAverage(model, args.ema) if args.ema else None
     if ema and args.resume:
-        ema.load(resumed_ema)
+        ema.load(ck["ema"])  # ck: the checkpoint resumed above
 
     aug = AugConfig(rotate=args.rotate)
     warmup = max(1, min(200, args.steps // 10))
