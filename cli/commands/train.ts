@@ -31,6 +31,12 @@ const TrainCliSchema = z.object({
   lr: positiveNumber('--lr').optional(),
   seed: positiveInt('--seed').optional(),
   rotate: z.boolean().optional(),
+  folds: z
+    .string()
+    .regex(/^[0-9]+$/, '--folds must be an integer')
+    .transform(Number)
+    .refine((k) => k >= 2 && k <= 10, '--folds must be from 2 to 10')
+    .optional(),
   ema: positiveNumber('--ema').refine((d) => d < 1, '--ema must be below 1').optional(),
   valFraction: positiveNumber('--val-fraction').refine((f) => f < 1, '--val-fraction must be below 1'),
   resume: z.boolean().optional(),
@@ -65,6 +71,10 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed (train.py default 1)')
     .option('--rotate', 'turn training photos by any angle, not only quarter turns (round pieces, turntables)')
     .option('--ema <decay>', 'export the moving average of the weights with this decay, e.g. 0.998 (default: the last weights)')
+    .option(
+      '--folds <k>',
+      'train k members, each without one fold of the training photos; set the gates on their out-of-fold scores and export the members\' average (k x inference time)',
+    )
     .option('--val-fraction <f>', 'share held out for validation when --val is absent', '0.2')
     .option('--resume', 'continue the run this same command started (after a stop, crash or --max-minutes)')
     .option('--smoke', 'a few photos and steps (train.py --smoke): for tests')
@@ -93,6 +103,7 @@ export function register(program: Command): void {
           ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
           ...(opts.ema !== undefined ? { ema: opts.ema } : {}),
           ...(opts.rotate ? { rotate: true } : {}),
+          ...(opts.folds !== undefined ? { folds: opts.folds } : {}),
           valFraction: opts.valFraction,
           resume: opts.resume ?? false,
           smoke: opts.smoke ?? false,

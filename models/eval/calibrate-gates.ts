@@ -46,6 +46,13 @@ export interface CalibrateGatesOptions {
    * stopped coinciding (loupe-seg 1.2.0's verifier).
    */
   polishFamilyMaxFpr?: number;
+  /**
+   * Photos already scored through the pipeline, used instead of scoring `data` with `model`: `loupe train --folds`
+   * passes each training photo as scored by the member that never saw it. `data` then only names where they came from.
+   */
+  scored?: ImageOutcome[];
+  /** What the gates were set on, in words, for model.json (default: the folders and `model`). */
+  scoredBy?: string;
   log?: (line: string) => void;
 }
 
@@ -171,19 +178,25 @@ export function polishFamilyBound(images: ImageOutcome[], maxFpr: number, family
   return best!;
 }
 
-export async function calibrateGates(o: CalibrateGatesOptions): Promise<Record<string, GateStat>> {
-  const log = o.log ?? (() => {});
+async function scoreFolders(data: string[], modelsDir: string, model: string, profile: string, log: (line: string) => void): Promise<ImageOutcome[]> {
   const scratch = await mkdtemp(join(tmpdir(), 'loupe-gates-'));
   const images: ImageOutcome[] = [];
   try {
-    for (const [i, dir] of o.data.entries()) {
-      log(`scoring ${dir} with ${o.model}`);
-      const { images: got } = await runEvalWithImages({ data: dir, out: join(scratch, `${i}.json`), modelsDir: o.modelsDir, model: o.model, profile: o.profile });
+    for (const [i, dir] of data.entries()) {
+      log(`scoring ${dir} with ${model}`);
+      const { images: got } = await runEvalWithImages({ data: dir, out: join(scratch, `${i}.json`), modelsDir, model, profile });
       images.push(...got);
     }
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
+  return images;
+}
+
+export async function calibrateGates(o: CalibrateGatesOptions): Promise<Record<string, GateStat>> {
+  const log = o.log ?? (() => {});
+  const images: ImageOutcome[] = o.scored ? [...o.scored] : await scoreFolders(o.data, o.modelsDir, o.model, o.profile, log);
+
   const objective = o.objective ?? 'fpr';
   if (objective === 'fpr' && o.maxFpr === undefined) throw new Error('calibrateGates: the fpr objective needs maxFpr');
   const gate = (rows: Scored[]) => (objective === 'balanced' ? gateBalanced(rows) : gateAtFpr(rows, o.maxFpr!));
@@ -222,6 +235,7 @@ export async function calibrateGates(o: CalibrateGatesOptions): Promise<Record<s
     ...(family ? { polishFamily: { maxFpr: o.polishFamilyMaxFpr, perKindFpr: family.perKindFpr, falsePositiveRate: family.falsePositiveRate, recall: family.recall, negatives: family.negatives, positives: family.positives } } : {}),
     profile: o.profile,
     calibratedOn: o.data,
+    ...(o.scoredBy ? { scoredBy: o.scoredBy } : {}),
     photos: images.length,
     stats,
   };

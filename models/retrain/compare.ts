@@ -63,15 +63,17 @@ export function formatComparison(c: Comparison): string {
   return rows.join('\n');
 }
 
-function cardSection(c: Comparison): string {
+function cardSection(c: Comparison, outOfFold: boolean): string {
+  const calibration = outOfFold
+    ? ['image-level, flagged = any verdict other than `pass`. The new version\'s image gates were set on out-of-fold scores of', 'its training photos, not on these: for the gates, these photos are unseen (its pixel operating points were calibrated on them).']
+    : ['image-level, flagged = any verdict other than `pass`. The new version\'s operating points were calibrated on these', 'same photos, the base\'s on its own validation data: the test split, evaluated once, is the unbiased figure.'];
   const lines = [
     '',
     `## Fine-tuned from ${c.base.id} ${c.base.version}: old vs new on the same validation images`,
     '',
     `Written by \`loupe train\` on ${c.createdAt}. Both versions run through the TypeScript pipeline (\`runEval\`) on`,
     `${c.validation.images} validation photos (\`${c.validation.data}\`), profile \`${c.validation.profile.name}\`@${c.validation.profile.version};`,
-    'image-level, flagged = any verdict other than `pass`. The new version\'s operating points were calibrated on these',
-    'same photos, the base\'s on its own validation data: the test split, evaluated once, is the unbiased figure.',
+    ...calibration,
     '',
     '| family | metric | base | new |',
     '|---|---|---|---|',
@@ -97,5 +99,5 @@ export async function recordComparison(versionDir: string, c: Comparison, retrai
   await writeJsonAtomic(jsonPath, manifest);
   const cardPath = join(versionDir, 'MODEL_CARD.md');
   const card = await readFile(cardPath, 'utf8').catch(() => '');
-  await writeFile(cardPath, card.replace(/\n## Fine-tuned from [\s\S]*$/, '') + cardSection(c));
+  await writeFile(cardPath, card.replace(/\n## Fine-tuned from [\s\S]*$/, '') + cardSection(c, Boolean(retrain.folds)));
 }

@@ -89,3 +89,44 @@ export async function writePartFolder(out: string, inputs: readonly InputFolder[
 export function wholeFolders(inputs: readonly InputFolder[]): HoldoutPart {
   return { items: inputs.flatMap((input, folder) => input.entries.map((entry) => ({ folder, entry }))) };
 }
+
+/**
+ * `loupe train --folds K`: the training photos in K folds, fold = floor(K x the hold-out hash of `keyOf`, by default
+ * the file name), so a photo keeps its fold when the workshop adds photos; `loupe train` keys by the photo's bytes so
+ * that copies under two names share a fold and no photo is scored by a member trained on its copy. Stratified like the hold-out: in each label combination with at least K photos
+ * every fold gets one (the photos at the ends of the hash order move into empty folds), so no member is trained on
+ * every photo of a rare label while another never sees one.
+ */
+export function splitFolds(part: HoldoutPart, k: number, keyOf: (item: HoldoutPart['items'][number]) => string = (i) => i.entry.file): HoldoutPart[] {
+  if (!Number.isInteger(k) || k < 2) throw new Error(`folds must be an integer >= 2, got ${k}`);
+  const strata = new Map<string, Array<{ folder: number; entry: ManifestEntry; h: number }>>();
+  for (const item of part.items) {
+    const key = stratumOf(item.entry);
+    const list = strata.get(key) ?? [];
+    list.push({ ...item, h: holdoutHash(keyOf(item)) });
+    strata.set(key, list);
+  }
+  const folds: HoldoutPart[] = Array.from({ length: k }, () => ({ items: [] }));
+  for (const key of [...strata.keys()].sort()) {
+    const list = strata.get(key)!.sort((a, b) => a.h - b.h || a.folder - b.folder || a.entry.file.localeCompare(b.entry.file));
+    const foldOf = list.map((x) => Math.min(k - 1, Math.floor(x.h * k)));
+    if (list.length >= k) {
+      for (let f = 0; f < k; f++) {
+        if (foldOf.includes(f)) continue;
+        // Move a photo from the largest fold, the one nearest the empty fold in hash order.
+        const counts = Array.from({ length: k }, (_, g) => foldOf.filter((x) => x === g).length);
+        const from = counts.indexOf(Math.max(...counts));
+        const candidates = foldOf.map((g, i) => (g === from ? i : -1)).filter((i) => i >= 0);
+        const pick = from < f ? candidates[candidates.length - 1]! : candidates[0]!;
+        foldOf[pick] = f;
+      }
+    }
+    list.forEach((x, i) => folds[foldOf[i]!]!.items.push({ folder: x.folder, entry: x.entry }));
+  }
+  return folds;
+}
+
+/** Every fold but `k`: member k's training photos. */
+export function allBut(folds: readonly HoldoutPart[], k: number): HoldoutPart {
+  return { items: folds.flatMap((f, i) => (i === k ? [] : f.items)) };
+}

@@ -20,11 +20,10 @@ const HASH_CONCURRENCY = 4;
  * old-vs-new table would flatter it. Names are not enough: the copies' names differ.
  */
 export async function photosInBoth(train: readonly PhotoRef[], val: readonly PhotoRef[]): Promise<string[]> {
-  const hash = async (p: PhotoRef) => sha256Hex(await readFile(join(p.dir, p.file)));
   const trainBytes = new Map<string, PhotoRef>();
-  (await mapLimit(train, HASH_CONCURRENCY, hash)).forEach((h, i) => trainBytes.set(h, trainBytes.get(h) ?? train[i]!));
+  (await photoHashes(train)).forEach((h, i) => trainBytes.set(h, trainBytes.get(h) ?? train[i]!));
   const lines: string[] = [];
-  (await mapLimit(val, HASH_CONCURRENCY, hash)).forEach((h, i) => {
+  (await photoHashes(val)).forEach((h, i) => {
     const seen = trainBytes.get(h);
     const v = val[i]!;
     if (seen) {
@@ -32,4 +31,9 @@ export async function photosInBoth(train: readonly PhotoRef[], val: readonly Pho
     }
   });
   return lines;
+}
+
+/** sha256 (hex) of each photo's bytes, in order. */
+export function photoHashes(refs: readonly PhotoRef[]): Promise<string[]> {
+  return mapLimit(refs, HASH_CONCURRENCY, async (p) => sha256Hex(await readFile(join(p.dir, p.file))));
 }

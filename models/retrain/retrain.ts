@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { access, mkdir, readFile, realpath } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, realpath } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -9,11 +9,11 @@ import { ProgressBar } from '../../datasets/synth/progress.js';
 import { loadProfiles } from '../../pipeline/profiles.js';
 import { loadModel, releaseModel } from '../../pipeline/registry.js';
 import { calibrateGates } from '../eval/calibrate-gates.js';
-import { runEval } from '../eval/run-eval.js';
+import { runEval, runEvalWithImages, type ImageOutcome } from '../eval/run-eval.js';
 import { compareEvals, formatComparison, recordComparison, type Comparison } from './compare.js';
 import { RetrainError } from './errors.js';
-import { splitHoldout, wholeFolders, writePartFolder, type HoldoutPart, type InputFolder } from './holdout.js';
-import { photosInBoth, type PhotoRef } from './leakage.js';
+import { allBut, splitFolds, splitHoldout, wholeFolders, writePartFolder, type HoldoutPart, type InputFolder } from './holdout.js';
+import { photoHashes, photosInBoth, type PhotoRef } from './leakage.js';
 import { effectiveVersion, listVersions, nextVersion, parseModelRef, readActiveFile, resolveModel, writeActiveFile, writeJsonAtomic } from './model-ref.js';
 import { parseStepLine, TrainProgressBar } from './train-progress.js';
 
@@ -25,6 +25,7 @@ import { parseStepLine, TrainProgressBar } from './train-progress.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const TRAIN_PY = join(REPO_ROOT, 'models/training/train.py');
+export const ENSEMBLE_PY = join(REPO_ROOT, 'models/training/ensemble.py');
 export const DEFAULT_RUNS_DIR = join(REPO_ROOT, 'models/training/runs');
 
 /** Without `--epochs`/`--steps`: this many passes over the training photos… */
@@ -51,6 +52,11 @@ export interface RetrainOptions {
   ema?: number;
   /** Turn training crops by any angle (train.py --rotate). */
   rotate?: boolean;
+  /**
+   * Train this many members, each without one fold of the training photos; the image gates are set on their
+   * out-of-fold scores and the new version is their average (one ONNX graph, `folds` x the inference time).
+   */
+  folds?: number;
   /** Share of the photos held out for validation when `val` is absent. */
   valFraction?: number;
   resume?: boolean;
@@ -84,12 +90,15 @@ export interface RetrainPlan {
   /** Weight-average decay, null for the last weights. */
   ema: number | null;
   rotate: boolean;
+  /** `--folds`: members, fold rule and each fold's photo count; null for one network. */
+  folds: { k: number; rule: string; sizes: number[]; seeds: number[] } | null;
 }
 
 export type RetrainResult =
   | { status: 'done'; id: string; base: string; version: string; versionDir: string; runDir: string; comparison: Comparison; plan: RetrainPlan }
   | { status: 'stopped'; id: string; version: string; runDir: string; message: string; plan: RetrainPlan };
 
+const FOLD_RULE = 'fold = floor(k x first 32 bits of sha256(photo bytes) / 2^32), per label combination, every fold >= 1 photo of each combination of >= k photos; copies share a fold';
 const HOLDOUT_RULE = 'sha256(file) first 32 bits / 2^32 < fraction, per label combination, >= 1 image per side for strata of >= 2';
 
 async function exists(path: string): Promise<boolean> {
@@ -179,6 +188,14 @@ function runPython(python: string, args: string[], stream: NodeJS.WriteStream, l
       resolvePromise({ code: code ?? (signal ? 128 : 1), tail });
     });
   });
+}
+
+/** Member checkpoints of a `--folds` run (`member-<k>/last.pt`). */
+async function memberCheckpoints(runDir: string): Promise<string[]> {
+  const names = await readdir(runDir).catch(() => [] as string[]);
+  const found: string[] = [];
+  for (const n of names) if (/^member-\d+$/.test(n) && (await exists(join(runDir, n, 'last.pt')))) found.push(join(runDir, n, 'last.pt'));
+  return found;
 }
 
 async function countEntries(dir: string): Promise<number> {
@@ -274,6 +291,20 @@ export async function retrain(opts: RetrainOptions): Promise<RetrainResult> {
   const trainImages = (await Promise.all(trainDirs.map(countEntries))).reduce((a, b) => a + b, 0);
   const valImages = await countEntries(evalDir);
 
+  // --folds: the training photos in k folds, keyed by their bytes so that copies under two names share a fold.
+  let folds: HoldoutPart[] | null = null;
+  if (opts.folds !== undefined) {
+    const trainPart = split ? split.train : wholeFolders(dataInputs);
+    const hashes = await photoHashes(photoRefs(dataInputs, trainPart));
+    const keyOf = new Map(trainPart.items.map((item, i) => [item, hashes[i]!] as const));
+    folds = splitFolds(trainPart, opts.folds, (item) => keyOf.get(item)!);
+    if (folds.some((f) => f.items.length === 0)) {
+      throw new RetrainError(`cannot make ${opts.folds} folds of ${trainPart.items.length} training photo(s) (fold sizes ${folds.map((f) => f.items.length).join(', ')}): give fewer --folds`);
+    }
+  }
+  // What one network trains on: all training photos, or k-1 folds of them.
+  const memberImages = folds ? Math.round((trainImages * (folds.length - 1)) / folds.length) : trainImages;
+
   // 5. Steps: `--steps`, or `--epochs` passes over the training photos at this batch size.
   let steps: number;
   let stepsFrom: string;
@@ -281,12 +312,13 @@ export async function retrain(opts: RetrainOptions): Promise<RetrainResult> {
     steps = opts.steps;
     stepsFrom = '--steps';
   } else if (opts.epochs !== undefined) {
-    steps = Math.max(1, Math.ceil((opts.epochs * trainImages) / batch));
-    stepsFrom = `--epochs ${opts.epochs} x ${trainImages} photos / batch ${batch}`;
+    steps = Math.max(1, Math.ceil((opts.epochs * memberImages) / batch));
+    stepsFrom = `--epochs ${opts.epochs} x ${memberImages} photos / batch ${batch}`;
   } else {
-    steps = Math.max(1, Math.min(DEFAULT_MAX_STEPS, Math.ceil((DEFAULT_EPOCHS * trainImages) / batch)));
-    stepsFrom = `default: ${DEFAULT_EPOCHS} epochs x ${trainImages} photos / batch ${batch}, at most ${DEFAULT_MAX_STEPS}`;
+    steps = Math.max(1, Math.min(DEFAULT_MAX_STEPS, Math.ceil((DEFAULT_EPOCHS * memberImages) / batch)));
+    stepsFrom = `default: ${DEFAULT_EPOCHS} epochs x ${memberImages} photos / batch ${batch}, at most ${DEFAULT_MAX_STEPS}`;
   }
+  if (folds) stepsFrom += `, per member`;
   if (opts.smoke) {
     steps = Math.min(steps, 30);
     stepsFrom += ' (--smoke: at most 30)';
@@ -308,42 +340,84 @@ export async function retrain(opts: RetrainOptions): Promise<RetrainResult> {
     batch,
     ema: opts.ema ?? null,
     rotate: opts.rotate ?? false,
+    folds: folds ? { k: folds.length, rule: FOLD_RULE, sizes: folds.map((f) => f.items.length), seeds: folds.map((_, k) => (opts.seed ?? 1) + k) } : null,
   };
   const planPath = join(runDir, 'retrain.json');
   if (opts.resume) {
     const written = JSON.parse(await readFile(planPath, 'utf8').catch(() => 'null')) as Partial<RetrainPlan> | null;
     // A plan written before --ema and --rotate existed was trained without them.
-    const before = written && { ema: null, rotate: false, ...written };
+    const before = written && { ema: null, rotate: false, folds: null, ...written };
     if (!before) throw new RetrainError(`--resume: ${planPath} does not exist (no earlier run of this command to continue)`);
     const same = (k: keyof RetrainPlan) => JSON.stringify(before[k]) === JSON.stringify(plan[k]);
-    const differing = (['base', 'version', 'data', 'val', 'holdout', 'steps', 'batch', 'ema', 'rotate'] as const).filter((k) => !same(k));
+    const differing = (['base', 'version', 'data', 'val', 'holdout', 'steps', 'batch', 'ema', 'rotate', 'folds'] as const).filter((k) => !same(k));
     if (differing.length > 0) throw new RetrainError(`--resume: this command differs from the run it would continue in ${differing.join(', ')} (see ${planPath})`);
-  } else if (await exists(join(runDir, 'last.pt'))) {
+  } else if ((await exists(join(runDir, 'last.pt'))) || (await memberCheckpoints(runDir)).length > 0) {
     throw new RetrainError(`${runDir} already holds a checkpoint: add --resume to continue it, or pass another --run/--version`);
   }
   await writeJsonAtomic(planPath, plan);
   print(`base ${base.id}@${base.version} → new ${base.id}@${version} (${versionDir})`);
   print(`training on ${trainImages} photos, validating on ${valImages}${holdout ? ` (held out by name hash, ${Math.round(holdout.fraction * 100)} % per label combination)` : ''}; ${steps} steps (${stepsFrom}); run ${runDir}`);
+  if (plan.folds) print(`${plan.folds.k} members, each trained without one fold (fold sizes ${plan.folds.sizes.join(', ')}); gates set on out-of-fold scores`);
 
   await pinActive(modelsDir, base.id, print);
 
-  // 6. Train, calibrate on the validation photos and export, in Python.
-  // prettier-ignore
-  const args = [TRAIN_PY, '--base', base.dir, ...trainDirs.flatMap((d) => ['--data', d]), ...valDirs.flatMap((v) => ['--val', v]),
-    '--out', versionDir, '--run', run, '--runs-dir', runsDir, '--steps', String(steps), '--batch', String(batch)];
-  if (opts.crop !== undefined) args.push('--crop', String(opts.crop));
-  if (opts.lr !== undefined) args.push('--lr', String(opts.lr));
-  if (opts.seed !== undefined) args.push('--seed', String(opts.seed));
-  if (opts.ema !== undefined) args.push('--ema', String(opts.ema));
-  if (opts.rotate) args.push('--rotate');
-  if (opts.maxMinutes !== undefined) args.push('--max-minutes', String(opts.maxMinutes));
-  if (opts.resume) args.push('--resume');
-  if (opts.smoke) args.push('--smoke');
-  const { code, tail } = await runPython(python, args, stream, `train ${base.id}@${version}`);
-  if (code !== 0) throw new RetrainError(`train.py exited with ${code}; the run can be continued with --resume once the cause is fixed`, tail.slice(-8));
-  if (!(await exists(join(versionDir, 'model.json')))) {
-    const message = `training stopped before the last step (--max-minutes); continue with the same command plus --resume (checkpoint in ${runDir})`;
-    return { status: 'stopped', id: base.id, version, runDir, message, plan };
+  // 6. Train, calibrate on the validation photos and export, in Python: one network, or k members and their average.
+  const trainArgs = (data: string[], val: string[], out: string, runName: string, runsIn: string, seed: number | undefined, resume: boolean, maxMinutes: number | undefined) => {
+    // prettier-ignore
+    const args = [TRAIN_PY, '--base', base.dir, ...data.flatMap((d) => ['--data', d]), ...val.flatMap((v) => ['--val', v]),
+      '--out', out, '--run', runName, '--runs-dir', runsIn, '--steps', String(steps), '--batch', String(batch)];
+    if (opts.crop !== undefined) args.push('--crop', String(opts.crop));
+    if (opts.lr !== undefined) args.push('--lr', String(opts.lr));
+    if (seed !== undefined) args.push('--seed', String(seed));
+    if (opts.ema !== undefined) args.push('--ema', String(opts.ema));
+    if (opts.rotate) args.push('--rotate');
+    if (maxMinutes !== undefined) args.push('--max-minutes', String(maxMinutes));
+    if (resume) args.push('--resume');
+    if (opts.smoke) args.push('--smoke');
+    return args;
+  };
+  const stopped = (): RetrainResult => ({
+    status: 'stopped',
+    id: base.id,
+    version,
+    runDir,
+    message: `training stopped before the last step (--max-minutes); continue with the same command plus --resume (checkpoint in ${runDir})`,
+    plan,
+  });
+  const memberRef = (k: number) => `${base.id}@${version}-fold${k + 1}`;
+  const membersDir = join(runDir, 'members');
+  const foldVal = (k: number) => join(runDir, 'folds', String(k + 1), 'val');
+  if (!folds) {
+    const args = trainArgs(trainDirs, valDirs, versionDir, run, runsDir, opts.seed, opts.resume ?? false, opts.maxMinutes);
+    const { code, tail } = await runPython(python, args, stream, `train ${base.id}@${version}`);
+    if (code !== 0) throw new RetrainError(`train.py exited with ${code}; the run can be continued with --resume once the cause is fixed`, tail.slice(-8));
+    if (!(await exists(join(versionDir, 'model.json')))) return stopped();
+  } else {
+    const started = Date.now();
+    const memberDirs: string[] = [];
+    for (const [k, fold] of folds.entries()) {
+      const memberDir = join(membersDir, base.id, `${version}-fold${k + 1}`);
+      memberDirs.push(memberDir);
+      // Written on every run, resumed or not: symlinks and a manifest, so cheap, and always this plan's folds.
+      const data = await writePartFolder(join(runDir, 'folds', String(k + 1), 'train'), dataInputs, allBut(folds, k));
+      const val = await writePartFolder(foldVal(k), dataInputs, fold);
+      if (await exists(join(memberDir, 'model.json'))) {
+        print(`member ${k + 1}/${folds.length}: trained earlier (${memberDir})`);
+        continue;
+      }
+      const left = opts.maxMinutes === undefined ? undefined : opts.maxMinutes - (Date.now() - started) / 60_000;
+      if (left !== undefined && left <= 0) return stopped();
+      const memberRun = `member-${k + 1}`;
+      const resume = await exists(join(runDir, memberRun, 'last.pt'));
+      const args = trainArgs([data], [val], memberDir, memberRun, runDir, plan.folds!.seeds[k], resume, left);
+      const { code, tail } = await runPython(python, args, stream, `member ${k + 1}/${folds.length}`);
+      if (code !== 0) throw new RetrainError(`train.py (member ${k + 1}) exited with ${code}; the run can be continued with --resume once the cause is fixed`, tail.slice(-8));
+      if (!(await exists(join(memberDir, 'model.json')))) return stopped();
+    }
+    // prettier-ignore
+    const args = [ENSEMBLE_PY, ...memberDirs.flatMap((d) => ['--member', d]), ...valDirs.flatMap((v) => ['--val', v]), '--out', versionDir, '--log', join(runDir, 'log.txt')];
+    const { code, tail } = await runPython(python, args, stream, `ensemble ${base.id}@${version}`);
+    if (code !== 0) throw new RetrainError(`ensemble.py exited with ${code}; rerun the command with --resume (the members are kept)`, tail.slice(-8));
   }
 
   // 7. The new version must load exactly as a worker would load it.
@@ -357,16 +431,40 @@ export async function retrain(opts: RetrainOptions): Promise<RetrainResult> {
   // 8. Image gates re-set through the pipeline the station runs (piece mask, the profile's test-time augmentation),
   // for balanced accuracy on the validation photos: a workshop's own photos answer "is this piece good?", and
   // balanced accuracy does not move with the split's defect rate the way train.py's F1 gates do.
+  // With --folds, on the training photos instead, each scored by the member trained without it: k times the photos
+  // the validation part has, and the validation photos stay an unbiased check of the gates.
   const profileName = opts.profile ?? 'ring';
+  let scored: ImageOutcome[] | undefined;
+  if (folds) {
+    scored = [];
+    for (const k of folds.keys()) {
+      let bar: ProgressBar | undefined;
+      const { images } = await runEvalWithImages({
+        data: foldVal(k),
+        out: join(runDir, `oof-${k + 1}.json`),
+        modelsDir: membersDir,
+        model: memberRef(k),
+        profile: profileName,
+        onProgress: (done, total) => {
+          bar ??= new ProgressBar(total, `out-of-fold ${k + 1}/${folds.length}`, stream);
+          bar.tick();
+          if (done === total) bar.finish();
+        },
+      });
+      scored.push(...images);
+    }
+  }
   const gates = await calibrateGates({
-    data: [evalDir],
+    data: folds ? folds.map((_, k) => foldVal(k)) : [evalDir],
     modelsDir,
     model: `${base.id}@${version}`,
     profile: profileName,
     objective: 'balanced',
+    ...(scored ? { scored, scoredBy: `out of fold: each training photo scored by the member trained without its fold (${membersDir})` } : {}),
   });
+  const on = folds ? 'out-of-fold' : 'validation';
   for (const [channel, g] of Object.entries(gates)) {
-    print(`gate ${channel}: ${g.threshold} (validation recall ${g.recall.toFixed(3)} of ${g.positives}, false positives ${g.falsePositiveRate.toFixed(3)} of ${g.negatives})`);
+    print(`gate ${channel}: ${g.threshold} (${on} recall ${g.recall.toFixed(3)} of ${g.positives}, false positives ${g.falsePositiveRate.toFixed(3)} of ${g.negatives})`);
   }
 
   // 9. Old vs new on the same validation photos, through the pipeline.
@@ -392,6 +490,7 @@ export async function retrain(opts: RetrainOptions): Promise<RetrainResult> {
     base: `${base.id}@${base.version}`,
     inputs: { data: plan.data, val: plan.val },
     holdout,
+    folds: plan.folds,
     steps,
     stepsFrom,
     run: runDir,

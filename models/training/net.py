@@ -115,9 +115,41 @@ def image_logits(ev: torch.Tensor) -> torch.Tensor:
     return ev.flatten(2).max(2).values
 
 
-def build(config: dict | None = None) -> LoupeSeg:
+class Ensemble(nn.Module):
+    """Members of one architecture run on the same input, outputs averaged (probabilities, stone heat and radius).
+    What `loupe train --folds K` exports: K fine-tunes, each trained without one fold of the photos, so each photo
+    has a score from a member that never saw it to set the gates on, and the station gets the average of all K,
+    whose ranking varies less with the few hundred photos a workshop has than any one member's."""
+
+    def __init__(self, members: list[LoupeSeg]):
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+        self.config = {"members": len(members), "member": dict(members[0].config)}
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        outs = [m(x) for m in self.members]
+        return tuple(torch.stack(parts).mean(0) for parts in zip(*outs))  # type: ignore[return-value]
+
+
+def build(config: dict | None = None) -> LoupeSeg | Ensemble:
     config = config or {}
+    if "members" in config:
+        return Ensemble([build(config["member"]) for _ in range(int(config["members"]))])  # type: ignore[misc]
     return LoupeSeg(widths=tuple(config.get("widths", (16, 32, 64, 96))), full=int(config.get("full", 8)))
+
+
+def member_average(config: dict, state: dict) -> tuple[dict, dict]:
+    """An ensemble checkpoint as one network to fine-tune from: the mean of its members' weights and batch-norm
+    statistics. Sound here because every member was fine-tuned from the same base for the same steps (a "model soup");
+    it is a starting point for further training, never exported as is."""
+    n = int(config["members"])
+    out: dict = {}
+    for key in (k[len("members.0."):] for k in state if k.startswith("members.0.")):
+        parts = [state[f"members.{i}.{key}"] for i in range(n)]
+        out[key] = torch.stack(parts).float().mean(0).to(parts[0].dtype) if parts[0].dtype.is_floating_point else parts[0]
+    return dict(config["member"]), out
 
 
 def load_weights(model: LoupeSeg, state: dict) -> list[str]:

@@ -217,9 +217,13 @@ def main(argv=None) -> None:
     elif args.base:
         base_from = resolve_base(args.base)
         ck = torch.load(base_from, map_location="cpu")
-        model = net.build(ck["config"])
+        base_config, base_state = ck["config"], ck["model"]
+        if "members" in base_config:
+            base_config, base_state = net.member_average(base_config, base_state)
+            log(f"the base is an ensemble of {ck['config']['members']} members: starting from their average")
+        model = net.build(base_config)
         config = model.config
-        fresh = net.load_weights(model, ck["model"])
+        fresh = net.load_weights(model, base_state)
         opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
         log(f"initialised weights from {base_from}" + (f" ({len(fresh)} evidence-head tensors new)" if fresh else ""))
     log(f"model LoupeSeg {config} with {net.count_params(model):,} parameters; {THREADS} threads")

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ManifestEntry } from '../../datasets/manifest.schema.js';
 import { classificationMetrics } from '../../models/eval/metrics.js';
-import { holdoutHash, splitHoldout } from '../../models/retrain/holdout.js';
+import { allBut, holdoutHash, splitFolds, splitHoldout, wholeFolders } from '../../models/retrain/holdout.js';
 import { previousVersions, type HistoryEvent } from '../../models/retrain/model-admin.js';
 import { parseModelRef } from '../../models/retrain/model-ref.js';
 import { parseStepLine } from '../../models/retrain/train-progress.js';
@@ -69,6 +69,45 @@ describe('validation hold-out', () => {
     expect(h).toBeGreaterThanOrEqual(0);
     expect(h).toBeLessThan(1);
     expect(holdoutHash('images/a.png')).toBe(h);
+  });
+});
+
+describe('training folds (loupe train --folds)', () => {
+  it('puts every photo in exactly one fold, and member k trains on every fold but k', () => {
+    const part = wholeFolders([folder(60)]);
+    const folds = splitFolds(part, 5);
+    expect(folds).toHaveLength(5);
+    expect(folds.flatMap(names).sort()).toEqual(names(part));
+    for (const [k, fold] of folds.entries()) {
+      const rest = names(allBut(folds, k));
+      expect(rest.length + fold.items.length).toBe(60);
+      expect(names(fold).filter((f) => rest.includes(f))).toEqual([]);
+    }
+  });
+
+  it('keeps a photo in its fold when photos are added', () => {
+    const before = splitFolds(wholeFolders([folder(40)]), 4);
+    const after = splitFolds(wholeFolders([folder(40), folder(30, 'new')]), 4);
+    for (const k of [0, 1, 2, 3]) expect(names(after[k]!)).toEqual(expect.arrayContaining(names(before[k]!)));
+  });
+
+  it('gives every fold a photo of each label combination that has at least k photos, even a rare one', () => {
+    // 5 positives among 40: the hash alone would leave some fold without a positive.
+    const rare = { dir: '/data', entries: Array.from({ length: 40 }, (_, i) => entry(`images/rare-${i}.png`, i < 5)) };
+    const folds = splitFolds(wholeFolders([rare]), 5);
+    for (const f of folds) expect(f.items.filter((i) => i.entry.labels.porosity)).toHaveLength(1);
+  });
+
+  it('puts photos with the same key (loupe train: the same bytes) in the same fold', () => {
+    const part = wholeFolders([folder(50)]);
+    // Pairs of names standing for pairs of byte-identical copies.
+    const folds = splitFolds(part, 5, (item) => item.entry.file.replace(/-(\d+)\.png$/, (_, n: string) => `-${Math.floor(Number(n) / 2)}`));
+    const foldOf = new Map(folds.flatMap((f, k) => f.items.map((i) => [i.entry.file, k] as const)));
+    for (let i = 0; i < 50; i += 2) expect(foldOf.get(`images/img-${i}.png`)).toBe(foldOf.get(`images/img-${i + 1}.png`));
+  });
+
+  it('refuses fewer than two folds', () => {
+    expect(() => splitFolds(wholeFolders([folder(10)]), 1)).toThrow(/folds must be an integer >= 2/);
   });
 });
 

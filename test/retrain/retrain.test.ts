@@ -2,6 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uploadSample, type SampleUpload } from '../../api/demo/samples.js';
 import { auditDal } from '../../core/store/audit-dal.js';
@@ -188,6 +189,50 @@ describe.skipIf(skipTorch)('loupe train: labelled folders + a base model → a n
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/0\.2\.0 already exists/);
   });
+
+  it('--folds 2: two members, gates on their out-of-fold scores, exported as one graph that averages them', async () => {
+    // prettier-ignore
+    const t = await loupe(['train', '--data', train, '--val', val, '--base', `${ID}@0.1.0`, '--version', '0.5.0', '--models', models, '--runs-dir', runs, '--smoke', '--steps', '6', '--folds', '2'], {}, 240_000);
+    expect(t.code, t.stdout + t.stderr).toBe(0);
+    expect(t.stdout).toMatch(/2 members, each trained without one fold \(fold sizes \d+, \d+\); gates set on out-of-fold scores/);
+    expect(t.stdout).toMatch(/gate porosity: [\d.]+ \(out-of-fold recall/);
+    const dir = join(models, ID, '0.5.0');
+    const raw = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as { architecture: unknown };
+    const manifest = ModelManifestSchema.parse(raw);
+    expect(raw.architecture).toMatchObject({ name: 'LoupeSegEnsemble', members: 2 });
+    // Gates on all 8 training photos, each scored by the member that did not train on it; not on the 4 validation ones.
+    const gates = manifest.operatingPoints.imageGates as unknown as { photos: number; scoredBy: string; calibratedOn: string[] };
+    expect(gates.photos).toBe(8);
+    expect(gates.scoredBy).toMatch(/out of fold/);
+    expect(gates.calibratedOn.every((d) => /folds\/[12]\/val$/.test(d))).toBe(true);
+    const members = (manifest.training as unknown as { ensemble: { members: Array<{ sha256: string; seeds: { torch: number } }> } }).ensemble.members;
+    expect(members).toHaveLength(2);
+    expect(members[0]!.seeds.torch).not.toBe(members[1]!.seeds.torch);
+    expect(readFileSync(join(dir, 'MODEL_CARD.md'), 'utf8')).toMatch(/Ensemble of 2 members[\s\S]*image gates were set on out-of-fold scores/);
+
+    // The exported graph is the mean of the members' graphs, output by output.
+    const memberDirs = [1, 2].map((k) => join(runs, 'retrain-loupe-seg-0.5.0', 'members', ID, `0.5.0-fold${k}`));
+    const sessions = await Promise.all([dir, ...memberDirs].map((d) => ort.InferenceSession.create(join(d, 'model.onnx'))));
+    const pixels = Float32Array.from({ length: 3 * 48 * 64 }, (_, i) => Math.sin(i * 0.37) * 1.5);
+    const [ens, a, b] = await Promise.all(sessions.map((sess) => sess.run({ image: new ort.Tensor('float32', pixels, [1, 3, 48, 64]) })));
+    for (const name of ['seg', 'stones', 'evidence']) {
+      const e = ens![name]!.data as Float32Array;
+      const x = a![name]!.data as Float32Array;
+      const y = b![name]!.data as Float32Array;
+      let worst = 0;
+      for (let i = 0; i < e.length; i++) worst = Math.max(worst, Math.abs(e[i]! - (x[i]! + y[i]!) / 2));
+      expect(worst, name).toBeLessThan(1e-4);
+      expect(x.some((v, i) => Math.abs(v - y[i]!) > 1e-3), `members differ on ${name}`).toBe(true);
+    }
+    await Promise.all(sessions.map((sess) => sess.release()));
+
+    // A version trained from it starts from the members' average.
+    // prettier-ignore
+    const next = await loupe(['train', '--data', train, '--val', val, '--base', `${ID}@0.5.0`, '--version', '0.6.0', '--models', models, '--runs-dir', runs, '--smoke', '--steps', '3']);
+    expect(next.code, next.stdout + next.stderr).toBe(0);
+    expect(next.stderr).toMatch(/the base is an ensemble of 2 members: starting from their average/);
+    for (const v of ['0.5.0', '0.6.0']) rmSync(join(models, ID, v), { recursive: true, force: true });
+  }, 300_000);
 
   it('stops at --max-minutes with a checkpoint and finishes the same run with --resume', async () => {
     // prettier-ignore
