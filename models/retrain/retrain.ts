@@ -393,7 +393,8 @@ export async function retrain(opts: RetrainOptions): Promise<RetrainResult> {
     if (code !== 0) throw new RetrainError(`train.py exited with ${code}; the run can be continued with --resume once the cause is fixed`, tail.slice(-8));
     if (!(await exists(join(versionDir, 'model.json')))) return stopped();
   } else {
-    const started = Date.now();
+    // --max-minutes is shared by the members: the training time spent so far is what counts down.
+    let spentMs = 0;
     const memberDirs: string[] = [];
     for (const [k, fold] of folds.entries()) {
       const memberDir = join(membersDir, base.id, `${version}-fold${k + 1}`);
@@ -405,12 +406,14 @@ export async function retrain(opts: RetrainOptions): Promise<RetrainResult> {
         print(`member ${k + 1}/${folds.length}: trained earlier (${memberDir})`);
         continue;
       }
-      const left = opts.maxMinutes === undefined ? undefined : opts.maxMinutes - (Date.now() - started) / 60_000;
+      const left = opts.maxMinutes === undefined ? undefined : opts.maxMinutes - spentMs / 60_000;
       if (left !== undefined && left <= 0) return stopped();
       const memberRun = `member-${k + 1}`;
       const resume = await exists(join(runDir, memberRun, 'last.pt'));
       const args = trainArgs([data], [val], memberDir, memberRun, runDir, plan.folds!.seeds[k], resume, left);
+      const t0 = Date.now();
       const { code, tail } = await runPython(python, args, stream, `member ${k + 1}/${folds.length}`);
+      spentMs += Date.now() - t0;
       if (code !== 0) throw new RetrainError(`train.py (member ${k + 1}) exited with ${code}; the run can be continued with --resume once the cause is fixed`, tail.slice(-8));
       if (!(await exists(join(memberDir, 'model.json')))) return stopped();
     }

@@ -192,8 +192,15 @@ describe.skipIf(skipTorch)('loupe train: labelled folders + a base model → a n
 
   it('--folds 2: two members, gates on their out-of-fold scores, exported as one graph that averages them', async () => {
     // prettier-ignore
-    const t = await loupe(['train', '--data', train, '--val', val, '--base', `${ID}@0.1.0`, '--version', '0.5.0', '--models', models, '--runs-dir', runs, '--smoke', '--steps', '6', '--folds', '2'], {}, 240_000);
+    const args = ['train', '--data', train, '--val', val, '--base', `${ID}@0.1.0`, '--version', '0.5.0', '--models', models, '--runs-dir', runs, '--smoke', '--steps', '6', '--folds', '2'];
+    // Stopped inside the first member, then continued: the members resume from their own checkpoints.
+    const first = await loupe([...args, '--max-minutes', '0.0001']);
+    expect(first.code, first.stdout + first.stderr).toBe(2);
+    expect(existsSync(join(runs, 'retrain-loupe-seg-0.5.0', 'member-1', 'last.pt'))).toBe(true);
+    expect((await loupe(args)).stderr).toMatch(/already holds a checkpoint: add --resume/);
+    const t = await loupe([...args, '--resume'], {}, 240_000);
     expect(t.code, t.stdout + t.stderr).toBe(0);
+    expect(t.stderr).toMatch(/resumed from .*member-1\/last\.pt at step 1/);
     expect(t.stdout).toMatch(/2 members, each trained without one fold \(fold sizes \d+, \d+\); gates set on out-of-fold scores/);
     expect(t.stdout).toMatch(/gate porosity: [\d.]+ \(out-of-fold recall/);
     const dir = join(models, ID, '0.5.0');
