@@ -88,7 +88,8 @@ export function register(program: Command): void {
     .option('--json', 'print one report per photo as JSON lines')
     .option('--overlay <dir>', 'write <photo>.overlay.png files into this folder')
     .option('--models <dir>', 'models folder (models/<id>/<version>/)', DEFAULT_MODELS_DIR)
-    .option('--model <id[@version]...>', 'run only these models (default: every active model)')
+    // Repeatable rather than variadic: a variadic option would swallow the photos that follow it.
+    .option('--model <id[@version]>', 'run only this model (repeatable; default: every active model)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--view <name>', 'which view the photos show (top, oblique, ...)')
     .option('--metal <id>', "metal id, selecting the profile's metal tolerances")
     .option('--expected-stones <n>', 'stones the design has')
