@@ -47,6 +47,12 @@ export const OperatingPointSchema = z.object({
   minAreaPx: z.number().nonnegative(),
   /** Image-level score above which the family is flagged when the profile sets no score threshold. */
   imageThreshold: z.number().min(0).max(1),
+  /**
+   * False when no validation photo had pixel labels for this channel (a workshop's photos labelled per image): the
+   * pixel threshold is the base model's, the regions only show where the model looks, and a score at the gate is never
+   * passed on the regions' sizes. Absent: calibrated.
+   */
+  pixelCalibrated: z.boolean().optional(),
 });
 
 export const StoneOperatingPointSchema = z.object({

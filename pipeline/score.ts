@@ -78,13 +78,17 @@ export function scoreAndGate(families: InspectionReport['families'], family: Fam
   return { score: families[family].score, gate: families[family].gate };
 }
 
-export function judgePorosity(score: number, gate: Gate, findings: PorosityFinding[], t: PorosityTolerance): FamilyVerdict {
+/**
+ * `imageOnly`: the model's pixel regions are not calibrated (`pixelCalibrated: false`), so a score at the gate is
+ * at least `review`: region sizes that were never fitted to pixel truth cannot pass a piece the image score flags.
+ */
+export function judgePorosity(score: number, gate: Gate, findings: PorosityFinding[], t: PorosityTolerance, imageOnly = false): FamilyVerdict {
   if (!reachesGate(score, gate)) return 'pass';
   if (findings.length === 0 && gate.source !== 'none') return 'review';
   const counted = findings.filter((f) => f.diameterMm >= t.countMinDiameterMm).length;
   if (findings.some((f) => f.diameterMm >= t.failDiameterMm) || counted >= t.failCount) return 'fail';
   if (findings.some((f) => f.diameterMm >= t.reviewDiameterMm)) return 'review';
-  return 'pass';
+  return imageOnly && gate.source !== 'none' ? 'review' : 'pass';
 }
 
 /** Per kind: the kind's findings count only when the kind's score reaches its gate. */

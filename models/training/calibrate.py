@@ -215,8 +215,15 @@ def match_stones(pred: np.ndarray, truth: np.ndarray) -> list[tuple[int, int]]:
     return pairs
 
 
-def calibrate(model: torch.nn.Module, samples: list[Sample], log=print) -> tuple[dict, dict]:
-    """Returns (operatingPoints without method/calibratedOn, metrics)."""
+def calibrate(model: torch.nn.Module, samples: list[Sample], log=print, fallback: dict | None = None) -> tuple[dict, dict]:
+    """Returns (operatingPoints without method/calibratedOn, metrics).
+
+    `fallback` (the base model's operatingPoints when fine-tuning) fills what the validation photos cannot calibrate:
+    a channel without pixel truth keeps the fallback's pixelThreshold and minAreaPx, marked `pixelCalibrated: false`
+    (the pipeline then judges it by its image score alone); an image threshold without positive and negative photos
+    keeps the fallback's; stones without true stones keep the fallback's. Without it, region F1 is 0 at every
+    threshold and the lowest (0.05, no minimum area) won: a workshop's image-labelled castings came back with dozens of
+    conf-0.05 "pores" per photo."""
     model.eval()
     C = len(SEG_CHANNELS)
     counts = np.zeros((C, len(PIXEL_THRESHOLDS), len(MIN_AREAS), 3), np.int64)
@@ -269,6 +276,11 @@ def calibrate(model: torch.nn.Module, samples: list[Sample], log=print) -> tuple
             it, if1, ip, ir = float(PIXEL_THRESHOLDS[ti]), None, None, None
             image_calibrated = False
         op = {"pixelThreshold": float(PIXEL_THRESHOLDS[ti]), "minAreaPx": float(MIN_AREAS[ai]), "imageThreshold": it}
+        before = (fallback or {}).get("porosity") if name == "porosity" else ((fallback or {}).get("polish") or {}).get(name)
+        if before and n_truth[c] == 0:
+            op.update(pixelThreshold=float(before["pixelThreshold"]), minAreaPx=float(before["minAreaPx"]), pixelCalibrated=False)
+        if before and not image_calibrated:
+            op["imageThreshold"] = float(before["imageThreshold"])
         if name == "porosity":
             ops["porosity"] = op
         else:
@@ -301,6 +313,8 @@ def calibrate(model: torch.nn.Module, samples: list[Sample], log=print) -> tuple
         if f1(pr, rc) > best[1]:
             best = (t, f1(pr, rc), pr, rc, float(np.mean(rad_err)) if rad_err else None)
     ops["stones"] = {"peakThreshold": float(best[0]), "nmsRadiusFactor": NMS_RADIUS_FACTOR}
+    if n_true == 0 and (fallback or {}).get("stones"):
+        ops["stones"] = dict(fallback["stones"])
     metrics["stones"] = {"f1": _r(max(best[1], 0.0)), "precision": _r(best[2]), "recall": _r(best[3]),
                          "radiusMaePx": _r(best[4]), "trueStones": n_true}
     return ops, metrics

@@ -65,7 +65,8 @@ def main(argv=None) -> None:
 
     samples, summary = load_dirs(args.val, None, log)
     t0 = time.time()
-    ops, metrics = calibrate(model, samples, log)
+    # What validation cannot calibrate stays as the members have it (their base's, see calibrate's fallback).
+    ops, metrics = calibrate(model, samples, log, loaded[0][1].get("operatingPoints"))
     ops.update(method=METHOD, calibratedOn=",".join(d["dir"] for d in summary))
     log(f"calibrated on {len(samples)} validation photos in {time.time() - t0:.1f}s")
     log("validation: " + json.dumps(metrics))

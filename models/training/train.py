@@ -113,6 +113,15 @@ def resolve_base(base: str) -> str:
     raise SystemExit(f"--base {base}: no checkpoint file, run folder or model folder there")
 
 
+def base_operating_points(base_from: str | None) -> dict | None:
+    """The operating points of the model folder a fine-tune started from (its weights.pt's model.json), if any."""
+    mj = base_from and os.path.join(os.path.dirname(base_from), "model.json")
+    if not mj or not os.path.isfile(mj):
+        return None
+    with open(mj, encoding="utf8") as fh:
+        return json.load(fh).get("operatingPoints")
+
+
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", action="append", required=True, help="training manifest folder (repeatable)")
@@ -295,7 +304,7 @@ def main(argv=None) -> None:
         log(f"exporting the weight average (decay {ema.decay}, {ema.updates} updates)")
     model.eval()
     t_cal = time.time()
-    ops, metrics = calibrate(model, val_samples, log)
+    ops, metrics = calibrate(model, val_samples, log, base_operating_points(base_from))
     ops.update(method=METHOD, calibratedOn=",".join(d["dir"] for d in val_summary))
     log(f"calibrated on {len(val_samples)} validation photos in {time.time() - t_cal:.1f}s")
     log("validation: " + json.dumps(metrics))

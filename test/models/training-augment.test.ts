@@ -87,6 +87,45 @@ print(json.dumps({"after1": after1, "after2": after2, "expected2": d2 * e1 + (1 
   });
 });
 
+describe('calibration on photos labelled per image only', () => {
+  it.skipIf(skipTorch)("keeps the base's pixel and stone operating points, marked uncalibrated, and calibrates the image gate", () => {
+    expect(hasTorch, TORCH_MISSING).toBe(true);
+    // Two castings labelled per image (one defective), no masks and no stones: region F1 is 0 at every threshold.
+    const r = python<{ without: Record<string, unknown>; with: Record<string, unknown>; stones: Record<string, unknown>; scratch: Record<string, unknown> }>(`
+import numpy as np, torch
+import net
+from calibrate import calibrate
+from data import Sample
+torch.manual_seed(0)
+model = net.build()
+C = len(net.SEG_CHANNELS)
+def sample(key, defective):
+    rng = np.random.default_rng(len(key))
+    return Sample(key=key, image=rng.integers(0, 255, (64, 64, 3), dtype=np.uint8), bits=np.zeros((64, 64), np.uint8),
+                  stones=np.zeros((0, 3), np.float32), scale=1.0, mm_per_px=None,
+                  known=np.array([False] + [True] * (C - 1)), polish_family_only=False, mil=True,
+                  labels={"porosity": defective, "stone_spacing": False, "polish": False},
+                  kind_present=np.array([defective] + [False] * (C - 1)))
+samples = [sample("a", True), sample("bb", False)]
+base = {"porosity": {"pixelThreshold": 0.8, "minAreaPx": 25.0, "imageThreshold": 0.89},
+        "polish": {k: {"pixelThreshold": 0.6, "minAreaPx": 12.0, "imageThreshold": 0.7} for k in net.POLISH_KINDS},
+        "stones": {"peakThreshold": 0.25, "nmsRadiusFactor": 1.0}}
+quiet = lambda *_: None
+without, _ = calibrate(model, samples, quiet)
+ops, _ = calibrate(model, samples, quiet, base)
+print(json.dumps({"without": without["porosity"], "with": ops["porosity"], "stones": ops["stones"], "scratch": ops["polish"]["scratch"]}))
+`);
+    // The old behaviour, which the fallback replaces: the lowest threshold and no minimum area.
+    expect(r.without).toMatchObject({ pixelThreshold: 0.05, minAreaPx: 0 });
+    expect(r.with).toMatchObject({ pixelThreshold: 0.8, minAreaPx: 25, pixelCalibrated: false });
+    // One positive and one negative: the image gate is calibrated on them, not taken from the base.
+    expect(r.with.imageThreshold).not.toBe(0.89);
+    expect(r.stones).toEqual({ peakThreshold: 0.25, nmsRadiusFactor: 1 });
+    // Polish: no positive photo, so neither the pixel nor the image threshold can be calibrated.
+    expect(r.scratch).toMatchObject({ pixelThreshold: 0.6, minAreaPx: 12, imageThreshold: 0.7, pixelCalibrated: false });
+  });
+});
+
 describe('train.py --ema --rotate', () => {
   const dirs: string[] = [];
   afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));

@@ -24,6 +24,12 @@ describe('porosity verdict from score, gate and findings', () => {
     expect(judgePorosity(0.9, gate, [pore(t.reviewDiameterMm * 0.5)], t)).toBe('pass');
   });
 
+  it('never passes a gated score on region sizes when the pixel regions were not calibrated (image-labelled fine-tune)', () => {
+    expect(judgePorosity(0.9, gate, [pore(t.reviewDiameterMm * 0.5)], t, true)).toBe('review');
+    expect(judgePorosity(0.9, gate, [pore(t.failDiameterMm)], t, true)).toBe('fail');
+    expect(judgePorosity(0.59, gate, [pore(t.failDiameterMm * 2)], t, true)).toBe('pass');
+  });
+
   it('sends a confident score with no outlined pore to review rather than passing it unseen', () => {
     expect(judgePorosity(0.9, gate, [], t)).toBe('review');
     // Without any calibrated or profile gate the score means nothing: only findings count.
