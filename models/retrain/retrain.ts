@@ -426,6 +426,11 @@ export async function retrain(opts: RetrainOptions): Promise<RetrainResult> {
   // 7. The new version must load exactly as a worker would load it.
   try {
     const loaded = await loadModel(versionDir, 1);
+    const ops = loaded.manifest.operatingPoints;
+    const imageOnly = [...(ops.porosity?.pixelCalibrated === false ? ['porosity'] : []), ...Object.entries(ops.polish ?? {}).filter(([, op]) => op.pixelCalibrated === false).map(([k]) => k)];
+    if (imageOnly.length > 0) {
+      print(`no pixel labels for ${imageOnly.join(', ')} in the validation photos: their pixel thresholds are ${base.id}@${base.version}'s, so regions only show where the model looks (a porosity score at its gate is review at least)`);
+    }
     await releaseModel(loaded);
   } catch (err) {
     throw new RetrainError(`the exported ${base.id}@${version} does not load: ${(err as Error).message}`);
