@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { access, mkdir, readdir, readFile, realpath } from 'node:fs/promises';
+import { access, mkdir, readFile, realpath } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -9,10 +9,11 @@ import { ProgressBar } from '../../datasets/synth/progress.js';
 import { loadProfiles } from '../../pipeline/profiles.js';
 import { loadModel, releaseModel } from '../../pipeline/registry.js';
 import { calibrateGates } from '../eval/calibrate-gates.js';
-import { runEval, runEvalWithImages, type ImageOutcome } from '../eval/run-eval.js';
+import { runEval, type ImageOutcome } from '../eval/run-eval.js';
 import { compareEvals, formatComparison, recordComparison, type Comparison } from './compare.js';
 import { RetrainError } from './errors.js';
-import { allBut, splitFolds, splitHoldout, wholeFolders, writePartFolder, type HoldoutPart, type InputFolder } from './holdout.js';
+import { FOLD_RULE, foldPaths, makeFolds, memberCheckpoints, scoreOutOfFold } from './folds-run.js';
+import { allBut, splitHoldout, wholeFolders, writePartFolder, type HoldoutPart, type InputFolder } from './holdout.js';
 import { photoHashes, photosInBoth, type PhotoRef } from './leakage.js';
 import { effectiveVersion, listVersions, nextVersion, parseModelRef, readActiveFile, resolveModel, writeActiveFile, writeJsonAtomic } from './model-ref.js';
 import { parseStepLine, TrainProgressBar } from './train-progress.js';
@@ -98,7 +99,6 @@ export type RetrainResult =
   | { status: 'done'; id: string; base: string; version: string; versionDir: string; runDir: string; comparison: Comparison; plan: RetrainPlan }
   | { status: 'stopped'; id: string; version: string; runDir: string; message: string; plan: RetrainPlan };
 
-const FOLD_RULE = 'fold = floor(k x first 32 bits of sha256(photo bytes) / 2^32), per label combination, every fold >= 1 photo of each combination of >= k photos; copies share a fold';
 const HOLDOUT_RULE = 'sha256(file) first 32 bits / 2^32 < fraction, per label combination, >= 1 image per side for strata of >= 2';
 
 async function exists(path: string): Promise<boolean> {
@@ -188,14 +188,6 @@ function runPython(python: string, args: string[], stream: NodeJS.WriteStream, l
       resolvePromise({ code: code ?? (signal ? 128 : 1), tail });
     });
   });
-}
-
-/** Member checkpoints of a `--folds` run (`member-<k>/last.pt`). */
-async function memberCheckpoints(runDir: string): Promise<string[]> {
-  const names = await readdir(runDir).catch(() => [] as string[]);
-  const found: string[] = [];
-  for (const n of names) if (/^member-\d+$/.test(n) && (await exists(join(runDir, n, 'last.pt')))) found.push(join(runDir, n, 'last.pt'));
-  return found;
 }
 
 async function countEntries(dir: string): Promise<number> {
@@ -295,12 +287,7 @@ export async function retrain(opts: RetrainOptions): Promise<RetrainResult> {
   let folds: HoldoutPart[] | null = null;
   if (opts.folds !== undefined) {
     const trainPart = split ? split.train : wholeFolders(dataInputs);
-    const hashes = await photoHashes(photoRefs(dataInputs, trainPart));
-    const keyOf = new Map(trainPart.items.map((item, i) => [item, hashes[i]!] as const));
-    folds = splitFolds(trainPart, opts.folds, (item) => keyOf.get(item)!);
-    if (folds.some((f) => f.items.length === 0)) {
-      throw new RetrainError(`cannot make ${opts.folds} folds of ${trainPart.items.length} training photo(s) (fold sizes ${folds.map((f) => f.items.length).join(', ')}): give fewer --folds`);
-    }
+    folds = makeFolds(trainPart, await photoHashes(photoRefs(dataInputs, trainPart)), opts.folds);
   }
   // What one network trains on: all training photos, or k-1 folds of them.
   const memberImages = folds ? Math.round((trainImages * (folds.length - 1)) / folds.length) : trainImages;
@@ -384,9 +371,7 @@ export async function retrain(opts: RetrainOptions): Promise<RetrainResult> {
     message: `training stopped before the last step (--max-minutes); continue with the same command plus --resume (checkpoint in ${runDir})`,
     plan,
   });
-  const memberRef = (k: number) => `${base.id}@${version}-fold${k + 1}`;
-  const membersDir = join(runDir, 'members');
-  const foldVal = (k: number) => join(runDir, 'folds', String(k + 1), 'val');
+  const fp = foldPaths(runDir, base.id, version);
   if (!folds) {
     const args = trainArgs(trainDirs, valDirs, versionDir, run, runsDir, opts.seed, opts.resume ?? false, opts.maxMinutes);
     const { code, tail } = await runPython(python, args, stream, `train ${base.id}@${version}`);
@@ -397,18 +382,18 @@ export async function retrain(opts: RetrainOptions): Promise<RetrainResult> {
     let spentMs = 0;
     const memberDirs: string[] = [];
     for (const [k, fold] of folds.entries()) {
-      const memberDir = join(membersDir, base.id, `${version}-fold${k + 1}`);
+      const memberDir = fp.memberDir(k);
       memberDirs.push(memberDir);
       // Written on every run, resumed or not: symlinks and a manifest, so cheap, and always this plan's folds.
-      const data = await writePartFolder(join(runDir, 'folds', String(k + 1), 'train'), dataInputs, allBut(folds, k));
-      const val = await writePartFolder(foldVal(k), dataInputs, fold);
+      const data = await writePartFolder(fp.foldTrain(k), dataInputs, allBut(folds, k));
+      const val = await writePartFolder(fp.foldVal(k), dataInputs, fold);
       if (await exists(join(memberDir, 'model.json'))) {
         print(`member ${k + 1}/${folds.length}: trained earlier (${memberDir})`);
         continue;
       }
       const left = opts.maxMinutes === undefined ? undefined : opts.maxMinutes - spentMs / 60_000;
       if (left !== undefined && left <= 0) return stopped();
-      const memberRun = `member-${k + 1}`;
+      const memberRun = fp.memberRun(k);
       const resume = await exists(join(runDir, memberRun, 'last.pt'));
       const args = trainArgs([data], [val], memberDir, memberRun, runDir, plan.folds!.seeds[k], resume, left);
       const t0 = Date.now();
@@ -442,33 +427,14 @@ export async function retrain(opts: RetrainOptions): Promise<RetrainResult> {
   // With --folds, on the training photos instead, each scored by the member trained without it: k times the photos
   // the validation part has, and the validation photos stay an unbiased check of the gates.
   const profileName = opts.profile ?? 'ring';
-  let scored: ImageOutcome[] | undefined;
-  if (folds) {
-    scored = [];
-    for (const k of folds.keys()) {
-      let bar: ProgressBar | undefined;
-      const { images } = await runEvalWithImages({
-        data: foldVal(k),
-        out: join(runDir, `oof-${k + 1}.json`),
-        modelsDir: membersDir,
-        model: memberRef(k),
-        profile: profileName,
-        onProgress: (done, total) => {
-          bar ??= new ProgressBar(total, `out-of-fold ${k + 1}/${folds.length}`, stream);
-          bar.tick();
-          if (done === total) bar.finish();
-        },
-      });
-      scored.push(...images);
-    }
-  }
+  const scored: ImageOutcome[] | undefined = folds ? await scoreOutOfFold(folds, fp, runDir, profileName, stream) : undefined;
   const gates = await calibrateGates({
-    data: folds ? folds.map((_, k) => foldVal(k)) : [evalDir],
+    data: folds ? folds.map((_, k) => fp.foldVal(k)) : [evalDir],
     modelsDir,
     model: `${base.id}@${version}`,
     profile: profileName,
     objective: 'balanced',
-    ...(scored ? { scored, scoredBy: `out of fold: each training photo scored by the member trained without its fold (${membersDir})` } : {}),
+    ...(scored ? { scored, scoredBy: `out of fold: each training photo scored by the member trained without its fold (${fp.membersDir})` } : {}),
   });
   const on = folds ? 'out-of-fold' : 'validation';
   for (const [channel, g] of Object.entries(gates)) {
