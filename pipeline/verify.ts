@@ -28,17 +28,12 @@ export function patchTensorData(rgb: DecodedRgb, candidates: readonly PolishCand
   const inv = 1 / norm.scale;
   const ctxInv = inv / (f * f);
   const { mean, std } = norm;
-  const acc = new Float64Array(P * 3);
   for (const [n, c] of candidates.entries()) {
     const base = n * 6 * plane;
     const cx0 = c.x - (P >> 1);
     const cy0 = c.y - (P >> 1);
     const bx0 = c.x - (big >> 1);
     const by0 = c.y - (big >> 1);
-    if (bx0 >= 0 && by0 >= 0 && bx0 + big <= width && by0 + big <= height && cx0 >= 0 && cy0 >= 0 && cx0 + P <= width && cy0 + P <= height) {
-      insidePatch(data, width, P, f, cx0, cy0, bx0, by0, inv, ctxInv, mean, std, out, base, acc);
-      continue;
-    }
     for (let py = 0; py < P; py++) {
       for (let px = 0; px < P; px++) {
         const o = base + py * P + px;
@@ -71,64 +66,6 @@ export function patchTensorData(rgb: DecodedRgb, candidates: readonly PolishCand
     }
   }
   return out;
-}
-
-/**
- * `patchTensorData` for a candidate whose context square lies wholly inside the photo (most of them): no bounds tests,
- * and each context row read left to right in one run, summed per output column, so the f x f block sums (integers,
- * exact in doubles) and every output value are the same as the general loop's.
- */
-function insidePatch(
-  data: Uint8Array,
-  width: number,
-  P: number,
-  f: number,
-  cx0: number,
-  cy0: number,
-  bx0: number,
-  by0: number,
-  inv: number,
-  ctxInv: number,
-  mean: readonly number[],
-  std: readonly number[],
-  out: Float32Array,
-  base: number,
-  acc: Float64Array,
-): void {
-  const plane = P * P;
-  const [m0, m1, m2] = mean as [number, number, number];
-  const [s0, s1, s2] = std as [number, number, number];
-  for (let py = 0; py < P; py++) {
-    let si = ((cy0 + py) * width + cx0) * 3;
-    const row = base + py * P;
-    for (let px = 0; px < P; px++, si += 3) {
-      out[row + px] = (data[si]! * inv - m0) / s0;
-      out[row + px + plane] = (data[si + 1]! * inv - m1) / s1;
-      out[row + px + 2 * plane] = (data[si + 2]! * inv - m2) / s2;
-    }
-    acc.fill(0);
-    for (let dy = 0; dy < f; dy++) {
-      let j = ((by0 + py * f + dy) * width + bx0) * 3;
-      for (let px = 0; px < P; px++) {
-        let r = 0;
-        let g = 0;
-        let b = 0;
-        for (let dx = 0; dx < f; dx++, j += 3) {
-          r += data[j]!;
-          g += data[j + 1]!;
-          b += data[j + 2]!;
-        }
-        acc[px * 3] += r;
-        acc[px * 3 + 1] += g;
-        acc[px * 3 + 2] += b;
-      }
-    }
-    for (let px = 0; px < P; px++) {
-      out[row + px + 3 * plane] = (acc[px * 3]! * ctxInv - m0) / s0;
-      out[row + px + 4 * plane] = (acc[px * 3 + 1]! * ctxInv - m1) / s1;
-      out[row + px + 5 * plane] = (acc[px * 3 + 2]! * ctxInv - m2) / s2;
-    }
-  }
 }
 
 export async function runVerifier(
