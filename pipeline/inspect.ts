@@ -324,7 +324,6 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
   }
   await yieldToLoop();
 
-
   const porosityVerdict = judgePorosity(porosity.score, porGate, porosity.findings, profile.porosity, porOp.pixelCalibrated === false);
   const polishVerdict = judgePolish(polishKinds, profile.polish);
   const spacingVerdict = gateSpacing(spacing.verdict, spacing.score, spacingGate);

@@ -17,11 +17,12 @@ const HASH_CONCURRENCY = 4;
  * The validation photos whose bytes are also a training photo's, one line each in `loupe dataset check`'s form. A
  * photo exported twice under two names (or a public set whose train and test folders share files: casting-impeller's
  * share 43) would otherwise calibrate the gates and grade the new version on photos it was trained on, and the
- * old-vs-new table would flatter it. Names are not enough: the copies' names differ.
+ * old-vs-new table would flatter it. Names are not enough: the copies' names differ. `trainHashes` are
+ * `photoHashes(train)`: `loupe train` hashes its training photos once, for this check and for `--folds`.
  */
-export async function photosInBoth(train: readonly PhotoRef[], val: readonly PhotoRef[]): Promise<string[]> {
+export async function photosInBoth(train: readonly PhotoRef[], trainHashes: readonly string[], val: readonly PhotoRef[]): Promise<string[]> {
   const trainBytes = new Map<string, PhotoRef>();
-  (await photoHashes(train)).forEach((h, i) => trainBytes.set(h, trainBytes.get(h) ?? train[i]!));
+  trainHashes.forEach((h, i) => trainBytes.set(h, trainBytes.get(h) ?? train[i]!));
   const lines: string[] = [];
   (await photoHashes(val)).forEach((h, i) => {
     const seen = trainBytes.get(h);

@@ -242,9 +242,11 @@ export async function retrain(opts: RetrainOptions): Promise<RetrainResult> {
   // Nor under another name: the hold-out (without --val) is decided here, before any run folder exists.
   const fraction = opts.valFraction ?? 0.2;
   const split = valInputs.length > 0 ? null : splitHoldout(dataInputs, fraction);
-  const leaked = split
-    ? await photosInBoth(photoRefs(dataInputs, split.train), photoRefs(dataInputs, split.val))
-    : await photosInBoth(photoRefs(dataInputs), photoRefs(valInputs));
+  // The training photos' bytes are hashed once: for this check and, with --folds, for the folds.
+  const trainPart = split ? split.train : wholeFolders(dataInputs);
+  const trainRefs = photoRefs(dataInputs, trainPart);
+  const trainHashes = await photoHashes(trainRefs);
+  const leaked = await photosInBoth(trainRefs, trainHashes, split ? photoRefs(dataInputs, split.val) : photoRefs(valInputs));
   if (leaked.length > 0) {
     throw new RetrainError(
       `refusing to train: ${leaked.length} validation photo(s) are byte for byte training photos; validation must be photos never trained on (nothing was trained)`,
@@ -286,8 +288,7 @@ export async function retrain(opts: RetrainOptions): Promise<RetrainResult> {
   // --folds: the training photos in k folds, keyed by their bytes so that copies under two names share a fold.
   let folds: HoldoutPart[] | null = null;
   if (opts.folds !== undefined) {
-    const trainPart = split ? split.train : wholeFolders(dataInputs);
-    folds = makeFolds(trainPart, await photoHashes(photoRefs(dataInputs, trainPart)), opts.folds);
+    folds = makeFolds(trainPart, trainHashes, opts.folds);
   }
   // What one network trains on: all training photos, or k-1 folds of them.
   const memberImages = folds ? Math.round((trainImages * (folds.length - 1)) / folds.length) : trainImages;
