@@ -8,14 +8,14 @@ import { runModelWithTta } from './tta.js';
 import type { OperatingPoint, Verifier } from './model-manifest.schema.js';
 import { analysePolishKind, type PolishKindAnalysis } from './postprocess/polish.js';
 import { polishCandidates } from './postprocess/polish-candidates.js';
-import { clearOfStones, runVerifier, verifiedKindScore, type VerifiedCandidate } from './verify.js';
+import { clearOfStones, runVerifier, verifiedKindPeak, type VerifiedCandidate } from './verify.js';
 import { analysePorosity } from './postprocess/porosity.js';
 import { compactMask } from './postprocess/rle.js';
 import { analyseSpacing } from './postprocess/spacing.js';
 import { emptySeatDiscs, maskOutsideDiscs, outsideDiscs } from './postprocess/empty-seats.js';
 import { detectStones } from './postprocess/stones.js';
 import { centreToPhoto, round } from './postprocess/coords.js';
-import { planeMax } from './postprocess/regions.js';
+import { planePeak } from './postprocess/regions.js';
 import { computePieceMask, ON_PIECE_MIN_SHARE, pieceGatesAt, SILHOUETTE_EDGE_PX, type PieceGates, type PieceMask } from './piece-mask.js';
 import { workingScale, type WorkingScale } from './preprocess.js';
 import type { Profile } from './profile.schema.js';
@@ -105,10 +105,24 @@ function gatesFor(cache: Map<MapSet, PieceGates>, piece: PieceMask, set: MapSet)
  * The image-level score of one channel, the one place it is computed: the largest value on the piece (`onPiece`), so
  * the backdrop cannot raise it, of the channel's evidence plane when the model has one, else of its probability map.
  */
-function channelImageScore(set: MapSet, channel: string, plane: Float32Array, onPiece: Uint8Array): number {
+function channelImageScore(set: MapSet, channel: string, plane: Float32Array, onPiece: Uint8Array): ScoreRead {
   // Models from loupe-seg 1.1 carry an `<channel>_evidence` plane trained for exactly this question; the max of the
   // pixel map saturates near 1 on one strong pixel, so it ranks photos poorly.
-  return planeMax(set.maps.planes.get(`${channel}_evidence`) ?? plane, onPiece);
+  const peak = planePeak(set.maps.planes.get(`${channel}_evidence`) ?? plane, onPiece);
+  const w = set.maps.width;
+  return { score: Math.min(1, peak.value), at: peak.index < 0 ? null : { x: peak.index % w, y: Math.floor(peak.index / w) } };
+}
+
+/** An image score and the working-scale pixel it was read at (null when nothing on the piece scored above 0). */
+interface ScoreRead {
+  score: number;
+  at: { x: number; y: number } | null;
+}
+
+/** Where a score was read, in photo pixels, for the report. */
+function scoreAtPhoto(read: ScoreRead, set: MapSet): { cx: number; cy: number } | null {
+  const s = set.scale.scaleToPhoto;
+  return read.at ? { cx: round(centreToPhoto(read.at.x, s), 1), cy: round(centreToPhoto(read.at.y, s), 1) } : null;
 }
 
 /** The verifier's passes of one inspection: one per model scale (`cache`), their time added to the stage totals. */
@@ -161,10 +175,12 @@ async function kindScore(
   candidatesOn: Uint8Array,
   evidenceOn: Uint8Array,
   keep?: (candidates: VerifiedCandidate[], spec: Verifier) => VerifiedCandidate[],
-): Promise<{ score: number; verified: Awaited<ReturnType<typeof verifiedFor>> }> {
+): Promise<ScoreRead & { verified: Awaited<ReturnType<typeof verifiedFor>> }> {
   const pass = await verifiedFor(passes, set, kind, candidatesOn);
   const verified = pass && keep ? { ...pass, verified: keep(pass.verified, pass.spec) } : pass;
-  return { score: verified ? verifiedKindScore(verified.verified, verified.kindIndex) : channelImageScore(set, kind, plane, evidenceOn), verified };
+  if (!verified) return { ...channelImageScore(set, kind, plane, evidenceOn), verified };
+  const peak = verifiedKindPeak(verified.verified, verified.kindIndex);
+  return { score: peak.score, at: peak.at && { x: peak.at.x, y: peak.at.y }, verified };
 }
 
 async function resampleRgb(rgb: DecodedRgb, width: number, height: number): Promise<DecodedRgb> {
@@ -271,6 +287,7 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
   const porPiece = gatesFor(gateCache, piece, por.set).piece;
   const seats = emptySeatDiscs(spacing.missing, spacing.stones, por.set.scale.scaleToPhoto);
   const porOn = maskOutsideDiscs(porPiece, por.set.maps.width, por.set.maps.height, seats);
+  const porRead = await kindScore(passes, por.set, POROSITY_CHANNEL, por.plane, porPiece, porOn, (candidates) => outsideDiscs(candidates, seats));
   const porosity = analysePorosity(
     por.plane,
     por.set.maps.width,
@@ -279,14 +296,14 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
     profile.porosity,
     por.set.scale,
     { onPiece: porOn, minShare: ON_PIECE_MIN_SHARE },
-    (await kindScore(passes, por.set, POROSITY_CHANNEL, por.plane, porPiece, porOn, (candidates) => outsideDiscs(candidates, seats))).score,
+    porRead.score,
   );
   const porGate = gateFor(profile.scoreThresholds.porosity, porOp.imageThreshold);
   await yieldToLoop();
 
   // Polish, kind by kind; one mask per model scale (in practice one model). Lines are gated like pores; patches on the
   // piece away from its silhouette, whose bright rim looks like haze to the model.
-  const polishKinds: Array<PolishKindAnalysis & { gate: Gate }> = [];
+  const polishKinds: Array<PolishKindAnalysis & { gate: Gate; scoreAt: { cx: number; cy: number } | null }> = [];
   let polishMask: { mask: Uint8Array; set: MapSet } | null = null;
   for (const kind of POLISH_CHANNELS) {
     const ch = required(findChannel(sets, [kind]), `a "${kind}" channel`);
@@ -299,7 +316,8 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
     // Glints, seat edges and prongs are lines: the line kinds' candidates next to a stone do not count. A patch kind's
     // do (a real haze patch can hug a stone: val-s201 measured a catch lost when they did not).
     const keepClearOfStones = isLine ? (c: VerifiedCandidate[], spec: Verifier) => clearOfStones(c, stonesAt(ch.set), spec.patchPx) : undefined;
-    const { score, verified: v } = await kindScore(passes, ch.set, kind, ch.plane, gates.piece, onPiece, keepClearOfStones);
+    const read = await kindScore(passes, ch.set, kind, ch.plane, gates.piece, onPiece, keepClearOfStones);
+    const { score, verified: v } = read;
     const gate = gateFor(profile.scoreThresholds.polish, op.imageThreshold);
     const counts = reachesGate(score, gate);
     // A kind below its gate counts for nothing: its regions stay out of the mask (the overlay paints what counted).
@@ -320,7 +338,7 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
     );
     // With a verifier each finding already says whether it counted; a kind under its gate counts none.
     const findings = v && counts ? analysis.findings : markGate(analysis.findings, score, gate);
-    polishKinds.push({ ...analysis, findings, gate });
+    polishKinds.push({ ...analysis, findings, gate, scoreAt: scoreAtPhoto(read, ch.set) });
   }
   await yieldToLoop();
 
@@ -367,6 +385,7 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
         findings: markGate(porosity.findings, porosity.score, porGate),
         mask: reachesGate(porosity.score, porGate) ? compactMask(porosity.mask, por.set.maps.width, por.set.maps.height, por.set.scale.scaleToPhoto) : null,
         gate: porGate,
+        scoreAt: scoreAtPhoto(porRead, por.set),
       },
       stone_spacing: {
         score: spacing.score,
@@ -390,6 +409,7 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
         findings: polishKinds.flatMap((k) => k.findings),
         kindScores: Object.fromEntries(polishKinds.map((k) => [k.kind, round(k.score)])),
         kindGates: Object.fromEntries(polishKinds.map((k) => [k.kind, k.gate])),
+        kindScoresAt: Object.fromEntries(polishKinds.map((k) => [k.kind, k.scoreAt])),
         mask: polishMask
           ? compactMask(polishMask.mask, polishMask.set.maps.width, polishMask.set.maps.height, polishMask.set.scale.scaleToPhoto)
           : null,

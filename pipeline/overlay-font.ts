@@ -1,5 +1,5 @@
 /**
- * A built-in stroke font for overlay labels (digits, '.', '-', '+', 'm', 'x', '#'), drawn as SVG paths. librsvg needs
+ * A built-in stroke font for overlay labels (digits, '.', '-', '+', 'm', 'x', '?', '#'), drawn as SVG paths. librsvg needs
  * fonts for <text>, and a fresh server often has none; strokes need nothing and look the same everywhere.
  * Glyphs live in a 4 x 7 box, advance 6 units.
  */
@@ -34,6 +34,7 @@ const OTHER: Record<string, string> = {
   '+': 'M2 2V5M0.5 3.5H3.5',
   x: 'M0.5 3.5L3.5 7M3.5 3.5L0.5 7',
   '#': 'M1.3 1V7M2.7 1V7M0 3H4M0 5H4',
+  '?': 'M0 1L1 0H3L4 1V2.2L2 3.8V5.2M1.6 6.6H2.4V7H1.6Z',
   ' ': '',
 };
 

@@ -6,7 +6,8 @@ import { reachesGate, withGateFlags } from './score.js';
 
 /**
  * Renders what a report found on its photo: masks tinted per family, boxes, stones (circle + centre), missing stone
- * positions, gap labels in mm. Needs only the photo bytes and the report (the service renders on request from
+ * positions, gap labels in mm, and a reticle labelled `?<score>` where a flag's score was read when nothing of it is
+ * outlined. Needs only the photo bytes and the report (the service renders on request from
  * stored reports); never on the timed inspection path. The PNG is at most `maxSide` (<= 2048) px on its long side.
  *
  * Only findings that counted are drawn: one whose kind's score stayed below its gate (`belowGate`) is left off
@@ -129,6 +130,27 @@ export async function renderOverlay(photoBytes: Uint8Array, stored: InspectionRe
     box(f.bbox, colour);
     const size = f.lengthMm !== undefined ? `${f.lengthMm.toFixed(2)}mm` : `${(f.areaMm2 ?? 0).toFixed(2)}mm`;
     label(size, f.bbox[0] * k, f.bbox[3] * k + stroke * 2, colour);
+  }
+
+  // A family or polish kind that reached its gate with nothing of it outlined (a model trained on photos labelled per
+  // image outlines nothing it was not shown): a reticle where its score was read, so the flag still has a place.
+  const reticle = (at: { cx: number; cy: number }, score: number, colour: string) => {
+    const r = Math.max(fontPx * 1.5, Math.max(width, height) / 40);
+    const x = at.cx * k;
+    const y = at.cy * k;
+    svg.push(`<circle cx="${esc(x)}" cy="${esc(y)}" r="${esc(r)}" fill="none" stroke="${colour}" stroke-width="${esc(stroke)}"/>`);
+    const ticks = [[0, -1], [0, 1], [-1, 0], [1, 0]].map(([dx, dy]) => `M${esc(x + dx! * r * 0.5)} ${esc(y + dy! * r * 0.5)}L${esc(x + dx! * r * 1.4)} ${esc(y + dy! * r * 1.4)}`);
+    svg.push(`<path d="${ticks.join('')}" stroke="${colour}" stroke-width="${esc(stroke)}"/>`);
+    label(`?${score.toFixed(2)}`, x + r * 0.8, y - r * 1.2 - fontPx, colour);
+  };
+  const por = report.families.porosity;
+  if (por.scoreAt && counted.porosity.length === 0 && reachesGate(por.score, por.gate)) reticle(por.scoreAt, por.score, OVERLAY_COLOURS.porosity);
+  const polish = report.families.polish;
+  for (const [kind, at] of Object.entries(polish.kindScoresAt ?? {})) {
+    const gate = polish.kindGates?.[kind];
+    const score = polish.kindScores[kind] ?? 0;
+    if (!at || !gate || !reachesGate(score, gate) || counted.polish.some((f) => f.kind === kind)) continue;
+    reticle(at, score, OVERLAY_COLOURS.polish[kind as keyof typeof OVERLAY_COLOURS.polish] ?? OVERLAY_COLOURS.polish.scratch);
   }
 
   const spacing = report.families.stone_spacing;

@@ -154,6 +154,13 @@ export const PolishFindingSchema = z.object({
 });
 export type PolishFinding = z.infer<typeof PolishFindingSchema>;
 
+/**
+ * Where an image-level score was read, photo pixels: the verifier candidate or the evidence-plane pixel with the largest
+ * value on the piece. Null when nothing there scored above 0. It points an inspector at what raised a flag even when no
+ * region was outlined (a model trained on photos labelled per image only outlines nothing it was not shown).
+ */
+export const ScoreAtSchema = z.object({ cx: z.number(), cy: z.number() }).nullable();
+
 /** The score a family had to reach for its findings to count, and who set it. */
 export const GateSchema = z.object({ scoreThreshold: score, source: z.enum(['profile', 'model', 'none']) });
 
@@ -164,6 +171,8 @@ export const PorosityFamilySchema = z.object({
   /** The pores' pixels; null when none counted (reports made before `belowGate`: every pore's, counted or not). */
   mask: MaskRleSchema.nullable(),
   gate: GateSchema,
+  /** Where `score` was read. Absent from reports made before it was recorded. */
+  scoreAt: ScoreAtSchema.optional(),
 });
 
 export const StoneSpacingFamilySchema = z.object({
@@ -196,6 +205,8 @@ export const PolishFamilySchema = z.object({
   kindScores: z.record(z.string(), score),
   /** Per kind: the gate its score had to reach. Absent from reports made before it was recorded. */
   kindGates: z.record(z.string(), GateSchema).optional(),
+  /** Per kind: where its score was read. Absent from reports made before it was recorded. */
+  kindScoresAt: z.record(z.string(), ScoreAtSchema).optional(),
   /** Pixels of the kinds that reached their gates (reports made before `belowGate`: of every kind). */
   mask: MaskRleSchema.nullable(),
   /** The lowest of the kinds' gates (see `kindGates` for each). */

@@ -1,5 +1,5 @@
 import type { InspectionReport } from './report.schema.js';
-import { withGateFlags } from './score.js';
+import { reachesGate, withGateFlags } from './score.js';
 
 /**
  * The human-readable summary `loupe inspect` prints: verdict first and loud, then what was found, in mm. Counts and
@@ -15,6 +15,7 @@ const BANNER: Record<InspectionReport['verdict'], string> = {
 
 const mm = (v: number, digits = 3) => `${v.toFixed(digits)} mm`;
 const box = (b: readonly number[]) => `[${b.map((v) => Math.round(v)).join(', ')}]`;
+const point = (at: { cx: number; cy: number }) => `(${Math.round(at.cx)}, ${Math.round(at.cy)}) px`;
 
 /** `  (not counted, below gate: 2 haze, 1 scratch)`, or nothing. */
 function belowGateLine(findings: ReadonlyArray<{ kind: string; belowGate?: boolean }>): string[] {
@@ -41,6 +42,7 @@ export function formatSummary(file: string, stored: InspectionReport): string {
     lines.push(`    ${f.kind.padEnd(13)} ⌀ ${mm(f.diameterMm)}  area ${f.areaMm2.toFixed(4)} mm²  conf ${f.confidence.toFixed(2)}  at ${box(f.bbox)}${f.group ? `  cluster #${f.group}` : ''}`);
   }
   if (pores.length > 20) lines.push(`    ... ${pores.length - 20} more`);
+  if (pores.length === 0 && reachesGate(p.score, p.gate) && p.scoreAt) lines.push(`    nothing outlined; the score was read at ${point(p.scoreAt)}`);
   lines.push(...belowGateLine(p.findings));
 
   const s = r.families.stone_spacing;
@@ -65,6 +67,13 @@ export function formatSummary(file: string, stored: InspectionReport): string {
     lines.push(`    ${f.kind.padEnd(12)} ${size}  severity ${f.severity.toFixed(2)}  conf ${f.confidence.toFixed(2)}  at ${box(f.bbox)}`);
   }
   if (marks.length > 20) lines.push(`    ... ${marks.length - 20} more`);
+  for (const [kind, at] of Object.entries(pol.kindScoresAt ?? {})) {
+    const gate = pol.kindGates?.[kind];
+    const score = pol.kindScores[kind] ?? 0;
+    if (at && gate && reachesGate(score, gate) && !marks.some((f) => f.kind === kind)) {
+      lines.push(`    ${kind.padEnd(12)} score ${score.toFixed(2)}, nothing outlined; read at ${point(at)}`);
+    }
+  }
   lines.push(...belowGateLine(pol.findings));
   const t = r.timingsMs;
   lines.push(`  time ${t.total.toFixed(0)} ms (decode ${t.decode.toFixed(0)}, quality ${t.quality.toFixed(0)}, preprocess ${t.preprocess.toFixed(0)}, inference ${t.inference.toFixed(0)}, postprocess ${t.postprocess.toFixed(0)})`);

@@ -58,6 +58,8 @@ class Sample:
     n_stone_pois: int = 0
     # Per POI: STONE_FOCUS, a seg channel index, or FAMILY_FOCUS (a polish area with no kind).
     poi_kinds: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
+    # Nothing in the photo is located (no mask, defect box or stone): its labels speak for the whole photo only.
+    image_level: bool = False
 
 
 def working_factor(mm_per_px: float | None) -> float:
@@ -177,7 +179,7 @@ def load_sample(directory: str, e: dict) -> Sample:
     return Sample(key=f"{directory}/{e['file']}", image=np.asarray(img, np.uint8).copy(), bits=bits, stones=stones,
                   scale=scale, mm_per_px=mm, known=known, polish_family_only=polish_family_only, mil=mil,
                   labels=dict(labels), kind_present=kind_present, pois=pois_arr, n_stone_pois=len(stones),
-                  poi_kinds=kinds_arr)
+                  poi_kinds=kinds_arr, image_level=not bits.any() and not len(stones) and not defects)
 
 
 def load_dirs(dirs: list[str], limit: int | None = None, log=print) -> tuple[list[Sample], list[dict]]:
@@ -326,9 +328,11 @@ def make_crop(s: Sample, crop: int, rng: np.random.Generator, aug: AugConfig | N
     j = aug.scale_jitter if aug else 0.0
     sc = math.exp(rng.uniform(-math.log1p(j), math.log1p(j))) if j > 0 else 1.0
     region = max(8, int(round(crop * sc)))
-    if s.mil and max(H, W) <= 1.5 * region:
+    if (s.mil or s.image_level) and max(H, W) <= 1.5 * crop:
         # An image-level positive says the defect is somewhere in the photo, so a crop that misses it would teach a
-        # false "clean": take the whole photo (a mild downscale, within the scale jitter) when it nearly fits.
+        # false "clean": take the whole photo when it nearly fits. Its negatives are taken whole too, as the station
+        # sees them: until session 8 only positives were, so "whole photo, never cropped" itself told the classes
+        # apart in training (a cue no station photo carries) and negatives were never seen at the positives' scale.
         region = max(H, W)
         cx, cy = W / 2, H / 2
     elif aug and focus is not None and (s.poi_kinds == focus).any():

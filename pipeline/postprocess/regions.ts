@@ -267,17 +267,33 @@ export function paintRegions(found: Regions, mask: Uint8Array): void {
  * best region's confidence whenever a region exists on the piece, and still ranks images without one.
  */
 export function planeMax(plane: Float32Array, onPiece: Uint8Array | null = null): number {
+  return Math.min(1, planePeak(plane, onPiece).value);
+}
+
+/** `planeMax` and where it is: the first index (row-major) holding the largest value; -1 when nothing is above 0. */
+export function planePeak(plane: Float32Array, onPiece: Uint8Array | null = null): { value: number; index: number } {
   let m = 0;
+  let at = -1;
   if (onPiece) {
     // The piece is a few long runs of ones: found natively (indexOf), so the backdrop's pixels are never visited.
     for (let from = onPiece.indexOf(1); from !== -1; from = onPiece.indexOf(1, from)) {
       let to = onPiece.indexOf(0, from);
       if (to === -1) to = plane.length;
-      for (let i = from; i < to; i++) if (plane[i]! > m) m = plane[i]!;
+      for (let i = from; i < to; i++) {
+        if (plane[i]! > m) {
+          m = plane[i]!;
+          at = i;
+        }
+      }
       from = to;
     }
   } else {
-    for (let i = 0; i < plane.length; i++) if (plane[i]! > m) m = plane[i]!;
+    for (let i = 0; i < plane.length; i++) {
+      if (plane[i]! > m) {
+        m = plane[i]!;
+        at = i;
+      }
+    }
   }
-  return Math.min(1, m);
+  return { value: m, index: at };
 }

@@ -45,6 +45,9 @@ describe('inspect() end to end with the hand-crafted fixture model', () => {
     expect(report.verdict).toBe('fail');
     expect(report.families.porosity.score).toBeGreaterThan(0.5);
     expect(report.families.porosity.mask).not.toBeNull();
+    // The score was read on the pore: the reticle an unoutlined flag would get points at it.
+    const at = report.families.porosity.scoreAt!;
+    expect(Math.hypot(at.cx - 300.4, at.cy - 280.7)).toBeLessThan(15);
     expect(report.models).toEqual([{ id: 'loupe-fixture', version: '1.0.0', sha256: expect.stringMatching(/^[0-9a-f]{64}$/) }]);
     expect(report.profile).toEqual({ name: 'ring', version: profile.version });
     expect(report.photo).toMatchObject({ width: 800, height: 600, mmPerPx: 0.01, mmPerPxSource: 'given' });
@@ -65,6 +68,9 @@ describe('inspect() end to end with the hand-crafted fixture model', () => {
     expect(pore.bbox[2]).toBeLessThan(700 + 34);
     expect(pore.diameterMm).toBeGreaterThan(0.3 * 0.93);
     expect(pore.diameterMm).toBeLessThan(0.3 * 1.07);
+    // Where the score was read, in photo pixels too (working px would put it at 350, 260).
+    const at = report.families.porosity.scoreAt!;
+    expect(Math.hypot(at.cx - 700, at.cy - 520)).toBeLessThan(30);
   });
 
   it('marks what counted: a pore under a gate it cannot reach is listed as below gate, passes and leaves no mask', async () => {

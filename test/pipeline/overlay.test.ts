@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { renderOverlay } from '../../pipeline/overlay.js';
 import { formatSummary } from '../../pipeline/summary.js';
-import { GATED, gatedReport } from '../core/support/report-fixture.js';
+import { fakeReport, GATED, gatedReport } from '../core/support/report-fixture.js';
 
 const GREY = 128;
 
@@ -42,5 +42,46 @@ describe('overlay draws the findings that counted, nothing of those below their 
     expect(text).toContain('scratch');
     expect(text).toContain('(not counted, below gate: 1 haze)');
     expect(text).not.toMatch(/haze\s+area/);
+  });
+
+  it('puts a reticle where the score was read on a family flagged with nothing outlined, and none below the gate', async () => {
+    const photo = await sharp({ create: { width: 800, height: 600, channels: 3, background: { r: GREY, g: GREY, b: GREY } } }).png().toBuffer();
+    const base = fakeReport();
+    const flagged = (score: number, toolMark: number) => ({
+      ...base,
+      verdict: 'review' as const,
+      families: {
+        ...base.families,
+        porosity: { ...base.families.porosity, score, verdict: 'review' as const, scoreAt: { cx: 400, cy: 300 } },
+        polish: {
+          ...base.families.polish,
+          kindScores: { tool_mark: toolMark, haze: 0.9 },
+          kindGates: { tool_mark: { scoreThreshold: 0.5, source: 'model' as const }, haze: { scoreThreshold: 0.5, source: 'model' as const } },
+          // haze reached its gate but has no place recorded: nothing to draw.
+          kindScoresAt: { tool_mark: { cx: 200, cy: 150 }, haze: null },
+        },
+      },
+    });
+    const pixels = async (report: ReturnType<typeof flagged>) => {
+      const { data } = await sharp(await renderOverlay(photo, report)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+      return (x: number, y: number) => [...data.subarray((y * 800 + x) * 3, (y * 800 + x) * 3 + 3)];
+    };
+    // 800 px wide: ring radius 20 px, ticks from 10 to 28 px off the centre.
+    const on = await pixels(flagged(0.9, 0.7));
+    const ring = on(420, 300);
+    expect(ring[0]).toBeGreaterThan(200);
+    expect(ring[1]).toBeLessThan(120);
+    expect(on(400, 281)[0]).toBeGreaterThan(200);
+    expect(on(400, 300)).toEqual([GREY, GREY, GREY]);
+    const toolMark = on(220, 150);
+    expect(toolMark[2]).toBeGreaterThan(180);
+    expect(toolMark[0]).toBeLessThan(150);
+    const off = await pixels(flagged(0.3, 0.2));
+    for (const [x, y] of [[420, 300], [400, 281], [220, 150]] as const) expect(off(x, y), `${x},${y}`).toEqual([GREY, GREY, GREY]);
+    // The printed summary says the same.
+    const text = formatSummary('p.jpg', flagged(0.9, 0.7));
+    expect(text).toContain('nothing outlined; the score was read at (400, 300) px');
+    expect(text).toMatch(/tool_mark\s+score 0\.70, nothing outlined; read at \(200, 150\) px/);
+    expect(formatSummary('p.jpg', flagged(0.3, 0.2))).not.toContain('nothing outlined');
   });
 });

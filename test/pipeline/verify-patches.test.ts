@@ -21,25 +21,32 @@ function reference(data: Uint8Array, width: number, height: number, c: { x: numb
   return out;
 }
 
+const width = 150;
+const height = 110;
+const data = Uint8Array.from({ length: width * height * 3 }, (_, i) => (i * 7919 + (i >> 5) * 31) % 256);
+const mean = [0.45, 0.42, 0.4];
+const std = [0.25, 0.24, 0.26];
+
+function expectContract(at: number[][], P: number, f: number): void {
+  const cands = at.map(([x, y]) => ({ x, y, value: 1, source: 0 }) as unknown as PolishCandidate);
+  const spec = { patchPx: P, contextFactor: f } as Verifier;
+  const got = patchTensorData({ data: Buffer.from(data), width, height }, cands, spec, { scale: 255, mean: mean as [number, number, number], std: std as [number, number, number] });
+  expect(got.length).toBe(cands.length * 6 * P * P);
+  for (const [n, c] of cands.entries()) {
+    const want = reference(data, width, height, c, P, f, mean, std);
+    let worst = 0;
+    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[n * want.length + i]! - want[i]!));
+    expect(worst, `candidate at ${c.x},${c.y}`).toBeLessThan(1e-5);
+  }
+}
+
 describe('verifier patches', () => {
-  it('match the contract for candidates inside the photo and across its edges', () => {
-    const width = 150;
-    const height = 110;
-    const data = Uint8Array.from({ length: width * height * 3 }, (_, i) => (i * 7919 + (i >> 5) * 31) % 256);
-    const P = 16;
-    const f = 3;
-    const mean = [0.45, 0.42, 0.4];
-    const std = [0.25, 0.24, 0.26];
-    // Inside (the fast path), near each edge and corner (the general one).
-    const at = [[75, 55], [30, 30], [120, 80], [3, 50], [148, 50], [70, 2], [70, 108], [0, 0], [149, 109]];
-    const cands = at.map(([x, y]) => ({ x, y, value: 1, source: 0 }) as unknown as PolishCandidate);
-    const spec = { patchPx: P, contextFactor: f } as Verifier;
-    const got = patchTensorData({ data: Buffer.from(data), width, height }, cands, spec, { scale: 255, mean: mean as [number, number, number], std: std as [number, number, number] });
-    for (const [n, c] of cands.entries()) {
-      const want = reference(data, width, height, c, P, f, mean, std);
-      let worst = 0;
-      for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[n * want.length + i]! - want[i]!));
-      expect(worst, `candidate at ${c.x},${c.y}`).toBeLessThan(1e-5);
-    }
+  it('match the contract for candidates inside the photo and across each edge and corner', () => {
+    expectContract([[75, 55], [30, 30], [120, 80], [3, 50], [148, 50], [70, 2], [70, 108], [0, 0], [149, 109]], 16, 3);
+  });
+
+  it('match the contract when the candidates reach only part of the photo (box sums offset from its corner)', () => {
+    expectContract([[75, 55], [60, 40], [81, 62]], 16, 3);
+    expectContract([[100, 70]], 8, 4);
   });
 });
