@@ -87,6 +87,34 @@ print(json.dumps({"after1": after1, "after2": after2, "expected2": d2 * e1 + (1 
   });
 });
 
+describe('training crops of photos labelled per image only', () => {
+  it.skipIf(skipTorch)('take the photo whole for both classes, as the station sees it; photos with located truth stay cropped', () => {
+    expect(hasTorch, TORCH_MISSING).toBe(true);
+    // A 300 px casting photo, defective or good, with nothing located in it; the same good photo with a (blank)
+    // located truth; and a 1024 px photo labelled per image, too big to pass for a crop. Whole crops out of 40 each.
+    const r = python<Record<'defective' | 'good' | 'located' | 'large', number>>(`
+import numpy as np
+from data import AugConfig, Sample, make_crop
+C = 5
+def sample(defective, image_level, size=300):
+    return Sample(key="k", image=np.full((size, size, 3), 128, np.uint8), bits=np.zeros((size, size), np.uint8),
+                  stones=np.zeros((0, 3), np.float32), scale=1.0, mm_per_px=None,
+                  known=np.array([not defective] + [True] * (C - 1)), polish_family_only=False, mil=defective,
+                  labels={"porosity": defective}, kind_present=np.array([defective] + [False] * (C - 1)),
+                  image_level=image_level)
+rng = np.random.default_rng(0)
+whole = lambda s: sum(bool(make_crop(s, 256, rng, AugConfig())[-1]) for _ in range(40))
+print(json.dumps({"defective": whole(sample(True, True)), "good": whole(sample(False, True)),
+                  "located": whole(sample(False, False)), "large": whole(sample(False, True, 1024))}))
+`);
+    expect(r.defective).toBe(40);
+    // Until session 8 a good photo was cropped at random like any other, so "whole" itself marked the defective ones.
+    expect(r.good).toBe(40);
+    expect(r.located).toBeLessThan(30);
+    expect(r.large).toBe(0);
+  });
+});
+
 describe('calibration on photos labelled per image only', () => {
   it.skipIf(skipTorch)("keeps the base's pixel and stone operating points, marked uncalibrated, and calibrates the image gate", () => {
     expect(hasTorch, TORCH_MISSING).toBe(true);
