@@ -246,6 +246,9 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
     await yieldToLoop();
   }
   const tInfer = performance.now();
+  // The verifier runs inside post-processing; its patch building and network time go to preprocess and inference,
+  // so post-processing is the stage's wall time less what was added there (each millisecond counted once).
+  const modelStagesAtInfer = timings.preprocessMs + timings.inferenceMs;
 
   // Stones and spacing first: porosity leaves a missing stone's empty seat out (`emptySeatDiscs`), and the line kinds'
   // polish candidates next to a stone do not count (`clearOfStones`).
@@ -428,7 +431,7 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
       quality: round(tQuality - tDecode, 1),
       preprocess: round(timings.preprocessMs, 1),
       inference: round(timings.inferenceMs, 1),
-      postprocess: round(tPost - tInfer, 1),
+      postprocess: round(tPost - tInfer - (timings.preprocessMs + timings.inferenceMs - modelStagesAtInfer), 1),
       total: round(performance.now() - tStart, 1),
     },
   };

@@ -64,6 +64,10 @@ describe('inspect() behind the polish verifier', () => {
         const counted = polish.findings.filter((f) => f.kind === kind && !f.belowGate);
         expect(counted.length > 0, `${e.file} ${kind}: score ${polish.kindScores[kind]} gate ${polish.kindGates![kind]!.scoreThreshold}`).toBe(reaches);
       }
+      // The verifier runs inside post-processing but counts as preprocess (patches) and inference (network): every
+      // millisecond in one stage only, so the stages add up to no more than the total.
+      const t = report.timingsMs;
+      expect(t.decode + t.quality + t.preprocess + t.inference + t.postprocess, JSON.stringify(t)).toBeLessThanOrEqual(t.total + 0.5);
       const plain = await inspect(bytes, { mmPerPx: e.mmPerPx, metal: e.metal }, profile, { models: [without] });
       // Two versions can share a seg network and differ only in their verifier: the report names both files.
       expect(report.models).toEqual([
