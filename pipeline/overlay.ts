@@ -2,6 +2,7 @@ import sharp, { type OverlayOptions } from 'sharp';
 import { decodeRle } from './postprocess/rle.js';
 import type { BBox, InspectionReport, MaskRle } from './report.schema.js';
 import { labelWidth, svgLabel } from './overlay-font.js';
+import { placeLabel, type LabelBox } from './overlay-labels.js';
 import { reachesGate, withGateFlags } from './score.js';
 
 /**
@@ -114,11 +115,10 @@ export async function renderOverlay(photoBytes: Uint8Array, stored: InspectionRe
     svg.push(
       `<rect x="${esc(b[0]! * k - stroke)}" y="${esc(b[1]! * k - stroke)}" width="${esc((b[2]! - b[0]!) * k + 2 * stroke)}" height="${esc((b[3]! - b[1]!) * k + 2 * stroke)}" fill="none" stroke="${colour}" stroke-width="${esc(stroke)}"${dashed ? ` stroke-dasharray="${esc(stroke * 3)} ${esc(stroke * 2)}"` : ''}/>`,
     );
+  const placed: LabelBox[] = [];
   const label = (text: string, x: number, y: number, colour: string) => {
-    const lw = labelWidth(text, fontPx);
-    const lx = Math.min(Math.max(2, x), width - lw - 2);
-    const ly = Math.min(Math.max(2, y), height - fontPx - 2);
-    svg.push(svgLabel(text, lx, ly, fontPx, colour));
+    const at = placeLabel(placed, { x, y, w: labelWidth(text, fontPx), h: fontPx }, width, height);
+    svg.push(svgLabel(text, at.x, at.y, fontPx, colour));
   };
 
   for (const f of counted.porosity) {
