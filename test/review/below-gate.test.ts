@@ -16,6 +16,7 @@ for (const { name, create } of DATABASES) {
     let t: TestApp;
     let inspector: Awaited<ReturnType<TestApp['createKey']>>;
     const ids: Record<'stated' | 'absent', string> = { stated: '', absent: '' };
+    let unlocatedId = '';
 
     beforeAll(async () => {
       tdb = await create();
@@ -23,6 +24,22 @@ for (const { name, create } of DATABASES) {
       inspector = await t.createKey('inspector', 'ines');
       ids.stated = (await seedGated(tdb.handle.db, t, 'P-GATE-NEW', 'stated')).id;
       ids.absent = (await seedGated(tdb.handle.db, t, 'P-GATE-OLD', 'absent')).id;
+      // As a model fine-tuned on photos labelled per image flags a piece: porosity over its gate with no pore outlined,
+      // and tool marks over theirs with none outlined either. The scratch stays outlined, the haze below its gate.
+      unlocatedId = (
+        await seedGated(tdb.handle.db, t, 'P-IMAGE-ONLY', 'stated', (r) => ({
+          ...r,
+          families: {
+            ...r.families,
+            porosity: { ...r.families.porosity, findings: [], mask: null, scoreAt: { cx: 400, cy: 300 } },
+            polish: {
+              ...r.families.polish,
+              kindScores: { ...r.families.polish.kindScores, tool_mark: 0.7 },
+              kindScoresAt: { scratch: { cx: 480, cy: 302 }, haze: { cx: 280, cy: 470 }, tool_mark: { cx: 600, cy: 100 }, orange_peel: null },
+            },
+          },
+        }))
+      ).id;
     });
     afterAll(async () => {
       await t?.close();
@@ -43,9 +60,20 @@ for (const { name, create } of DATABASES) {
 
     it('keeps below-gate findings out of the findings rows, the queue counts and the trend summary', async () => {
       const q = (await t.inject({ method: 'GET', url: '/v1/review/queue', headers: inspector.auth })).json();
-      for (const item of q.items) expect(item.findings, item.pieceId).toEqual({ porosity: 1, polish: 1 });
-      expect((await t.inject({ method: 'GET', url: '/v1/review/queue?family=polish', headers: inspector.auth })).json().items).toHaveLength(2);
+      for (const item of q.items) expect(item.findings, item.pieceId).toEqual(item.pieceId === 'P-IMAGE-ONLY' ? { polish: 1 } : { porosity: 1, polish: 1 });
+      expect((await t.inject({ method: 'GET', url: '/v1/review/queue?family=polish', headers: inspector.auth })).json().items).toHaveLength(3);
       for (const id of [ids.stated, ids.absent]) expect(await factFindings(tdb.handle.db, id)).toEqual(['polish/scratch', 'porosity/gas_void']);
+    });
+
+    it('lists flags with nothing outlined, with where the score was read, and none where a finding counted', async () => {
+      const state = (await t.inject({ method: 'GET', url: `/v1/inspections/${unlocatedId}/review`, headers: inspector.auth })).json();
+      expect(state.unlocated).toEqual([
+        { viewN: 0, family: 'porosity', kind: null, score: 0.9, gate: 0.5, cx: 400, cy: 300, bbox: [368, 268, 432, 332] },
+        { viewN: 0, family: 'polish', kind: 'tool_mark', score: 0.7, gate: 0.5, cx: 600, cy: 100, bbox: [568, 68, 632, 132] },
+      ]);
+      for (const id of [ids.stated, ids.absent]) {
+        expect((await t.inject({ method: 'GET', url: `/v1/inspections/${id}/review`, headers: inspector.auth })).json().unlocated).toEqual([]);
+      }
     });
 
     it('lists below-gate findings apart on the review state, with the score and the gate it missed', async () => {

@@ -59,7 +59,14 @@ describe.skipIf(skip)('review and station pages in Chromium', () => {
         findings: [{ family: 'porosity', kind: 'gas_void', sizeMm: 0.31 }, { family: 'porosity', kind: 'pinhole', sizeMm: 0.07 }, { family: 'polish', kind: 'scratch', sizeMm: 1.4 }],
       })
     ).id;
-    await seedFlagged(db, t.photos, { pieceId: 'R-2002', at: '2026-02-01T09:00:00.000Z', metal: 'pt950', verdict: 'review', sku: 'RING-HE-3', stationId: 'qc-1', casting: { tree: 'T-42' }, findings: [{ family: 'polish', kind: 'haze', sizeMm: null }] });
+    // The second piece is also flagged for porosity the way a model fine-tuned on photos labelled per image flags one:
+    // its score over the gate, no pore outlined, only where the score was read.
+    await seedFlagged(
+      db,
+      t.photos,
+      { pieceId: 'R-2002', at: '2026-02-01T09:00:00.000Z', metal: 'pt950', verdict: 'review', sku: 'RING-HE-3', stationId: 'qc-1', casting: { tree: 'T-42' }, findings: [{ family: 'polish', kind: 'haze', sizeMm: null }] },
+      (r) => ({ ...r, families: { ...r.families, porosity: { ...r.families.porosity, score: 0.8, verdict: 'review', scoreAt: { cx: 520, cy: 240 } } } }),
+    );
     base = await t.app.listen({ host: '127.0.0.1', port: 0 });
     exportDir = await fsp.mkdtemp(path.join(os.tmpdir(), 'loupe-review-export-'));
   });
@@ -165,6 +172,16 @@ describe.skipIf(skip)('review and station pages in Chromium', () => {
     const events = (await auditDal(tdb.handle.db).ofSubject('inspection', first)).filter((e) => e.action.startsWith('review.'));
     expect(events.map((e) => e.action)).toEqual(['review.finding', 'review.missed_finding', 'review.disposition']);
     expect(events.every((e) => e.actor === 'inspector:ines' && e.actorKeyId === inspector.id && e.data.models === 'loupe-seg@1.0.0')).toBe(true);
+
+    // The next piece: porosity flagged with nothing outlined is listed with where its score was read; a click zooms there.
+    await page.locator('#unlocated tbody tr').first().waitFor();
+    expect(await page.locator('.piece-head h1').textContent()).toBe('Piece R-2002');
+    expect(await page.locator('#unlocated tbody tr').count()).toBe(1);
+    expect(await page.locator('#unlocated tbody tr td').nth(3).textContent()).toBe('520, 240 px');
+    expect(await page.locator('.stage rect.unlocated').count()).toBe(1);
+    const fitted = await zoom();
+    await page.locator('#unlocated tbody tr').first().click();
+    expect(await zoom()).toBeGreaterThan(fitted * 2);
     expect(problems).toEqual([]);
   });
 

@@ -18,6 +18,7 @@ export async function seedFlagged(
   store: Db,
   photos: PhotoStore,
   spec: Omit<InspectionSpec, 'findings'> & { findings: InspectionSpec['findings'] },
+  edit: (report: InspectionReport) => InspectionReport = (r) => r,
 ): Promise<{ id: string; report: InspectionReport }> {
   const id = spec.id ?? randomUUID();
   const base = historyReport(spec);
@@ -39,11 +40,11 @@ export async function seedFlagged(
     const cy = (f.bbox[1] + f.bbox[3]) / 4;
     for (let y = Math.floor(cy - 5); y <= cy + 5; y++) for (let x = Math.floor(cx - 5); x <= cx + 5; x++) if ((x - cx) ** 2 + (y - cy) ** 2 <= 20) bits[y * mw + x] = 1;
   }
-  const report = InspectionReportSchema.parse({
+  const report = InspectionReportSchema.parse(edit({
     ...base,
     photo: { ...base.photo, sha256: sha },
     families: { ...base.families, porosity: { ...base.families.porosity, mask: { width: mw, height: mh, scaleToPhoto: 2, rle: encodeRle(bits) } } },
-  });
+  }));
   const dal = inspectionsDal(store);
   const metadata: UploadMetadata = {
     pieceId: spec.pieceId,

@@ -11,10 +11,16 @@ import { gatedReport } from '../../core/support/report-fixture.js';
 export const GREY = 128;
 
 /** A finished `review` inspection stored the way the worker stores one: report, and findings rows by `findingsOf`. */
-export async function seedGated(db: Db, t: TestApp, pieceId: string, flags: 'stated' | 'absent'): Promise<{ id: string; report: InspectionReport }> {
+export async function seedGated(
+  db: Db,
+  t: TestApp,
+  pieceId: string,
+  flags: 'stated' | 'absent',
+  edit: (report: InspectionReport) => InspectionReport = (r) => r,
+): Promise<{ id: string; report: InspectionReport }> {
   const photo = await sharp({ create: { width: 800, height: 600, channels: 3, background: { r: GREY, g: GREY, b: GREY } } }).png().toBuffer();
   const { key: sha } = await t.photos.put(photo);
-  const report = gatedReport({ flags, sha256: sha });
+  const report = edit(gatedReport({ flags, sha256: sha }));
   const id = randomUUID();
   const dal = inspectionsDal(db);
   await db.transaction().execute((trx) =>
