@@ -24,7 +24,10 @@ import { DefectKindSchema, FamilySchema, type Defect, type Family, type Manifest
  *   `defects` or the masks. `labels.F` is true exactly when a defect of family F remains, so a family whose every
  *   finding was rejected, with nothing added, is labelled false for that photo;
  * - masks: for a kept model finding, the report's family mask inside the finding's box (the filled box where the
- *   mask is empty there); for an added box, the filled box. Stone spacing has no mask; stones come from the report.
+ *   mask is empty there); for an added box, the filled box. Stone spacing has no mask; stones come from the report;
+ * - a flag with nothing outlined (`measurements.unlocated`, `pipeline/unlocated.ts`), kept, labels its family true
+ *   for the photo with no defect box and no mask (an image-level label, as the pass/fail photos such a model learned
+ *   from); rejected, it is a negative with its box (where the model's evidence was strongest).
  */
 
 export const REVIEW_SOURCE = 'review';
@@ -252,12 +255,19 @@ async function exportView(
     return bits[f]!;
   };
 
+  // Families a kept flag with nothing outlined says are present: labelled per image (no box, no mask), as the pass/fail
+  // photos such a model was trained on were.
+  const imageLevel = new Set<Family>();
   for (const f of findings) {
+    if (f.measurements.unlocated === true && f.decision !== 'rejected') {
+      imageLevel.add(f.family);
+      continue;
+    }
     const raw: Box | null = f.bbox_x0 === null || f.bbox_y0 === null || f.bbox_x1 === null || f.bbox_y1 === null ? null : [f.bbox_x0, f.bbox_y0, f.bbox_x1, f.bbox_y1];
     const box = raw && pixelBox(raw, w, h);
     if (!box) continue;
     if (f.decision === 'rejected') {
-      negatives.push({ family: f.family, kind: f.kind, bbox: box, findingId: f.id });
+      negatives.push({ family: f.family, kind: f.kind, bbox: box, findingId: f.id, ...(f.measurements.unlocated === true ? { unlocated: true } : {}) });
       continue;
     }
     const extra: Record<string, unknown> = {};
@@ -283,7 +293,7 @@ async function exportView(
     await sharp(Buffer.from(px.buffer, px.byteOffset, px.byteLength), { raw: { width: w, height: h, channels: 1 } }).png().toFile(join(opts.out, rel));
     masks[f] = rel;
   }
-  const has = (f: Family) => defects.some((d) => d.family === f);
+  const has = (f: Family) => imageLevel.has(f) || defects.some((d) => d.family === f);
   return {
     schemaVersion: 1,
     file,
@@ -297,6 +307,8 @@ async function exportView(
     labels: { porosity: has('porosity'), stone_spacing: has('stone_spacing'), polish: has('polish') },
     masks,
     defects,
+    // A family known only from a kept flag with nothing outlined is labelled for the whole photo.
+    ...(imageLevel.size > 0 ? { labelLevel: 'image' as const } : {}),
     ...stonesOf(report, w, h),
     origin: { class: 'review', file: `${ins.id}/${view.n}`, photoSha256: view.photo.sha256 },
     negatives,

@@ -1,4 +1,9 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import sharp from 'sharp';
+import { checkDataset } from '../../datasets/check.js';
+import { exportReviews } from '../../datasets/export/export-reviews.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testApp, type TestApp } from '../api/support/test-app.js';
 import { DATABASES, type TestDatabase } from '../core/support/databases.js';
@@ -60,19 +65,54 @@ for (const { name, create } of DATABASES) {
 
     it('keeps below-gate findings out of the findings rows, the queue counts and the trend summary', async () => {
       const q = (await t.inject({ method: 'GET', url: '/v1/review/queue', headers: inspector.auth })).json();
-      for (const item of q.items) expect(item.findings, item.pieceId).toEqual(item.pieceId === 'P-IMAGE-ONLY' ? { polish: 1 } : { porosity: 1, polish: 1 });
+      for (const item of q.items) expect(item.findings, item.pieceId).toEqual(item.pieceId === 'P-IMAGE-ONLY' ? { porosity: 1, polish: 2 } : { porosity: 1, polish: 1 });
       expect((await t.inject({ method: 'GET', url: '/v1/review/queue?family=polish', headers: inspector.auth })).json().items).toHaveLength(3);
       for (const id of [ids.stated, ids.absent]) expect(await factFindings(tdb.handle.db, id)).toEqual(['polish/scratch', 'porosity/gas_void']);
     });
 
-    it('lists flags with nothing outlined, with where the score was read, and none where a finding counted', async () => {
+    it('makes a flag with nothing outlined a finding: listed with where its score was read, queued, counted, reviewable', async () => {
       const state = (await t.inject({ method: 'GET', url: `/v1/inspections/${unlocatedId}/review`, headers: inspector.auth })).json();
-      expect(state.unlocated).toEqual([
-        { viewN: 0, family: 'porosity', kind: null, score: 0.9, gate: 0.5, cx: 400, cy: 300, bbox: [368, 268, 432, 332] },
-        { viewN: 0, family: 'polish', kind: 'tool_mark', score: 0.7, gate: 0.5, cx: 600, cy: 100, bbox: [568, 68, 632, 132] },
-      ]);
+      type Row = { id: string; family: string; kind: string; bbox: number[]; sizeMm: number | null; confidence: number; tolerance: unknown; measurements: Record<string, unknown> };
+      const rows = state.findings as Row[];
+      expect(rows.map((f) => `${f.family}/${f.kind}`)).toEqual(['polish/scratch', 'porosity/casting_defect', 'polish/tool_mark']);
+      const [, porosity, toolMark] = rows;
+      // A square of 64 px (4 % of 800, at least 64) around where the score was read; no size, no tolerance to hold it to.
+      expect(porosity).toMatchObject({ bbox: [368, 268, 432, 332], sizeMm: null, confidence: 0.9, tolerance: null, measurements: { unlocated: true, score: 0.9, gate: 0.5, cx: 400, cy: 300 } });
+      expect(toolMark).toMatchObject({ bbox: [568, 68, 632, 132], measurements: { unlocated: true, score: 0.7, gate: 0.5, cx: 600, cy: 100 } });
+      // Where a finding counted, or the kind stayed below its gate, there is no such row.
       for (const id of [ids.stated, ids.absent]) {
-        expect((await t.inject({ method: 'GET', url: `/v1/inspections/${id}/review`, headers: inspector.auth })).json().unlocated).toEqual([]);
+        const other = (await t.inject({ method: 'GET', url: `/v1/inspections/${id}/review`, headers: inspector.auth })).json();
+        expect(other.findings.some((f: Row) => f.measurements.unlocated)).toBe(false);
+      }
+      // The queue filtered by porosity finds the piece, and the trend summary counts its porosity.
+      const byPorosity = (await t.inject({ method: 'GET', url: '/v1/review/queue?family=porosity', headers: inspector.auth })).json();
+      expect(byPorosity.items.map((i: { pieceId: string }) => i.pieceId)).toContain('P-IMAGE-ONLY');
+      expect(await factFindings(tdb.handle.db, unlocatedId)).toEqual(['polish/scratch', 'polish/tool_mark', 'porosity/casting_defect']);
+
+      // The inspector confirms the porosity flag and rejects the tool-mark one: exported, porosity is a label of the
+      // whole photo (no box, no mask), the tool mark a negative, and the trend summary drops it.
+      const r = await t.inject({
+        method: 'POST',
+        url: `/v1/inspections/${unlocatedId}/review`,
+        headers: inspector.auth,
+        payload: { findings: [{ findingId: porosity!.id, decision: 'confirmed' }, { findingId: toolMark!.id, decision: 'rejected' }], disposition: { disposition: 'scrap' } },
+      });
+      expect(r.statusCode, r.body).toBe(200);
+      expect(await factFindings(tdb.handle.db, unlocatedId)).toEqual(['polish/scratch', 'porosity/casting_defect']);
+      const out = await mkdtemp(join(tmpdir(), 'loupe-unlocated-export-'));
+      try {
+        const { entries } = await exportReviews({ db: tdb.handle.db, photos: t.photos, out });
+        expect(entries).toHaveLength(1);
+        const e = entries[0]!;
+        expect(e.labels).toEqual({ porosity: true, stone_spacing: false, polish: true });
+        expect(e.defects.map((d) => `${d.family}/${d.kind}`)).toEqual(['polish/scratch']);
+        expect(e.masks.porosity).toBeNull();
+        expect(e.labelLevel).toBe('image');
+        expect((e as { negatives?: Array<{ kind: string; unlocated?: boolean }> }).negatives).toEqual([expect.objectContaining({ kind: 'tool_mark', unlocated: true })]);
+        const check = await checkDataset(out, { deep: true });
+        expect(check.problems.filter((p) => p.severity === 'error')).toEqual([]);
+      } finally {
+        await rm(out, { recursive: true, force: true });
       }
     });
 

@@ -173,15 +173,16 @@ describe.skipIf(skip)('review and station pages in Chromium', () => {
     expect(events.map((e) => e.action)).toEqual(['review.finding', 'review.missed_finding', 'review.disposition']);
     expect(events.every((e) => e.actor === 'inspector:ines' && e.actorKeyId === inspector.id && e.data.models === 'loupe-seg@1.0.0')).toBe(true);
 
-    // The next piece: porosity flagged with nothing outlined is listed with where its score was read; a click zooms there.
-    await page.locator('#unlocated tbody tr').first().waitFor();
-    expect(await page.locator('.piece-head h1').textContent()).toBe('Piece R-2002');
-    expect(await page.locator('#unlocated tbody tr').count()).toBe(1);
-    expect(await page.locator('#unlocated tbody tr td').nth(3).textContent()).toBe('520, 240 px');
-    expect(await page.locator('.stage rect.unlocated').count()).toBe(1);
+    // The next piece: porosity flagged with nothing outlined is a finding like any other, its box where the score was
+    // read; selected and zoomed to (z) like any other.
+    await expect.poll(() => page.locator('.piece-head h1').textContent()).toBe('Piece R-2002');
+    const flagRow = page.locator('#findings tbody tr', { hasText: 'porosity · casting_defect' });
+    expect(await flagRow.locator('td').nth(3).textContent()).toBe('nothing outlined · score 0.8 ≥ 0.5 · read at the box\'s centre');
+    await flagRow.click();
     const fitted = await zoom();
-    await page.locator('#unlocated tbody tr').first().click();
+    await page.keyboard.press('z');
     expect(await zoom()).toBeGreaterThan(fitted * 2);
+    expect(await page.locator('.stage rect.selected').count()).toBe(1);
     expect(problems).toEqual([]);
   });
 

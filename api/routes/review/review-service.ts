@@ -14,7 +14,7 @@ import type { Database } from '../../../core/store/tables.js';
 import type { Transaction } from 'kysely';
 import type { ProfileSet } from '../../../pipeline/profiles.js';
 import { POLISH_KINDS, POROSITY_KINDS, SPACING_KINDS, type InspectionReport } from '../../../pipeline/report.schema.js';
-import { reachesGate, scoreAndGate } from '../../../pipeline/score.js';
+import { scoreAndGate } from '../../../pipeline/score.js';
 import { overlayUrl } from '../inspections/present.js';
 import type { QueueQuery, ReviewBody, ReviewState } from './review.schema.js';
 
@@ -36,7 +36,8 @@ export const photoUrl = (id: string, n: number) => `/v1/inspections/${id}/views/
 
 /** The profile's review/fail limits for a finding's measure, so the page can show "0.21 mm (review ≥ 0.10, fail ≥ 0.15)". */
 function toleranceOf(profiles: ProfileSet | null, profile: string, metal: string, f: Finding): ReviewState['findings'][number]['tolerance'] {
-  if (!profiles) return null;
+  // A flag with nothing outlined has no measurement to hold to a limit.
+  if (!profiles || f.measurements.unlocated === true) return null;
   let p;
   try {
     p = profiles.get(profile, metal);
@@ -79,35 +80,6 @@ function belowGateOf(viewN: number, report: InspectionReport): ReviewState['belo
       .filter((p) => p.belowGate)
       .map((p) => ({ viewN, family: 'polish' as const, kind: p.kind, bbox: p.bbox, sizeMm: p.lengthMm ?? null, areaMm2: p.areaMm2 ?? null, confidence: p.confidence, ...gated('polish', p.kind) })),
   ];
-}
-
-/**
- * A view's flags with nothing outlined: porosity, or a polish kind, whose score reached its gate while no finding of it
- * counted. The square to look at is 4 % of the photo's long side (at least 64 px), centred where the score was read.
- */
-function unlocatedOf(viewN: number, report: InspectionReport): ReviewState['unlocated'] {
-  const f = report.families;
-  const half = Math.max(32, 0.02 * Math.max(report.photo.width, report.photo.height));
-  const flag = (family: 'porosity' | 'polish', kind: string | null, at: { cx: number; cy: number }, score: number, gate: number) => ({
-    viewN,
-    family,
-    kind,
-    score,
-    gate,
-    cx: at.cx,
-    cy: at.cy,
-    bbox: [at.cx - half, at.cy - half, at.cx + half, at.cy + half] as [number, number, number, number],
-  });
-  const out: ReviewState['unlocated'] = [];
-  const por = f.porosity;
-  if (por.scoreAt && reachesGate(por.score, por.gate) && !por.findings.some((p) => !p.belowGate)) {
-    out.push(flag('porosity', null, por.scoreAt, por.score, por.gate.scoreThreshold));
-  }
-  for (const [kind, at] of Object.entries(f.polish.kindScoresAt ?? {})) {
-    const { score, gate } = scoreAndGate(f, 'polish', kind);
-    if (at && reachesGate(score, gate) && !f.polish.findings.some((p) => p.kind === kind && !p.belowGate)) out.push(flag('polish', kind, at, score, gate.scoreThreshold));
-  }
-  return out;
 }
 
 const KINDS: Record<string, readonly string[]> = { porosity: POROSITY_KINDS, stone_spacing: SPACING_KINDS, polish: POLISH_KINDS };
@@ -240,7 +212,6 @@ export function reviewService(deps: { db: Db; inspections: InspectionsDal; profi
         findings: fs.map((f) => ({ ...f, tolerance: toleranceOf(deps.profiles, i.profile, i.metal, f), decision: decisions.get(f.id) ?? null })),
         // Stored reports come with `belowGate` stated (the store derives it for reports made before the flag).
         belowGate: i.views.flatMap((v) => (v.report ? belowGateOf(v.n, v.report) : [])),
-        unlocated: i.views.flatMap((v) => (v.report ? unlocatedOf(v.n, v.report) : [])),
         added: rv.added.map((a) => ({
           id: a.id,
           viewN: intColumn.parse(a.view_n),

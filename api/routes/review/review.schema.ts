@@ -80,17 +80,6 @@ export const BelowGateFindingSchema = z.object({
   gate: z.number().describe('The score it had to reach to count.'),
 });
 
-export const UnlocatedFlagSchema = z.object({
-  viewN: z.number().int(),
-  family: z.enum(['porosity', 'polish']),
-  kind: z.string().nullable().describe('The polish kind; null for porosity, whose score is the whole family\'s.'),
-  score: z.number(),
-  gate: z.number().describe('The gate the score reached.'),
-  cx: z.number().describe('Where the score was read, photo pixels.'),
-  cy: z.number(),
-  bbox: BBox.describe('A square around that point to look at (and to start a box from), photo pixels.'),
-});
-
 export const AddedSchema = z.object({
   id: z.string(),
   viewN: z.number().int(),
@@ -134,11 +123,6 @@ export const ReviewStateSchema = z.object({
     .array(BelowGateFindingSchema)
     .describe(
       "Findings the model discounted: their family's (polish: kind's) score stayed below its gate, so they decided nothing and are not in `findings`, queue counts or trend reports. A real one is recorded with `add`, like any missed defect.",
-    ),
-  unlocated: z
-    .array(UnlocatedFlagSchema)
-    .describe(
-      "Flags with nothing outlined: a family (polish: kind) whose image score reached its gate with no finding of it counted, as a model fine-tuned on photos labelled per image only raises them. Where the score was read is the place to look; a real defect there is recorded with `add`.",
     ),
   added: z.array(AddedSchema),
   disposition: z

@@ -54,17 +54,6 @@ interface BelowGate {
   score: number;
   gate: number;
 }
-/** A flag with nothing outlined: the score reached its gate, no region of it counted; `cx, cy` is where it was read. */
-interface Unlocated {
-  viewN: number;
-  family: string;
-  kind: string | null;
-  score: number;
-  gate: number;
-  cx: number;
-  cy: number;
-  bbox: BBox;
-}
 interface Added {
   id: string;
   viewN: number;
@@ -89,7 +78,6 @@ interface State {
   views: ViewInfo[];
   findings: Finding[];
   belowGate: BelowGate[];
-  unlocated?: Unlocated[];
   added: Added[];
   disposition: { disposition: string; rework: string | null; note: string | null } | null;
   next: string | null;
@@ -208,6 +196,8 @@ async function openPiece(id: string): Promise<void> {
 
 function measurementText(f: Finding): string {
   const m = f.measurements;
+  // A flag with nothing outlined: its box is where the score was read, not the defect's outline.
+  if (m.unlocated === true) return `nothing outlined · score ${fmt(typeof m.score === 'number' ? m.score : null, 2)} ≥ ${fmt(typeof m.gate === 'number' ? m.gate : null, 2)} · read at the box's centre`;
   if (f.family === 'porosity') return `⌀ ${fmt(f.sizeMm)} mm · ${fmt(f.areaMm2, 4)} mm²`;
   if (f.family === 'stone_spacing') {
     if (typeof m.gapMm === 'number') return `gap ${fmt(m.gapMm)} mm · Δ ${fmt(typeof m.deviationMm === 'number' ? m.deviationMm : null)} mm`;
@@ -322,26 +312,6 @@ function renderPiece(): void {
       }),
     ),
   );
-  const unlocated = s.unlocated ?? [];
-  const flags = h(
-    'table',
-    { class: 'findings unlocated', id: 'unlocated' },
-    h('thead', {}, h('tr', {}, h('th', {}, 'photo'), h('th', {}, 'flag'), h('th', {}, 'score ≥ gate'), h('th', {}, 'read at'))),
-    h(
-      'tbody',
-      {},
-      ...unlocated.map((u, k) =>
-        h(
-          'tr',
-          { 'data-k': String(k), onclick: () => showUnlocated(k) },
-          h('td', {}, s.views.find((v) => v.n === u.viewN)?.view ?? String(u.viewN)),
-          h('td', {}, u.kind ? `${u.family} · ${u.kind}` : u.family),
-          h('td', {}, `${fmt(u.score, 2)} ≥ ${fmt(u.gate, 2)}`),
-          h('td', {}, `${Math.round(u.cx)}, ${Math.round(u.cy)} px`),
-        ),
-      ),
-    ),
-  );
   const added = h(
     'ul',
     { class: 'added-list', id: 'added' },
@@ -386,13 +356,6 @@ function renderPiece(): void {
           h('h2', { class: 'section' }, `Below the model's gate, not counted (${s.belowGate.length})`),
           h('p', { class: 'hint' }, 'Outlined, but the score of their kind stayed below its gate, so they did not decide the verdict and are not in the trend reports. Add a real one as a missed defect.'),
           below,
-        ]
-      : []),
-    ...(unlocated.length
-      ? [
-          h('h2', { class: 'section' }, `Flagged, nothing outlined (${unlocated.length})`),
-          h('p', { class: 'hint' }, 'The score reached its gate but the model outlined no region (a model trained on photos labelled per image only does this). Click a row to look where the score was read; draw a box (b) on a real defect there.'),
-          flags,
         ]
       : []),
     h('h2', { class: 'section' }, `Missed defects added (${s.added.length})`),
@@ -570,7 +533,6 @@ function drawBoxes(v: Viewer): void {
     if (f.viewN === v.info.n && f.bbox) rects.push(rect(f.bbox, `f ${f.decision ?? ''} ${k === selected ? 'selected' : ''}`, f.id));
   });
   for (const b of state.belowGate) if (b.viewN === v.info.n) rects.push(rect(b.bbox, 'below'));
-  for (const u of state.unlocated ?? []) if (u.viewN === v.info.n) rects.push(rect(u.bbox, 'unlocated'));
   for (const a of state.added) if (a.viewN === v.info.n) rects.push(rect(a.bbox, 'added', a.id));
   if (draft && draft.viewN === v.info.n) rects.push(rect(draft.box, 'draft'));
   v.svg.replaceChildren(...rects);
@@ -636,16 +598,6 @@ function showBelowGate(k: number): void {
   markCurrentView();
   for (const tr of document.querySelectorAll<HTMLTableRowElement>('#below-gate tbody tr')) tr.classList.toggle('selected', tr.dataset.k === String(k));
   centreOn(v, b.bbox, Math.max(fitScale(v), Math.min(8, 0.4 * Math.min(v.port.clientWidth / (b.bbox[2] - b.bbox[0] || 1), v.port.clientHeight / (b.bbox[3] - b.bbox[1] || 1)))));
-}
-
-function showUnlocated(k: number): void {
-  const u = state?.unlocated?.[k];
-  const v = u ? viewer(u.viewN) : undefined;
-  if (!u || !v) return;
-  currentView = u.viewN;
-  markCurrentView();
-  for (const tr of document.querySelectorAll<HTMLTableRowElement>('#unlocated tbody tr')) tr.classList.toggle('selected', tr.dataset.k === String(k));
-  centreOn(v, u.bbox, Math.max(fitScale(v), Math.min(8, 0.4 * Math.min(v.port.clientWidth / (u.bbox[2] - u.bbox[0]), v.port.clientHeight / (u.bbox[3] - u.bbox[1])))));
 }
 
 /** An inspector who sees a real defect in a below-gate finding records it as a missed one, with the model's box. */
