@@ -18,100 +18,50 @@ export interface VerifiedCandidate extends PolishCandidate {
 /** Most patches per `session.run`: 64 x 6 x 64 x 64 floats is 6 MB. */
 const BATCH = 64;
 
-/**
- * Summed-area tables of the photo's three channels over `[x0, x1) x [y0, y1)`: entry `(y - y0) * (x1 - x0 + 1) + (x - x0)`
- * of channel c (stride `(w + 1) * (h + 1)`) holds the sum of that channel over `[x0, x) x [y0, y)`. Uint32 wraps
- * past 2^32, but a box sum taken from four entries comes out exact modulo 2^32, and no box here reaches it.
- */
-function summedAreas(rgb: DecodedRgb, x0: number, y0: number, x1: number, y1: number): { sat: Uint32Array; stride: number; plane: number } {
-  const w = x1 - x0;
-  const h = y1 - y0;
-  const stride = w + 1;
-  const plane = stride * (h + 1);
-  const sat = new Uint32Array(3 * plane);
-  const { data, width } = rgb;
-  for (let y = 0; y < h; y++) {
-    let r = 0;
-    let g = 0;
-    let b = 0;
-    let si = ((y + y0) * width + x0) * 3;
-    const above = y * stride + 1;
-    const row = above + stride;
-    for (let x = 0; x < w; x++, si += 3) {
-      r += data[si]!;
-      g += data[si + 1]!;
-      b += data[si + 2]!;
-      sat[row + x] = r + sat[above + x]!;
-      sat[plane + row + x] = g + sat[plane + above + x]!;
-      sat[2 * plane + row + x] = b + sat[2 * plane + above + x]!;
-    }
-  }
-  return { sat, stride, plane };
-}
-
 export function patchTensorData(rgb: DecodedRgb, candidates: readonly PolishCandidate[], spec: Verifier, norm: ModelManifest['input']['normalisation']): Float32Array {
   const P = spec.patchPx;
   const f = spec.contextFactor;
   const big = P * f;
   const plane = P * P;
   const out = new Float32Array(candidates.length * 6 * plane);
-  if (candidates.length === 0) return out;
   const { data, width, height } = rgb;
   const inv = 1 / norm.scale;
   const ctxInv = inv / (f * f);
   const { mean, std } = norm;
-  // Context blocks are box sums: one summed-area table over the squares the candidates reach, four reads per block
-  // instead of f x f (f = 4: the patch builder read each pixel 16 times per candidate otherwise).
-  let ax0 = width;
-  let ay0 = height;
-  let ax1 = 0;
-  let ay1 = 0;
-  for (const c of candidates) {
-    ax0 = Math.min(ax0, c.x - (big >> 1));
-    ay0 = Math.min(ay0, c.y - (big >> 1));
-    ax1 = Math.max(ax1, c.x - (big >> 1) + big);
-    ay1 = Math.max(ay1, c.y - (big >> 1) + big);
-  }
-  ax0 = Math.max(0, ax0);
-  ay0 = Math.max(0, ay0);
-  ax1 = Math.min(width, ax1);
-  ay1 = Math.min(height, ay1);
-  const { sat, stride, plane: satPlane } = summedAreas(rgb, ax0, ay0, Math.max(ax0, ax1), Math.max(ay0, ay1));
-  const xs0 = new Int32Array(P);
-  const xs1 = new Int32Array(P);
   for (const [n, c] of candidates.entries()) {
     const base = n * 6 * plane;
     const cx0 = c.x - (P >> 1);
     const cy0 = c.y - (P >> 1);
     const bx0 = c.x - (big >> 1);
     const by0 = c.y - (big >> 1);
-    // Each block's columns clipped to the photo, as table columns; an empty block (wholly outside) sums to zero.
-    for (let px = 0; px < P; px++) {
-      const a = Math.min(ax1, Math.max(ax0, bx0 + px * f));
-      xs0[px] = a - ax0;
-      xs1[px] = Math.max(a, Math.min(ax1, bx0 + px * f + f)) - ax0;
-    }
     for (let py = 0; py < P; py++) {
-      const ya = Math.min(ay1, Math.max(ay0, by0 + py * f));
-      const yb = Math.max(ya, Math.min(ay1, by0 + py * f + f));
-      const top = (ya - ay0) * stride;
-      const bottom = (yb - ay0) * stride;
-      const y = cy0 + py;
       for (let px = 0; px < P; px++) {
         const o = base + py * P + px;
         // Centre patch; outside the photo the pixel is zero.
         const x = cx0 + px;
+        const y = cy0 + py;
         const si = (y * width + x) * 3;
         const inside = x >= 0 && y >= 0 && x < width && y < height;
         for (let ch = 0; ch < 3; ch++) out[o + ch * plane] = ((inside ? data[si + ch]! * inv : 0) - mean[ch]!) / std[ch]!;
         // Context patch: the mean of an f x f block, pixels outside the photo counting as zero.
-        const l = xs0[px]!;
-        const r = xs1[px]!;
-        for (let ch = 0; ch < 3; ch++) {
-          const q = ch * satPlane;
-          const sum = (sat[q + bottom + r]! - sat[q + top + r]! - sat[q + bottom + l]! + sat[q + top + l]!) >>> 0;
-          out[o + (3 + ch) * plane] = (sum * ctxInv - mean[ch]!) / std[ch]!;
+        let r = 0;
+        let g = 0;
+        let b = 0;
+        for (let dy = 0; dy < f; dy++) {
+          const yy = by0 + py * f + dy;
+          if (yy < 0 || yy >= height) continue;
+          for (let dx = 0; dx < f; dx++) {
+            const xx = bx0 + px * f + dx;
+            if (xx < 0 || xx >= width) continue;
+            const j = (yy * width + xx) * 3;
+            r += data[j]!;
+            g += data[j + 1]!;
+            b += data[j + 2]!;
+          }
         }
+        out[o + 3 * plane] = (r * ctxInv - mean[0]!) / std[0]!;
+        out[o + 4 * plane] = (g * ctxInv - mean[1]!) / std[1]!;
+        out[o + 5 * plane] = (b * ctxInv - mean[2]!) / std[2]!;
       }
     }
   }

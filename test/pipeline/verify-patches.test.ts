@@ -45,7 +45,7 @@ describe('verifier patches', () => {
     expectContract([[75, 55], [30, 30], [120, 80], [3, 50], [148, 50], [70, 2], [70, 108], [0, 0], [149, 109]], 16, 3);
   });
 
-  it('match the contract when the candidates reach only part of the photo (box sums offset from its corner)', () => {
+  it('match the contract for candidates away from every edge, alone and in a batch', () => {
     expectContract([[75, 55], [60, 40], [81, 62]], 16, 3);
     expectContract([[100, 70]], 8, 4);
   });
