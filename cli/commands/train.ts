@@ -66,7 +66,7 @@ export function register(program: Command): void {
     .option('--runs-dir <dir>', 'where runs and checkpoints live (default models/training/runs)')
     .option('--run <name>', 'run name (default retrain-<id>-<version>)')
     .option('--batch <n>', 'photos per step', '8')
-    .option('--crop <px>', 'training crop size (train.py default 256)')
+    .option('--crop <px>', 'training crop side (default 256, or the photos\' own size when every training photo fits one crop)')
     .option('--lr <x>', 'peak learning rate (train.py default 2e-3)')
     .option('--seed <n>', 'seed (train.py default 1)')
     .option('--rotate', 'turn training photos by any angle, not only quarter turns (round pieces, turntables)')

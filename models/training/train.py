@@ -1,7 +1,7 @@
 """Train `loupe-seg` from manifest folders, checkpoint, calibrate on validation photos and export.
 
     /usr/bin/python3 models/training/train.py --data DIR [--data DIR ...] --val DIR \
-        --out models/loupe-seg/<version> --run NAME --steps N [--batch 8 --crop 256 --seed S] [--resume] [--smoke]
+        --out models/loupe-seg/<version> --run NAME --steps N [--batch 8 --crop PX --seed S] [--resume] [--smoke]
         [--base CHECKPOINT_OR_MODEL_DIR]
 
 Runs live in models/training/runs/<NAME>/ (last.pt, log.txt, args.json); `--resume` continues exactly from last.pt
@@ -122,6 +122,21 @@ def base_operating_points(base_from: str | None) -> dict | None:
         return json.load(fh).get("operatingPoints")
 
 
+DEFAULT_CROP = 256
+
+
+def auto_crop(samples) -> tuple[int, str]:
+    """The crop side when --crop is not given. Photos whose longer side is at most 1.5 crops and that have nothing
+    located in them are taken whole (data.make_crop) and resized to the crop; when every training photo is that small
+    (a station camera's 300 px views), the crop is their own size, rounded up to the network's multiple, so they train
+    at the scale the pipeline scores them (256 shrank 300 px castings by 15 %). Larger photos keep DEFAULT_CROP."""
+    side = max(max(s.image.shape[:2]) for s in samples)
+    if side <= 1.5 * DEFAULT_CROP:
+        crop = int(math.ceil(side / net.SIZE_MULTIPLE) * net.SIZE_MULTIPLE)
+        return crop, f"auto: every training photo fits one crop (longest side {side} px), so their own size"
+    return DEFAULT_CROP, f"default {DEFAULT_CROP} (longest training photo side {side} px)"
+
+
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", action="append", required=True, help="training manifest folder (repeatable)")
@@ -131,7 +146,8 @@ def parse_args(argv=None):
     ap.add_argument("--runs-dir", default=RUNS, help="where runs live (default models/training/runs)")
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--crop", type=int, default=256)
+    ap.add_argument("--crop", type=int, default=None,
+                    help=f"training crop side (default: {DEFAULT_CROP}, or the photos' own size when every photo fits one crop)")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--ckpt-every", type=int, default=200)
@@ -157,12 +173,12 @@ def parse_args(argv=None):
         args.val_limit = min(args.val_limit or 4, 4)
         args.steps = min(args.steps, 30)
         args.batch = min(args.batch, 4)
-        args.crop = min(args.crop, 128)
+        args.crop = min(args.crop or 128, 128)
         args.ckpt_every = min(args.ckpt_every, 15)
         args.log_every = min(args.log_every, 5)
     if not 0 <= args.ema < 1:
         ap.error("--ema must be in [0, 1)")
-    if args.crop % net.SIZE_MULTIPLE:
+    if args.crop is not None and args.crop % net.SIZE_MULTIPLE:
         ap.error(f"--crop must be a multiple of {net.SIZE_MULTIPLE}")
     if args.channel_weights:
         w = [float(v) for v in args.channel_weights.split(",")]
@@ -198,6 +214,10 @@ def main(argv=None) -> None:
         raise SystemExit("a validation photo is also a training photo: calibration must use unseen data")
     log(f"cached {len(samples)} training photos ({cache_bytes(samples) / 1e6:.0f} MB) and {len(val_samples)} "
         f"validation photos in {time.time() - t_load:.1f}s")
+    crop_from = "--crop"
+    if args.crop is None:
+        args.crop, crop_from = auto_crop(samples)
+        log(f"crop {args.crop}: {crop_from}")
 
     model = net.build()
     config = model.config
@@ -245,7 +265,7 @@ def main(argv=None) -> None:
     training = {
         "data": data_summary, "validation": val_summary,
         "seeds": {"torch": args.seed, "numpy": args.seed, "sampler": args.seed + 1000, "augment": args.seed + 2000},
-        "steps": args.steps, "batch": args.batch, "crop": args.crop, "lr": args.lr, "optimizer": "AdamW(wd=1e-4)", "weightAverage": {"decay": args.ema} if args.ema else None, "channelWeights": list(losses.CHANNEL_WEIGHTS),
+        "steps": args.steps, "batch": args.batch, "crop": args.crop, "cropFrom": crop_from, "lr": args.lr, "optimizer": "AdamW(wd=1e-4)", "weightAverage": {"decay": args.ema} if args.ema else None, "channelWeights": list(losses.CHANNEL_WEIGHTS),
         "schedule": f"linear warm-up {warmup} steps, cosine to 2 %", "poiProb": aug.poi_prob,
         "scaleJitter": aug.scale_jitter, "anyAngle": aug.rotate, "focusedShare": Sampler.FOCUSED_SHARE, "lossWeights": dict(losses.WEIGHTS), "threads": THREADS, "smoke": args.smoke, "run": args.run,
         **({"base": base_from} if base_from else {}),

@@ -113,6 +113,19 @@ print(json.dumps({"defective": whole(sample(True, True)), "good": whole(sample(F
     expect(r.located).toBeLessThan(30);
     expect(r.large).toBe(0);
   });
+
+  it.skipIf(skipTorch)('are trained at their own size when --crop is not given and every photo fits one crop', () => {
+    expect(hasTorch, TORCH_MISSING).toBe(true);
+    const r = python<number[]>(`
+import numpy as np
+from types import SimpleNamespace
+from train import auto_crop
+photos = lambda *sides: [SimpleNamespace(image=np.zeros((s, s - 20, 3), np.uint8)) for s in sides]
+print(json.dumps([auto_crop(photos(300, 300))[0], auto_crop(photos(300, 384))[0], auto_crop(photos(300, 1024))[0], auto_crop(photos(385))[0]]))
+`);
+    // 300 px station photos: 304 (the network's multiple of 16), not shrunk to 256; a 12 MP-class photo keeps 256.
+    expect(r).toEqual([304, 384, 256, 256]);
+  });
 });
 
 describe('calibration on photos labelled per image only', () => {
