@@ -4,6 +4,7 @@ import type { BBox, InspectionReport, MaskRle } from './report.schema.js';
 import { labelWidth, svgLabel } from './overlay-font.js';
 import { placeLabel, type LabelBox } from './overlay-labels.js';
 import { reachesGate, withGateFlags } from './score.js';
+import { unlocatedFlags } from './unlocated.js';
 
 /**
  * Renders what a report found on its photo: masks tinted per family, boxes, stones (circle + centre), missing stone
@@ -143,14 +144,9 @@ export async function renderOverlay(photoBytes: Uint8Array, stored: InspectionRe
     svg.push(`<path d="${ticks.join('')}" stroke="${colour}" stroke-width="${esc(stroke)}"/>`);
     label(`?${score.toFixed(2)}`, x + r * 0.8, y - r * 1.2 - fontPx, colour);
   };
-  const por = report.families.porosity;
-  if (por.scoreAt && counted.porosity.length === 0 && reachesGate(por.score, por.gate)) reticle(por.scoreAt, por.score, OVERLAY_COLOURS.porosity);
-  const polish = report.families.polish;
-  for (const [kind, at] of Object.entries(polish.kindScoresAt ?? {})) {
-    const gate = polish.kindGates?.[kind];
-    const score = polish.kindScores[kind] ?? 0;
-    if (!at || !gate || !reachesGate(score, gate) || counted.polish.some((f) => f.kind === kind)) continue;
-    reticle(at, score, OVERLAY_COLOURS.polish[kind as keyof typeof OVERLAY_COLOURS.polish] ?? OVERLAY_COLOURS.polish.scratch);
+  for (const u of unlocatedFlags(report)) {
+    const colour = u.family === 'porosity' ? OVERLAY_COLOURS.porosity : (OVERLAY_COLOURS.polish[u.kind as keyof typeof OVERLAY_COLOURS.polish] ?? OVERLAY_COLOURS.polish.scratch);
+    reticle(u, u.score, colour);
   }
 
   const spacing = report.families.stone_spacing;

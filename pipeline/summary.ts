@@ -1,5 +1,6 @@
 import type { InspectionReport } from './report.schema.js';
-import { reachesGate, withGateFlags } from './score.js';
+import { withGateFlags } from './score.js';
+import { unlocatedFlags } from './unlocated.js';
 
 /**
  * The human-readable summary `loupe inspect` prints: verdict first and loud, then what was found, in mm. Counts and
@@ -42,7 +43,8 @@ export function formatSummary(file: string, stored: InspectionReport): string {
     lines.push(`    ${f.kind.padEnd(13)} ⌀ ${mm(f.diameterMm)}  area ${f.areaMm2.toFixed(4)} mm²  conf ${f.confidence.toFixed(2)}  at ${box(f.bbox)}${f.group ? `  cluster #${f.group}` : ''}`);
   }
   if (pores.length > 20) lines.push(`    ... ${pores.length - 20} more`);
-  if (pores.length === 0 && reachesGate(p.score, p.gate) && p.scoreAt) lines.push(`    nothing outlined; the score was read at ${point(p.scoreAt)}`);
+  const unlocated = unlocatedFlags(r);
+  for (const u of unlocated) if (u.family === 'porosity') lines.push(`    nothing outlined; the score was read at ${point(u)}`);
   lines.push(...belowGateLine(p.findings));
 
   const s = r.families.stone_spacing;
@@ -67,12 +69,8 @@ export function formatSummary(file: string, stored: InspectionReport): string {
     lines.push(`    ${f.kind.padEnd(12)} ${size}  severity ${f.severity.toFixed(2)}  conf ${f.confidence.toFixed(2)}  at ${box(f.bbox)}`);
   }
   if (marks.length > 20) lines.push(`    ... ${marks.length - 20} more`);
-  for (const [kind, at] of Object.entries(pol.kindScoresAt ?? {})) {
-    const gate = pol.kindGates?.[kind];
-    const score = pol.kindScores[kind] ?? 0;
-    if (at && gate && reachesGate(score, gate) && !marks.some((f) => f.kind === kind)) {
-      lines.push(`    ${kind.padEnd(12)} score ${score.toFixed(2)}, nothing outlined; read at ${point(at)}`);
-    }
+  for (const u of unlocated) {
+    if (u.family === 'polish') lines.push(`    ${u.kind.padEnd(12)} score ${u.score.toFixed(2)}, nothing outlined; read at ${point(u)}`);
   }
   lines.push(...belowGateLine(pol.findings));
   const t = r.timingsMs;

@@ -16,7 +16,7 @@ export interface PolishKindInput {
   op: OperatingPoint;
   /** Where this kind's findings may be (for patch kinds, the piece eroded from its silhouette). */
   gate: PieceGate;
-  /** The image-level score, computed by the caller (see `channelImageScore` and `verifiedKindScore` in `inspect.ts`). */
+  /** The image-level score, computed by the caller (see `channelImageScore` and `kindScore` in `inspect.ts`). */
   score: number;
   /**
    * The polish verifier's view of this kind, when the model has one: each candidate's position (working px) and its
