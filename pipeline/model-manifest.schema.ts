@@ -73,7 +73,10 @@ export const VerifierSchema = z
     file: z.string().min(1),
     sha256: z.string().regex(/^[0-9a-f]{64}$/),
     sizeBytes: z.number().int().positive(),
-    /** Input name: `[N, 6, patchPx, patchPx]`, the centre patch then the context patch, each normalised as `input`. */
+    /**
+     * Input name: `[N, 6, patchPx, patchPx]`, the centre patch then the context patch, each normalised as `input`;
+     * `[N, 9, ...]` with the wide view after them when `wideFactor` is set.
+     */
     input: z.string().min(1),
     /** Output name: `[N, kinds.length]` sigmoid probabilities. */
     output: z.string().min(1),
@@ -81,6 +84,11 @@ export const VerifierSchema = z
     patchPx: z.number().int().positive(),
     /** The context patch covers `patchPx * contextFactor` px around the candidate, box-averaged down to `patchPx`. */
     contextFactor: z.number().int().positive(),
+    /**
+     * The wide view (loupe-seg 1.5.0 on): the photo box-averaged over a fixed grid of `wideFactor`-px blocks from
+     * (0, 0), `patchPx` blocks of it around the candidate's block. Absent: the verifier reads six channels.
+     */
+    wideFactor: z.number().int().positive().optional(),
     candidates: z.object({
       /** Per kind: the strongest on-piece pixel of every `cell` x `cell` cell of its seg map... */
       cell: z.number().int().positive(),

@@ -6,8 +6,9 @@ import type { PolishCandidate } from './postprocess/polish-candidates.js';
 /**
  * The polish verifier's pass (see `VerifierSchema`): for each candidate, a `patchPx` square of the working-scale photo
  * centred on it and the `contextFactor` times wider square around it box-averaged to the same size, stacked as six
- * channels and normalised as the seg model's input. Must match `models/training/verifier.py` `crop_region` and
- * `patch_pair`: zero outside the photo, centre patch from `x - patchPx/2`.
+ * channels and normalised as the seg model's input, then (with `wideFactor`) the wide view. Must match
+ * `models/training/verifier.py` `crop_region`, `patch_pair`, `wide_image` and `wide_crop`: zero outside the photo,
+ * centre patch from `x - patchPx/2`.
  */
 
 export interface VerifiedCandidate extends PolishCandidate {
@@ -15,21 +16,74 @@ export interface VerifiedCandidate extends PolishCandidate {
   probs: number[];
 }
 
-/** Most patches per `session.run`: 64 x 6 x 64 x 64 floats is 6 MB. */
+/** Most patches per `session.run`: 64 x 9 x 64 x 64 floats is 9 MB. */
 const BATCH = 64;
 
-export function patchTensorData(rgb: DecodedRgb, candidates: readonly PolishCandidate[], spec: Verifier, norm: ModelManifest['input']['normalisation']): Float32Array {
+/** The photo's block means for the wide view: `verifier.py` `wide_image`, 0-255 per channel, interleaved RGB. */
+export interface WideImage {
+  data: Float32Array;
+  width: number;
+  height: number;
+  factor: number;
+}
+
+/** Block means of `factor` x `factor` px on the grid from (0, 0); pixels outside the photo count as zero. */
+export function wideImage(rgb: DecodedRgb, factor: number): WideImage {
+  const { data, width, height } = rgb;
+  const w = Math.ceil(width / factor);
+  const h = Math.ceil(height / factor);
+  // Integer sums (at most factor^2 x 255 per block): a 12 MP photo's working image in ~10 ms, one pass per photo.
+  const sums = new Uint32Array(w * h * 3);
+  for (let y = 0; y < height; y++) {
+    const row = Math.floor(y / factor) * w * 3;
+    let j = y * width * 3;
+    for (let bx = 0; bx < w; bx++) {
+      const end = Math.min(width, (bx + 1) * factor);
+      let r = 0;
+      let g = 0;
+      let b = 0;
+      for (let x = bx * factor; x < end; x++, j += 3) {
+        r += data[j]!;
+        g += data[j + 1]!;
+        b += data[j + 2]!;
+      }
+      const o = row + bx * 3;
+      sums[o] += r;
+      sums[o + 1] += g;
+      sums[o + 2] += b;
+    }
+  }
+  const out = new Float32Array(sums.length);
+  const inv = 1 / (factor * factor);
+  for (let i = 0; i < sums.length; i++) out[i] = sums[i]! * inv;
+  return { data: out, width: w, height: h, factor };
+}
+
+/** Channels per patch: centre and context, plus the wide view when the verifier reads one. */
+export const patchChannels = (spec: Verifier): number => (spec.wideFactor ? 9 : 6);
+
+export function patchTensorData(
+  rgb: DecodedRgb,
+  candidates: readonly PolishCandidate[],
+  spec: Verifier,
+  norm: ModelManifest['input']['normalisation'],
+  /** The photo's `wideImage` when the verifier reads one; made here when not given. */
+  wide?: WideImage,
+): Float32Array {
   const P = spec.patchPx;
   const f = spec.contextFactor;
   const big = P * f;
   const plane = P * P;
-  const out = new Float32Array(candidates.length * 6 * plane);
+  const C = patchChannels(spec);
+  const out = new Float32Array(candidates.length * C * plane);
   const { data, width, height } = rgb;
   const inv = 1 / norm.scale;
   const ctxInv = inv / (f * f);
   const { mean, std } = norm;
+  const view = spec.wideFactor ? (wide ?? wideImage(rgb, spec.wideFactor)) : null;
   for (const [n, c] of candidates.entries()) {
-    const base = n * 6 * plane;
+    const base = n * C * plane;
+    if (view) writeWideView(out, base + 6 * plane, view, c, P, inv, mean, std);
     const cx0 = c.x - (P >> 1);
     const cy0 = c.y - (P >> 1);
     const bx0 = c.x - (big >> 1);
@@ -68,6 +122,32 @@ export function patchTensorData(rgb: DecodedRgb, candidates: readonly PolishCand
   return out;
 }
 
+/** `verifier.py` `wide_crop`: P x P cells around the candidate's block (its block at P/2), zero outside. */
+function writeWideView(
+  out: Float32Array,
+  base: number,
+  view: WideImage,
+  c: { x: number; y: number },
+  P: number,
+  inv: number,
+  mean: readonly number[],
+  std: readonly number[],
+): void {
+  const plane = P * P;
+  const x0 = Math.floor(c.x / view.factor) - (P >> 1);
+  const y0 = Math.floor(c.y / view.factor) - (P >> 1);
+  for (let py = 0; py < P; py++) {
+    const y = y0 + py;
+    for (let px = 0; px < P; px++) {
+      const x = x0 + px;
+      const inside = x >= 0 && y >= 0 && x < view.width && y < view.height;
+      const j = (y * view.width + x) * 3;
+      const o = base + py * P + px;
+      for (let ch = 0; ch < 3; ch++) out[o + ch * plane] = ((inside ? view.data[j + ch]! * inv : 0) - mean[ch]!) / std[ch]!;
+    }
+  }
+}
+
 export async function runVerifier(
   session: InferenceSession,
   rgb: DecodedRgb,
@@ -79,12 +159,15 @@ export async function runVerifier(
 ): Promise<VerifiedCandidate[]> {
   const K = spec.kinds.length;
   const out: VerifiedCandidate[] = [];
+  const tWide = performance.now();
+  const wide = spec.wideFactor && candidates.length > 0 ? wideImage(rgb, spec.wideFactor) : undefined;
+  if (timings) timings.preprocessMs += performance.now() - tWide;
   for (let i = 0; i < candidates.length; i += BATCH) {
     const chunk = candidates.slice(i, i + BATCH);
     const t0 = performance.now();
-    const data = patchTensorData(rgb, chunk, spec, norm);
+    const data = patchTensorData(rgb, chunk, spec, norm, wide);
     const t1 = performance.now();
-    const result = await session.run({ [spec.input]: new Tensor('float32', data, [chunk.length, 6, spec.patchPx, spec.patchPx]) });
+    const result = await session.run({ [spec.input]: new Tensor('float32', data, [chunk.length, patchChannels(spec), spec.patchPx, spec.patchPx]) });
     if (timings) {
       timings.preprocessMs += t1 - t0;
       timings.inferenceMs += performance.now() - t1;

@@ -79,29 +79,58 @@ def cached_examples(args, part: str, samples, seg_model, seg_sha: str, with_mask
     return rows
 
 
-def batch_tensor(samples, rows: np.ndarray, rng: np.random.Generator | None) -> torch.Tensor:
+class WideViews:
+    """Each photo's wide_image, made once per run (a 1,400-photo run holds ~100 MB of them)."""
+
+    def __init__(self, factor: int | None):
+        self.factor = factor
+        self.cache: dict[int, np.ndarray] = {}
+
+    def crop(self, samples, i: int, x: int, y: int) -> np.ndarray | None:
+        if not self.factor:
+            return None
+        if i not in self.cache:
+            self.cache[i] = V.wide_image(samples[i].image, self.factor)
+        return V.wide_crop(self.cache[i], x, y, self.factor)
+
+
+def batch_tensor(samples, rows: np.ndarray, rng: np.random.Generator | None, wide: WideViews) -> torch.Tensor:
     big = V.PATCH * V.CONTEXT_FACTOR
     out = []
     for r in rows:
-        s = samples[int(r[0])]
+        i = int(r[0])
+        s = samples[i]
         x, y = int(r[1]), int(r[2])
         if rng is not None:
             x += int(rng.integers(-3, 4))
             y += int(rng.integers(-3, 4))
         region = V.crop_region(s.image, x, y, big)
+        view = wide.crop(samples, i, x, y)
         if rng is not None:
-            region = np.rot90(region, int(rng.integers(0, 4)))
-            if rng.random() < 0.5:
+            turns, flip = int(rng.integers(0, 4)), rng.random() < 0.5
+            region = np.rot90(region, turns)
+            if flip:
                 region = region[:, ::-1]
-            region = _photometric(np.ascontiguousarray(region), rng)
-        out.append(V.patch_pair(np.ascontiguousarray(region)))
+            if view is None:
+                region = _photometric(np.ascontiguousarray(region), rng)
+            else:
+                # One photometric draw for both views, as one camera took them: side by side on one canvas.
+                view = np.rot90(view, turns)
+                if flip:
+                    view = view[:, ::-1]
+                canvas = np.zeros((big, big + V.PATCH, 3), np.uint8)
+                canvas[:, :big] = region
+                canvas[:V.PATCH, big:] = np.clip(view + 0.5, 0, 255).astype(np.uint8)
+                canvas = _photometric(canvas, rng)
+                region, view = canvas[:, :big], canvas[:V.PATCH, big:]
+        out.append(V.patch_stack(np.ascontiguousarray(region), None if view is None else np.ascontiguousarray(view)))
     return V.normalise(torch.from_numpy(np.stack(out)), MEAN, STD)
 
 
 @torch.no_grad()
-def score_rows(model, samples, rows: np.ndarray, batch: int = 128) -> np.ndarray:
+def score_rows(model, samples, rows: np.ndarray, wide: WideViews, batch: int = 128) -> np.ndarray:
     model.eval()
-    probs = [model(batch_tensor(samples, rows[i:i + batch], None)).numpy() for i in range(0, len(rows), batch)]
+    probs = [model(batch_tensor(samples, rows[i:i + batch], None, wide)).numpy() for i in range(0, len(rows), batch)]
     return np.concatenate(probs, 0)
 
 
@@ -117,7 +146,7 @@ def image_scores(n: int, rows: np.ndarray, probs: np.ndarray) -> np.ndarray:
 HARD_NEGATIVE_POOL = 50_000  # negatives scored for --hard-negatives, drawn at random when there are more
 
 
-def hard_negatives(model, samples, rows: np.ndarray, negatives: np.ndarray, fraction: float) -> np.ndarray:
+def hard_negatives(model, samples, rows: np.ndarray, negatives: np.ndarray, fraction: float, wide: WideViews) -> np.ndarray:
     """The training negatives the verifier scores highest for any kind, the top `fraction` of them (of at most
     HARD_NEGATIVE_POOL drawn at random). A photo is scored by its best candidate, so a clean photo is flagged by its
     single worst negative (a lint fibre, a brushed patch): the tail, not the average negative, sets the image-level
@@ -127,7 +156,7 @@ def hard_negatives(model, samples, rows: np.ndarray, negatives: np.ndarray, frac
         # A fixed draw, apart from the run's rng, so a --resume scores the same pool (1.4.0 was made with this seed).
         pool_rng = np.random.default_rng(HARD_NEGATIVE_POOL)
         negatives = np.sort(pool_rng.choice(negatives, HARD_NEGATIVE_POOL, replace=False))
-    worst = score_rows(model, samples, rows[negatives]).max(1)
+    worst = score_rows(model, samples, rows[negatives], wide).max(1)
     order = np.argsort(-worst, kind="stable")[:max(1, int(round(fraction * len(negatives))))]
     log(f"hard negatives: {len(order)} of {len(negatives)}, top score {float(worst[order[-1]]):.3f} and above "
         f"(scored in {time.time() - t0:.0f}s)")
@@ -143,6 +172,9 @@ def parse_args(argv=None):
     p.add_argument("--kinds", nargs="+", default=list(net.POLISH_KINDS), choices=list(net.SEG_CHANNELS),
                    help="seg channels the verifier looks again at (default: the polish kinds)")
     p.add_argument("--widths", type=int, nargs=3, default=None, help="the verifier's three stage widths (default verifier.py's)")
+    p.add_argument("--wide-factor", type=int, default=None, metavar="F",
+                   help="add the wide view (verifier.wide_image, F x F blocks; 16 from 1.5.0) as three more input channels; "
+                        "an --init verifier without it gets them with zero weights, so it starts out scoring as before")
     p.add_argument("--init", default=None, help="start from this verifier.pt (same kinds) instead of random weights")
     p.add_argument("--hard-negatives", type=float, default=None, metavar="FRACTION",
                    help="score every training negative with the starting verifier first and draw half of each batch's "
@@ -210,19 +242,26 @@ def main(argv=None) -> None:
             raise SystemExit(f"--init {args.init}: {init['config'].get('kinds')} kinds, the run verifies {len(args.kinds)}")
         model = V.build(init["config"])
         model.load_state_dict(init["model"])
+        if args.wide_factor and model.config.get("inputs", 6) == 6:
+            model = V.widen_input(model, 9)
+        elif bool(args.wide_factor) != (model.config.get("inputs", 6) == 9):
+            raise SystemExit(f"--init {args.init} has {model.config.get('inputs', 6)} input channels; --wide-factor {args.wide_factor}")
         log(f"initialised the verifier from {args.init}")
     else:
-        model = V.build({"kinds": len(args.kinds), **({"widths": args.widths} if args.widths else {})})
+        model = V.build({"kinds": len(args.kinds), **({"widths": args.widths} if args.widths else {}),
+                         **({"inputs": 9} if args.wide_factor else {})})
+    wide_train, wide_val = WideViews(args.wide_factor), WideViews(args.wide_factor)
     if args.hard_negatives is not None:
         if not args.init:
             raise SystemExit("--hard-negatives needs --init: the negatives are the ones a trained verifier gets wrong")
-        neg_hard = hard_negatives(model, samples, train_rows, negatives, args.hard_negatives)
+        neg_hard = hard_negatives(model, samples, train_rows, negatives, args.hard_negatives, wide_train)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     half = args.batch // 2
     run_dir = args.run_dir or os.path.join(os.path.dirname(os.path.abspath(__file__)), "runs", f"verifier-{os.path.basename(os.path.normpath(args.out))}")
     ckpt = os.path.join(run_dir, "last.pt")
     plan = {"seg": seg_json["sha256"], "data": args.data, "val": args.val, "steps": args.steps, "batch": args.batch, "lr": args.lr,
             "seed": args.seed, "kinds": args.kinds, "limit": args.limit, **({"widths": args.widths} if args.widths else {}),
+            **({"wideFactor": args.wide_factor} if args.wide_factor else {}),
             **({"init": sha256_file(args.init), "hardNegatives": args.hard_negatives} if args.init else {})}
     start, elapsed = 0, 0.0
     if args.resume:
@@ -268,7 +307,7 @@ def main(argv=None) -> None:
             pick += list(neg_hard[rng.integers(0, len(neg_hard), n_hard)])
         rows = train_rows[pick]
         model.train()
-        x = batch_tensor(samples, rows, rng)
+        x = batch_tensor(samples, rows, rng, wide_train)
         target = torch.from_numpy(rows[:, 5:]).float()
         known = (target >= 0).float()
         loss = (F.binary_cross_entropy_with_logits(model.forward_logits(x), target.clamp(min=0), reduction="none") * known).sum() / known.sum()
@@ -281,7 +320,7 @@ def main(argv=None) -> None:
                   f"ETA {per * (args.steps - step - 1) / 60:.1f}min", flush=True)
     save(args.steps)
 
-    probs = score_rows(model, val_samples, val_rows)
+    probs = score_rows(model, val_samples, val_rows, wide_val)
     scores = image_scores(len(val_samples), val_rows, probs)
     seg_max = np.zeros_like(scores)
     for r in val_rows:
@@ -313,12 +352,14 @@ def main(argv=None) -> None:
         "verifier": {
             "file": "verifier.onnx", "sha256": sha256_file(onnx_path), "sizeBytes": os.path.getsize(onnx_path),
             "weights": "verifier.pt", "input": "patches", "output": "kinds", "kinds": list(args.kinds),
-            "patchPx": V.PATCH, "contextFactor": V.CONTEXT_FACTOR, "candidates": dict(V.CANDIDATES),
+            "patchPx": V.PATCH, "contextFactor": V.CONTEXT_FACTOR, **({"wideFactor": args.wide_factor} if args.wide_factor else {}),
+            "candidates": dict(V.CANDIDATES),
             "architecture": {"name": "PolishVerifier", **model.config, "params": sum(p.numel() for p in model.parameters())},
             "training": {
                 "seg": display_path(args.seg), "segSha256": seg_json["sha256"], "data": data_summary, "validation": val_summary,
                 "steps": args.steps, "batch": args.batch, "lr": args.lr, "seed": args.seed, "maskPositivesPerKind": MASK_POSITIVES,
                 **({"init": display_path(args.init), "hardNegatives": args.hard_negatives} if args.init else {}),
+                **({"wideFactor": args.wide_factor} if args.wide_factor else {}),
                 "labelRadiusPx": V.LABEL_RADIUS, "ignoreRadiusPx": V.IGNORE_RADIUS, "examples": len(train_rows), "durationS": round(time.time() - t_start, 1),
                 "trainingS": round(elapsed + time.time() - t0, 1), "resumedAtStep": start or None,
             },

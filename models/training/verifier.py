@@ -39,6 +39,13 @@ CANDIDATES = {"cell": 32, "minDistPx": 40, "perKind": 12, "floor": 0.02, "gridPx
 # wider square around it box-averaged to PATCH px, stacked as 6 channels.
 PATCH = 64
 CONTEXT_FACTOR = 4
+# Optional third view (model.json verifier.wideFactor, 1.5.0 on): the photo box-averaged over a fixed grid of
+# WIDE_FACTOR x WIDE_FACTOR blocks, PATCH cells of it around the candidate's block (64 x 16 = 1024 px, ~12 mm at
+# working scale). Haze patches are 0.6-4.4 mm across, so inside a large one the 3 mm context is all haze and reads as
+# plain satin metal; brushed finish covers a whole face, a tool mark does not. Only a view wider than the defect shows
+# the difference. The grid is fixed (not centred on the candidate, as the context is) so the service averages the
+# photo once per photo, not once per candidate: the candidate sits within one block of the crop's centre.
+WIDE_FACTOR = 16
 # Labels: a candidate is a true `kind` when the kind's mask has a pixel within LABEL_RADIUS px of it, and clean for
 # that kind only when none lies within IGNORE_RADIUS px, i.e. nowhere in its centre patch; in between it teaches
 # nothing. A candidate 6 px beside a scratch sees the scratch: labelled clean (1.2.0's first run, one radius of 4 px),
@@ -104,17 +111,46 @@ def patch_pair(region: np.ndarray) -> np.ndarray:
     return np.concatenate([centre, ctx], 2).transpose(2, 0, 1) / 255.0
 
 
+def wide_image(img: np.ndarray, factor: int) -> np.ndarray:
+    """H x W x 3 uint8 -> ceil(H/f) x ceil(W/f) x 3 float32 block means on the grid from (0, 0); pixels outside the
+    photo count as zero, as everywhere in the patches."""
+    H, W = img.shape[:2]
+    h, w = -(-H // factor), -(-W // factor)
+    pad = np.zeros((h * factor, w * factor, 3), np.float32)
+    pad[:H, :W] = img
+    return pad.reshape(h, factor, w, factor, 3).mean((1, 3))
+
+
+def wide_crop(wide: np.ndarray, x: int, y: int, factor: int) -> np.ndarray:
+    """PATCH x PATCH x 3 cells of `wide_image` around the candidate's block (its block at PATCH//2), zero outside."""
+    h, w = wide.shape[:2]
+    x0, y0 = x // factor - PATCH // 2, y // factor - PATCH // 2
+    out = np.zeros((PATCH, PATCH, 3), np.float32)
+    sx0, sy0, sx1, sy1 = max(0, x0), max(0, y0), min(w, x0 + PATCH), min(h, y0 + PATCH)
+    if sx1 > sx0 and sy1 > sy0:
+        out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = wide[sy0:sy1, sx0:sx1]
+    return out
+
+
+def patch_stack(region: np.ndarray, wide: np.ndarray | None) -> np.ndarray:
+    """patch_pair, plus the wide view (PATCH x PATCH x 3, 0-255) as channels 6-8 when the verifier has one."""
+    pair = patch_pair(region)
+    if wide is None:
+        return pair
+    return np.concatenate([pair, wide.astype(np.float32).transpose(2, 0, 1) / 255.0], 0)
+
+
 class PolishVerifier(nn.Module):
     """6 x 64 x 64 -> one logit per kind it verifies (the polish kinds by default). ~21 MMAC per patch: a photo sends ~50-150 patches, so the pass stays
     a fraction of the seg model's. The first conv is strided, but its 3x3 kernel still reads every pixel, so a
     one-pixel scratch reaches the features."""
 
-    def __init__(self, widths: tuple[int, int, int] = (24, 48, 64), kinds: int = len(POLISH_KINDS)):
+    def __init__(self, widths: tuple[int, int, int] = (24, 48, 64), kinds: int = len(POLISH_KINDS), inputs: int = 6):
         super().__init__()
         a, b, c = widths
-        self.config = {"widths": list(widths), "kinds": kinds}
+        self.config = {"widths": list(widths), "kinds": kinds, **({"inputs": inputs} if inputs != 6 else {})}
         self.body = nn.Sequential(
-            cbr(6, a, stride=2), cbr(a, a),   # 32
+            cbr(inputs, a, stride=2), cbr(a, a),   # 32
             cbr(a, b, stride=2), cbr(b, b),   # 16
             cbr(b, c, stride=2), cbr(c, c),   # 8
         )
@@ -130,18 +166,33 @@ class PolishVerifier(nn.Module):
 
 
 def export_onnx(model: PolishVerifier, path: str) -> None:
-    """`patches` [N, 6, PATCH, PATCH] -> `kinds` [N, kinds], N dynamic."""
+    """`patches` [N, 6 or 9, PATCH, PATCH] -> `kinds` [N, kinds], N dynamic."""
     model.eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        torch.onnx.export(model, torch.zeros(2, 6, PATCH, PATCH), path, opset_version=17, input_names=["patches"],
+        torch.onnx.export(model, torch.zeros(2, model.config.get("inputs", 6), PATCH, PATCH), path, opset_version=17, input_names=["patches"],
                           output_names=["kinds"], dynamic_axes={"patches": {0: "n"}, "kinds": {0: "n"}})
     onnx.checker.check_model(onnx.load(path))
 
 
 def build(config: dict | None = None) -> PolishVerifier:
     config = config or {}
-    return PolishVerifier(tuple(config.get("widths", (24, 48, 64))), int(config.get("kinds", len(POLISH_KINDS))))
+    return PolishVerifier(tuple(config.get("widths", (24, 48, 64))), int(config.get("kinds", len(POLISH_KINDS))),
+                          int(config.get("inputs", 6)))
+
+
+def widen_input(model: PolishVerifier, inputs: int) -> PolishVerifier:
+    """The same verifier with `inputs` input channels, the new ones' first-layer weights zero: it scores every patch
+    exactly as before until training teaches it to read them (so a trained verifier's hard negatives stay valid)."""
+    old = model.config.get("inputs", 6)
+    wider = PolishVerifier(tuple(model.config["widths"]), model.config["kinds"], inputs)
+    state = model.state_dict()
+    w = state["body.0.0.weight"]
+    grown = torch.zeros(w.shape[0], inputs, *w.shape[2:], dtype=w.dtype)
+    grown[:, :old] = w
+    state["body.0.0.weight"] = grown
+    wider.load_state_dict(state)
+    return wider
 
 
 def load_version(model_dir: str) -> tuple[dict, nn.Module, PolishVerifier | None]:
@@ -162,8 +213,9 @@ def load_version(model_dir: str) -> tuple[dict, nn.Module, PolishVerifier | None
 
 
 def normalise(x: torch.Tensor, mean, std) -> torch.Tensor:
-    m = torch.tensor(list(mean) * 2, dtype=x.dtype)[None, :, None, None]
-    s = torch.tensor(list(std) * 2, dtype=x.dtype)[None, :, None, None]
+    views = x.shape[1] // 3
+    m = torch.tensor(list(mean) * views, dtype=x.dtype)[None, :, None, None]
+    s = torch.tensor(list(std) * views, dtype=x.dtype)[None, :, None, None]
     return (x - m) / s
 
 

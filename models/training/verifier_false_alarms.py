@@ -44,7 +44,7 @@ def main() -> None:
         raise SystemExit(f"{args.model}'s verifier does not verify {args.family}")
     clean = [s for s in samples if not s.labels.get(args.family)]
     rows = T.examples_for(clean, seg, np.random.default_rng(0), False, spec["kinds"])
-    probs = T.score_rows(ver, clean, rows)
+    probs = T.score_rows(ver, clean, rows, T.WideViews(spec.get("wideFactor")))
     best: dict[int, tuple[float, int]] = {}
     for n, r in enumerate(rows):
         i, p = int(r[0]), float(probs[n, family].max())

@@ -28,6 +28,7 @@ H, W = 150, 230  # not multiples of the cell or the grid: the partial last cells
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
+    ap.add_argument("--wide-factor", type=int, default=None, help="a verifier with the wide view (9 input channels)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     rng = np.random.default_rng(SEED)
@@ -40,10 +41,12 @@ def main() -> None:
     rule = dict(V.CANDIDATES, gridPx=48)
     cands = V.candidates(planes, on_piece.astype(bool), rule)
     big = V.PATCH * V.CONTEXT_FACTOR
-    patches = np.stack([V.patch_pair(V.crop_region(image, x, y, big)) for _, x, y, _ in cands]).astype(np.float32)
+    wide = V.wide_image(image, args.wide_factor) if args.wide_factor else None
+    patches = np.stack([V.patch_stack(V.crop_region(image, x, y, big), None if wide is None else V.wide_crop(wide, x, y, args.wide_factor))
+                        for _, x, y, _ in cands]).astype(np.float32)
     x = V.normalise(torch.from_numpy(patches), MEAN, STD)
     torch.manual_seed(SEED)
-    model = V.build()
+    model = V.build({"inputs": 9} if wide is not None else None)
     randomise_batchnorm(model)
     model.eval()
     V.export_onnx(model, os.path.join(args.out, "verifier.onnx"))
@@ -55,6 +58,7 @@ def main() -> None:
     x.numpy().astype("<f4").tofile(os.path.join(args.out, "patches.f32"))
     probs.numpy().astype("<f4").tofile(os.path.join(args.out, "probs.f32"))
     meta = {"width": W, "height": H, "rule": rule, "patchPx": V.PATCH, "contextFactor": V.CONTEXT_FACTOR,
+            **({"wideFactor": args.wide_factor} if wide is not None else {}),
             "mean": list(MEAN), "std": list(STD), "candidates": [{"value": v, "x": x, "y": y, "source": k} for v, x, y, k in cands]}
     with open(os.path.join(args.out, "fixture.json"), "w", encoding="utf8") as fh:
         json.dump(meta, fh)

@@ -21,6 +21,7 @@ interface Fixture {
   rule: Verifier['candidates'];
   patchPx: number;
   contextFactor: number;
+  wideFactor?: number;
   mean: [number, number, number];
   std: [number, number, number];
   candidates: Array<{ value: number; x: number; y: number; source: number }>;
@@ -37,11 +38,12 @@ describe('polish verifier: Python training contract = TypeScript service', () =>
   const dirs: string[] = [];
   afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-  it.skipIf(skipTorch)('same candidates, same patches, same probabilities', async () => {
+  // Six channels (1.2.0-1.4.0), and nine with the wide view (1.5.0 on).
+  it.skipIf(skipTorch).each([{ wide: null }, { wide: 16 }])('same candidates, same patches, same probabilities (wide view $wide)', async ({ wide }) => {
     expect(hasTorch, TORCH_MISSING).toBe(true);
     const dir = mkdtempSync(join(tmpdir(), 'loupe-verifier-'));
     dirs.push(dir);
-    execFileSync(PYTHON, [FIXTURE, '--out', dir], { stdio: 'pipe', timeout: 120_000 });
+    execFileSync(PYTHON, [FIXTURE, '--out', dir, ...(wide ? ['--wide-factor', String(wide)] : [])], { stdio: 'pipe', timeout: 120_000 });
     const fx = JSON.parse(readFileSync(join(dir, 'fixture.json'), 'utf8')) as Fixture;
     const { width, height } = fx;
     const all = f32(join(dir, 'planes.f32'));
@@ -54,7 +56,8 @@ describe('polish verifier: Python training contract = TypeScript service', () =>
     expect(cands.some((c) => c.source === -1)).toBe(true);
     expect(cands.map((c) => [c.x, c.y, c.source])).toEqual(fx.candidates.map((c) => [c.x, c.y, c.source]));
 
-    const spec = { patchPx: fx.patchPx, contextFactor: fx.contextFactor, candidates: fx.rule, kinds: ['scratch', 'haze', 'tool_mark', 'orange_peel'], input: 'patches', output: 'kinds' } as Verifier;
+    expect(fx.wideFactor ?? null).toBe(wide);
+    const spec = { patchPx: fx.patchPx, contextFactor: fx.contextFactor, ...(fx.wideFactor ? { wideFactor: fx.wideFactor } : {}), candidates: fx.rule, kinds: ['scratch', 'haze', 'tool_mark', 'orange_peel'], input: 'patches', output: 'kinds' } as Verifier;
     const norm = { scale: 255, mean: fx.mean, std: fx.std };
     const patches = patchTensorData(image, cands, spec, norm);
     const want = f32(join(dir, 'patches.f32'));
