@@ -1,6 +1,7 @@
 import { Tensor } from 'onnxruntime-node';
 import type { DecodedRgb } from './decode.js';
 import { PipelineError } from './errors.js';
+import type { CropRect } from './piece-crop.js';
 import { fillBatch, normalisationTables, planTiles } from './preprocess.js';
 import type { LoadedModel } from './registry.js';
 
@@ -29,11 +30,19 @@ export interface InferOptions {
  */
 const BATCH_PIXEL_BUDGET = 1 << 20;
 
+/** Where `rgb` sits in a larger image whose planes the outputs go into (`pipeline/piece-crop.ts`). */
+export interface Placement {
+  rect: CropRect;
+  width: number;
+  height: number;
+}
+
 /**
  * Tiles the working image per `model.json`, runs batched inference and stitches each tile's centre region into
- * full-size planes. Tiles are cut from the one decoded buffer; nothing is re-decoded.
+ * full-size planes. Tiles are cut from the one decoded buffer; nothing is re-decoded. With `place`, `rgb` is a crop
+ * and the planes are the whole image's, zero outside the crop, so the crop costs no second copy of the outputs.
  */
-export async function runModel(model: LoadedModel, rgb: DecodedRgb, options: InferOptions, timings: InferTimings): Promise<ChannelMaps> {
+export async function runModel(model: LoadedModel, rgb: DecodedRgb, options: InferOptions, timings: InferTimings, place?: Placement): Promise<ChannelMaps> {
   const { manifest, session } = model;
   const plan = planTiles(rgb.width, rgb.height, manifest.input);
   const luts = normalisationTables(manifest.input.normalisation);
@@ -41,9 +50,13 @@ export async function runModel(model: LoadedModel, rgb: DecodedRgb, options: Inf
   const th = plan.y.size;
   const batch = Math.max(1, Math.min(options.batchSize, plan.tiles.length, Math.floor(BATCH_PIXEL_BUDGET / (tw * th))));
   const input = new Float32Array(batch * 3 * tw * th);
+  const outW = place?.width ?? rgb.width;
+  const outH = place?.height ?? rgb.height;
+  const offX = place?.rect.x ?? 0;
+  const offY = place?.rect.y ?? 0;
   const planes = new Map<string, Float32Array>();
   for (const out of manifest.outputs) {
-    for (const ch of out.channels) planes.set(ch, new Float32Array(rgb.width * rgb.height));
+    for (const ch of out.channels) planes.set(ch, new Float32Array(outW * outH));
   }
 
   for (let first = 0; first < plan.tiles.length; first += batch) {
@@ -82,7 +95,7 @@ export async function runModel(model: LoadedModel, rgb: DecodedRgb, options: Inf
           const tileBase = (t * channels + c) * th * tw;
           for (let y = fromY; y < toY; y++) {
             const srcStart = tileBase + (y - y0) * tw + (fromX - x0);
-            plane.set(data.subarray(srcStart, srcStart + (toX - fromX)), y * rgb.width + fromX);
+            plane.set(data.subarray(srcStart, srcStart + (toX - fromX)), (y + offY) * outW + fromX + offX);
           }
         }
       }
@@ -91,5 +104,5 @@ export async function runModel(model: LoadedModel, rgb: DecodedRgb, options: Inf
     feed.dispose?.();
     timings.inferenceMs += performance.now() - t0;
   }
-  return { modelId: model.id, width: rgb.width, height: rgb.height, planes };
+  return { modelId: model.id, width: outW, height: outH, planes };
 }

@@ -16,6 +16,7 @@ import { emptySeatDiscs, maskOutsideDiscs, outsideDiscs } from './postprocess/em
 import { detectStones } from './postprocess/stones.js';
 import { centreToPhoto, round } from './postprocess/coords.js';
 import { planePeak } from './postprocess/regions.js';
+import { cropRgb, pieceCropRect } from './piece-crop.js';
 import { computePieceMask, ON_PIECE_MIN_SHARE, pieceGatesAt, SILHOUETTE_EDGE_PX, type PieceGates, type PieceMask } from './piece-mask.js';
 import { workingScale, type WorkingScale } from './preprocess.js';
 import type { Profile } from './profile.schema.js';
@@ -240,7 +241,15 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
       input = await resampleRgb(rgb, scale.width, scale.height);
       timings.preprocessMs += performance.now() - t0;
     }
-    const maps = await runModelWithTta(model, input, { batchSize: deps.batchSize ?? DEFAULT_BATCH }, timings, profile.inference.tta);
+    const rect = profile.inference.cropToPiece ? pieceCropRect(piece, input.width, input.height) : null;
+    let cropped = input;
+    if (rect) {
+      const t0 = performance.now();
+      cropped = cropRgb(input, rect);
+      timings.preprocessMs += performance.now() - t0;
+    }
+    const place = rect ? { rect, width: input.width, height: input.height } : undefined;
+    const maps = await runModelWithTta(model, cropped, { batchSize: deps.batchSize ?? DEFAULT_BATCH }, timings, profile.inference.tta, place);
     sets.push({ maps, scale, model, rgb: input });
     deps.onMaps?.({ ...maps, scaleToPhoto: scale.scaleToPhoto, mmPerPx: scale.mmPerPx });
     await yieldToLoop();

@@ -122,8 +122,12 @@ export const ProfileSchema = z
     polish: PolishToleranceSchema,
     scoreThresholds: ScoreThresholdsSchema.default({}),
     /** `dihedral8`: the model runs on the photo in its eight turns and mirrors and the outputs are averaged (8x the
-     * inference time: for small station photos, not 12 MP ones). */
-    inference: z.object({ tta: z.enum(TTA_MODES).default('none') }).strict().default({ tta: 'none' }),
+     * inference time: for small station photos, not 12 MP ones). `cropToPiece`: the models run on the piece's
+     * bounding box with a margin, not the backdrop around it (`pipeline/piece-crop.ts`); off, on the whole frame. */
+    inference: z
+      .object({ tta: z.enum(TTA_MODES).default('none'), cropToPiece: z.boolean().default(true) })
+      .strict()
+      .default({ tta: 'none', cropToPiece: true }),
     /** Tolerances that differ per metal (keys are the upload's metal ids), merged over the profile's own. */
     metals: z.record(z.string(), deepPartialFamilies).default({}),
   })

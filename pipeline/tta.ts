@@ -1,5 +1,6 @@
 import type { DecodedRgb } from './decode.js';
-import { runModel, type ChannelMaps, type InferOptions, type InferTimings } from './infer.js';
+import { runModel, type ChannelMaps, type InferOptions, type InferTimings, type Placement } from './infer.js';
+import { uncropMaps } from './piece-crop.js';
 import type { TtaMode } from './profile.schema.js';
 import type { LoadedModel } from './registry.js';
 
@@ -63,15 +64,28 @@ export function turnRgb(rgb: DecodedRgb, index: Int32Array, t: Turn): DecodedRgb
   return { data, ...size };
 }
 
-/** `runModel`, or the mean of its outputs over the eight turns and mirrors, mapped back to the photo's pixels. */
+/**
+ * `runModel`, or the mean of its outputs over the eight turns and mirrors, mapped back to the photo's pixels. With
+ * `place`, `rgb` is a crop and the maps come back at the whole image's size (`runModel`).
+ */
 export async function runModelWithTta(
   model: LoadedModel,
   rgb: DecodedRgb,
   options: InferOptions,
   timings: InferTimings,
   mode: TtaMode,
+  place?: Placement,
 ): Promise<ChannelMaps> {
-  if (mode === 'none') return runModel(model, rgb, options, timings);
+  if (mode === 'none') return runModel(model, rgb, options, timings, place);
+  const maps = await runDihedral(model, rgb, options, timings);
+  if (!place) return maps;
+  const t0 = performance.now();
+  const full = uncropMaps(maps, place.rect, place.width, place.height);
+  timings.inferenceMs += performance.now() - t0;
+  return full;
+}
+
+async function runDihedral(model: LoadedModel, rgb: DecodedRgb, options: InferOptions, timings: InferTimings): Promise<ChannelMaps> {
   const sums = new Map<string, Float32Array>();
   for (const t of DIHEDRAL8) {
     let t0 = performance.now();

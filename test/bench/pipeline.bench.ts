@@ -4,7 +4,9 @@
  * Renders one synthetic photo 4000 px wide (seed 300 index 1: 4000×3000, a 12 MP frame), runs `inspect()` with the active model(s)
  * and reports milliseconds per stage (median of --runs after a warm-up), the overlay separately, the ratio of
  * non-model to model time, and the same network in PyTorch eager on the same working-scale tensor (when
- * /usr/bin/python3 has torch and the model folder ships weights.pt).
+ * /usr/bin/python3 has torch and the model folder ships weights.pt). Then a piece framed with room around it (seed 300
+ * index 0, a pendant, 4000×2667) with the models on the piece's box (`inference.cropToPiece`, the default) and on
+ * the whole frame, alternated: the band above fills too much of its frame for the crop to apply.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -98,6 +100,22 @@ async function main(): Promise<void> {
       }
     } else torch = { error: `${weights} missing` };
 
+    // A piece framed with room around it: the crop to the piece's box against the whole frame, alternated.
+    const framed = await renderSample({ seed: 300, index: 0, size: 4000 });
+    const framedMeta = { mmPerPx: Number(framed.entry.mmPerPx), view: 'top' };
+    const wholeFrame = { ...profile, inference: { ...profile.inference, cropToPiece: false } };
+    const framedMs = { crop: [] as number[], whole: [] as number[] };
+    await inspect(framed.jpeg, framedMeta, profile, { models: lease.models });
+    for (let i = 0; i < runs; i++) {
+      framedMs.crop.push((await inspect(framed.jpeg, framedMeta, profile, { models: lease.models })).timingsMs.total);
+      framedMs.whole.push((await inspect(framed.jpeg, framedMeta, wholeFrame, { models: lease.models })).timingsMs.total);
+    }
+    const framedPiece = {
+      photo: { width: framed.entry.width, height: framed.entry.height, mmPerPx: framed.entry.mmPerPx },
+      msCropToPiece: median(framedMs.crop),
+      msWholeFrame: median(framedMs.whole),
+    };
+
     const result = {
       photo: { ...size, bytes: photo.length, mmPerPx },
       working: { width: ws.width, height: ws.height, mmPerPx: ws.mmPerPx },
@@ -114,6 +132,7 @@ async function main(): Promise<void> {
       verifier: passes.length
         ? { candidates: passes[0]!.candidates, searchMs: median(passes.map((p) => p.searchMs)), patchMs: median(passes.map((p) => p.patchMs)), networkMs: median(passes.map((p) => p.networkMs)) }
         : null,
+      framedPiece,
       createdAt: new Date().toISOString(),
     };
     const rows: Array<[string, string]> = [
@@ -129,6 +148,10 @@ async function main(): Promise<void> {
           : 'none in this model',
       ],
       ['PyTorch eager, same tensor', 'msMedian' in torch ? `${torch.msMedian.toFixed(0)} ms (×${result.torchToOrtRatio!.toFixed(2)} of onnxruntime)` : torch.error],
+      [
+        'framed pendant, total',
+        `${framed.entry.width}×${framed.entry.height}: ${framedPiece.msCropToPiece.toFixed(0)} ms on the piece's box, ${framedPiece.msWholeFrame.toFixed(0)} ms on the whole frame`,
+      ],
     ];
     process.stdout.write(rows.map(([k, v]) => `${k.padEnd(34)} ${v}`).join('\n') + '\n');
     mkdirSync(dirname(outFile), { recursive: true });
