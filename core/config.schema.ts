@@ -77,6 +77,9 @@ const EnvSchema = z.object({
     'onnxruntime threads per inference. Default: CPU cores ÷ WORKER_CONCURRENCY (at least 1), so one host is not oversubscribed.',
   ),
   ORT_INTER_OP_THREADS: int(1, 1).describe('onnxruntime inter-op threads per session.'),
+  WORKER_WARMUP_RUNS: int(2, 0).describe(
+    'Runs of each model on its largest input when a worker loads it (at start and after a promotion), before it takes jobs: a fresh session runs its first inputs several times slower.',
+  ),
   JOB_ATTEMPTS: int(5, 1).describe('Attempts per inspection job before it is marked failed (retryable errors only).'),
   JOB_BACKOFF_MS: int(2000, 1).describe('First retry delay; doubles on each attempt (exponential backoff).'),
   JOB_LOCK_MS: int(30_000, 1000).describe(
@@ -189,6 +192,7 @@ export const ConfigSchema = EnvSchema.transform((env, ctx) => {
       intraOpThreads:
         env.ORT_INTRA_OP_THREADS ?? Math.max(1, Math.floor(os.availableParallelism() / env.WORKER_CONCURRENCY)),
       interOpThreads: env.ORT_INTER_OP_THREADS,
+      warmUpRuns: env.WORKER_WARMUP_RUNS,
       lockMs: env.JOB_LOCK_MS,
       stalledIntervalMs: env.JOB_STALLED_INTERVAL_MS,
     },

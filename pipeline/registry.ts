@@ -5,6 +5,7 @@ import { join, relative } from 'node:path';
 import { InferenceSession } from 'onnxruntime-node';
 import { z } from 'zod';
 import { PipelineError } from './errors.js';
+import { warmUpModel } from './warm-up.js';
 import { ModelManifestSchema, type ModelManifest, type Verifier } from './model-manifest.schema.js';
 
 /**
@@ -58,6 +59,10 @@ export interface RegistryOptions {
   ids?: readonly string[];
   /** A promoted version that fails validation keeps the old one serving; the failure is reported here. */
   onReloadError?: (error: unknown) => void;
+  /** Runs of each newly loaded model on its largest input before it serves (`pipeline/warm-up.ts`); default 0. */
+  warmUpRuns?: number;
+  /** Told how long each model's warm-up took. */
+  onWarmUp?: (model: { id: string; version: string }, ms: number) => void;
 }
 
 export interface ModelRegistry {
@@ -275,8 +280,21 @@ export async function createModelRegistry(
     return out;
   }
 
+  async function load(versionDir: string): Promise<LoadedModel> {
+    const model = await loadModel(versionDir, threads);
+    if (options.warmUpRuns) {
+      try {
+        options.onWarmUp?.(model, await warmUpModel(model, options.warmUpRuns));
+      } catch (error) {
+        await releaseModel(model);
+        throw error;
+      }
+    }
+    return model;
+  }
+
   async function swapIn(id: string, version: string): Promise<void> {
-    const model = await loadModel(join(dir, id, version), threads);
+    const model = await load(join(dir, id, version));
     const old = active.get(id);
     active.set(id, { model, leases: 0, retired: false });
     if (old) {
@@ -337,7 +355,7 @@ export async function createModelRegistry(
           const key = `${pin.id}@${pin.version}`;
           let entry = pinned.get(key);
           if (!entry) {
-            entry = { model: await loadModel(join(dir, pin.id, pin.version), threads), leases: 0, retired: false };
+            entry = { model: await load(join(dir, pin.id, pin.version)), leases: 0, retired: false };
             pinned.set(key, entry);
           }
           entries.push(entry);

@@ -17,7 +17,7 @@ export interface VerifiedCandidate extends PolishCandidate {
 }
 
 /** Most patches per `session.run`: 64 x 9 x 64 x 64 floats is 9 MB. */
-const BATCH = 64;
+export const VERIFIER_BATCH = 64;
 
 /** The photo's block means for the wide view: `verifier.py` `wide_image`, 0-255 per channel, interleaved RGB. */
 export interface WideImage {
@@ -162,8 +162,8 @@ export async function runVerifier(
   const tWide = performance.now();
   const wide = spec.wideFactor && candidates.length > 0 ? wideImage(rgb, spec.wideFactor) : undefined;
   if (timings) timings.preprocessMs += performance.now() - tWide;
-  for (let i = 0; i < candidates.length; i += BATCH) {
-    const chunk = candidates.slice(i, i + BATCH);
+  for (let i = 0; i < candidates.length; i += VERIFIER_BATCH) {
+    const chunk = candidates.slice(i, i + VERIFIER_BATCH);
     const t0 = performance.now();
     const data = patchTensorData(rgb, chunk, spec, norm, wide);
     const t1 = performance.now();

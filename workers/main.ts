@@ -39,6 +39,8 @@ export async function startWorkerProcess(config: Config, opts: { log?: Logger } 
     intraOpThreads: config.worker.intraOpThreads,
     checkIntervalMs: 5000,
     onReloadError: (err) => log.error({ err }, 'promoted model refused; the previous version keeps serving'),
+    warmUpRuns: config.worker.warmUpRuns,
+    onWarmUp: (m, ms) => log.info({ model: `${m.id}@${m.version}`, ms: Math.round(ms), runs: config.worker.warmUpRuns }, 'model warmed up'),
   });
   const models = modelsDal(db.db);
   const recorded = new Set<string>();

@@ -2,7 +2,8 @@
  * Pipeline benchmark (a plain script, not a test):
  *   npx tsx test/bench/pipeline.bench.ts [--out bench/pipeline.json] [--runs 5] [--mm-per-px 0.005]
  * Renders one synthetic photo 4000 px wide (seed 300 index 1: 4000×3000, a 12 MP frame), runs `inspect()` with the active model(s)
- * and reports milliseconds per stage (median of --runs after a warm-up), the overlay separately, the ratio of
+ * loaded and warmed up as a worker loads them, and reports milliseconds per stage (median of --runs after one more
+ * inspection), the first inspection on a cold session, the overlay separately, the ratio of
  * non-model to model time, and the same network in PyTorch eager on the same working-scale tensor (when
  * /usr/bin/python3 has torch and the model folder ships weights.pt). Then a piece framed with room around it (seed 300
  * index 0, a pendant, 4000×2667) with the models on the piece's box (`inference.cropToPiece`, the default) and on
@@ -26,6 +27,8 @@ const arg = (name: string, fallback: string) => (args.includes(name) ? args[args
 const outFile = arg('--out', join(ROOT, 'bench', 'pipeline.json'));
 const runs = Number(arg('--runs', '5'));
 const modelsDir = arg('--models', join(ROOT, 'models'));
+/** As a worker loads its models (core/config.schema.ts WORKER_WARMUP_RUNS default). */
+const WORKER_WARMUP_RUNS = 2;
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -40,12 +43,23 @@ async function main(): Promise<void> {
   const size = { width: sample.entry.width, height: sample.entry.height };
   const mmPerPx = Number(arg('--mm-per-px', String(sample.entry.mmPerPx)));
   const profile = loadProfiles().get('ring');
-  const registry = await createModelRegistry({ dir: modelsDir });
+  // A cold session first (what a worker without warm-up gives its first photo), then the registry as a worker loads it.
+  const cold = await createModelRegistry({ dir: modelsDir });
+  const coldLease = await cold.lease();
+  const t0Cold = performance.now();
+  await inspect(photo, { mmPerPx, view: 'top' }, profile, { models: coldLease.models });
+  const coldFirstMs = performance.now() - t0Cold;
+  coldLease.release();
+  await cold.close();
+  let warmUpMs = 0;
+  const registry = await createModelRegistry({ dir: modelsDir, warmUpRuns: WORKER_WARMUP_RUNS, onWarmUp: (_m, ms) => (warmUpMs += ms) });
   const lease = await registry.lease();
   const model = lease.models[0]!;
   try {
     const meta = { mmPerPx, view: 'top' };
+    const t0Warm = performance.now();
     await inspect(photo, meta, profile, { models: lease.models });
+    const warmFirstMs = performance.now() - t0Warm;
     const stages: Record<string, number[]> = { decode: [], quality: [], preprocess: [], inference: [], postprocess: [], total: [] };
     let lastReport;
     const passes: VerifierPass[] = [];
@@ -133,6 +147,7 @@ async function main(): Promise<void> {
         ? { candidates: passes[0]!.candidates, searchMs: median(passes.map((p) => p.searchMs)), patchMs: median(passes.map((p) => p.patchMs)), networkMs: median(passes.map((p) => p.networkMs)) }
         : null,
       framedPiece,
+      coldStart: { firstInspectMs: coldFirstMs, warmUpRuns: WORKER_WARMUP_RUNS, warmUpMs, firstInspectAfterWarmUpMs: warmFirstMs },
       createdAt: new Date().toISOString(),
     };
     const rows: Array<[string, string]> = [
@@ -148,6 +163,7 @@ async function main(): Promise<void> {
           : 'none in this model',
       ],
       ['PyTorch eager, same tensor', 'msMedian' in torch ? `${torch.msMedian.toFixed(0)} ms (×${result.torchToOrtRatio!.toFixed(2)} of onnxruntime)` : torch.error],
+      ['first photo, cold session', `${coldFirstMs.toFixed(0)} ms; after the worker's warm-up (${WORKER_WARMUP_RUNS} runs, ${warmUpMs.toFixed(0)} ms) ${warmFirstMs.toFixed(0)} ms`],
       [
         'framed pendant, total',
         `${framed.entry.width}×${framed.entry.height}: ${framedPiece.msCropToPiece.toFixed(0)} ms on the piece's box, ${framedPiece.msWholeFrame.toFixed(0)} ms on the whole frame`,

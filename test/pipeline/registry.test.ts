@@ -149,6 +149,40 @@ describe('model registry', () => {
     pinned.release();
   });
 
+  it('warms each model up before it serves, at start and when a promoted version is loaded', async () => {
+    const { root } = await fixtureDir();
+    const warmed: string[] = [];
+    const registry = await createModelRegistry(root, {
+      intraOpThreads: 1,
+      warmUpRuns: 2,
+      onWarmUp: (m, ms) => {
+        expect(ms).toBeGreaterThan(0);
+        warmed.push(`${m.id}@${m.version}`);
+      },
+    });
+    registries.push(registry);
+    expect(warmed).toEqual([`${FIXTURE_ID}@1.0.0`]);
+    const v2 = join(root, FIXTURE_ID, '1.1.0');
+    await cp(join(root, FIXTURE_ID, FIXTURE_VERSION), v2, { recursive: true });
+    await editJson(join(v2, 'model.json'), (j) => {
+      j.version = '1.1.0';
+    });
+    await writeFile(join(root, FIXTURE_ID, 'active.json'), JSON.stringify({ version: '1.1.0' }));
+    const lease = await registry.lease();
+    // Warmed before the lease that first uses it returns, and it still answers afterwards.
+    expect(warmed).toEqual([`${FIXTURE_ID}@1.0.0`, `${FIXTURE_ID}@1.1.0`]);
+    await runsOnce(lease.models[0]!.session);
+    lease.release();
+  });
+
+  it('does not warm up unless asked (a CLI run of one photo pays no start-up cost)', async () => {
+    const { root } = await fixtureDir();
+    let calls = 0;
+    const registry = await createModelRegistry(root, { intraOpThreads: 1, onWarmUp: () => calls++ });
+    registries.push(registry);
+    expect(calls).toBe(0);
+  });
+
   it('keeps serving the current version when a promoted one is broken', async () => {
     const { root } = await fixtureDir();
     const errors: unknown[] = [];

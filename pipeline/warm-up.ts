@@ -1,0 +1,32 @@
+import { Tensor } from 'onnxruntime-node';
+import { patchChannels, VERIFIER_BATCH } from './verify.js';
+import type { LoadedModel } from './registry.js';
+
+/**
+ * A fresh onnxruntime session's first runs at a new input size are several times slower than the ones after (its
+ * memory arena grows and its buffers are touched for the first time), so a worker that took photos straight away would
+ * give its first inspections seconds more each (`npm run bench -- pipeline`, row "first photo, cold session").
+ * Running each network on its largest input first (one full tile; the verifier's largest batch) leaves the arena big
+ * enough for every smaller input.
+ */
+
+/** Runs the model's networks `runs` times on zeros of their largest input; resolves to the wall time in ms. */
+export async function warmUpModel(model: LoadedModel, runs: number): Promise<number> {
+  const t0 = performance.now();
+  const { input } = model.manifest;
+  const side = input.tile.size;
+  const image = new Tensor('float32', new Float32Array(3 * side * side), [1, 3, side, side]);
+  const spec = model.manifest.verifier;
+  const patches = spec && model.verifier
+    ? new Tensor('float32', new Float32Array(VERIFIER_BATCH * patchChannels(spec) * spec.patchPx * spec.patchPx), [VERIFIER_BATCH, patchChannels(spec), spec.patchPx, spec.patchPx])
+    : null;
+  for (let i = 0; i < runs; i++) {
+    const out = await model.session.run({ [input.name]: image });
+    for (const t of Object.values(out)) t.dispose?.();
+    if (patches && spec && model.verifier) {
+      const v = await model.verifier.run({ [spec.input]: patches });
+      for (const t of Object.values(v)) t.dispose?.();
+    }
+  }
+  return performance.now() - t0;
+}
