@@ -1,12 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { inspect, type PipelineMaps } from '../../pipeline/inspect.js';
 import { cropRgb, pieceCropRect, PIECE_CROP_MARGIN_PX } from '../../pipeline/piece-crop.js';
 import type { PieceMask } from '../../pipeline/piece-mask.js';
-import { loadModel, releaseModel, type LoadedModel } from '../../pipeline/registry.js';
 import type { InspectionReport } from '../../pipeline/report.schema.js';
 import { loadProfiles } from '../../pipeline/profiles.js';
+import { SAMPLES_DIR, useShippedModel } from './helpers.js';
 
 function maskWithBox(w: number, h: number, box: { x0: number; y0: number; x1: number; y1: number }, source: 'piece' | 'frame' = 'piece'): PieceMask {
   const mask = new Uint8Array(w * h);
@@ -49,16 +49,7 @@ describe('pieceCropRect', () => {
 // The shipped model on committed samples framed with room around the piece: running it on the piece's box must give the
 // report the whole frame gives, since nothing off the piece is read.
 describe('inspect() on the piece box against the whole frame', () => {
-  const ROOT = join(import.meta.dirname, '../..');
-  const SAMPLES = join(ROOT, 'datasets/samples');
-  let model: LoadedModel;
-
-  beforeAll(async () => {
-    model = await loadModel(join(ROOT, 'models/loupe-seg/1.4.0'), 1);
-  });
-  afterAll(async () => {
-    await releaseModel(model);
-  });
+  const shipped = useShippedModel();
 
   const summary = (r: InspectionReport) => ({
     verdict: r.verdict,
@@ -69,9 +60,10 @@ describe('inspect() on the piece box against the whole frame', () => {
 
   // Samples 12 (porosity + polish), 14 (spacing) and 17 (spacing + polish): the piece's box is 53-74 % of the frame.
   it.each([12, 14, 17])('sample %i: same verdicts, findings and scores, and the backdrop is not run', async (index) => {
-    const lines = (await readFile(join(SAMPLES, 'manifest.jsonl'), 'utf8')).trim().split('\n');
+    const model = shipped();
+    const lines = (await readFile(join(SAMPLES_DIR, 'manifest.jsonl'), 'utf8')).trim().split('\n');
     const entry = JSON.parse(lines[index]!) as { file: string; mmPerPx: number; metal: string; piece: string };
-    const bytes = await readFile(join(SAMPLES, entry.file));
+    const bytes = await readFile(join(SAMPLES_DIR, entry.file));
     const profile = loadProfiles({ env: {} }).get('band', entry.metal);
     const whole = { ...profile, inference: { ...profile.inference, cropToPiece: false } };
     const meta = { mmPerPx: entry.mmPerPx, metal: entry.metal };

@@ -1,15 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decodePhoto, probePhoto } from '../../pipeline/decode.js';
 import { inspect, type PipelineMaps } from '../../pipeline/inspect.js';
 import { computePieceMask, pieceGatesAt, SILHOUETTE_EDGE_PX } from '../../pipeline/piece-mask.js';
 import { polishCandidates } from '../../pipeline/postprocess/polish-candidates.js';
 import { detectStones } from '../../pipeline/postprocess/stones.js';
 import { workingScale } from '../../pipeline/preprocess.js';
-import { loadModel, releaseModel, type LoadedModel } from '../../pipeline/registry.js';
 import { clearOfStones, runVerifier, verifiedKindScore } from '../../pipeline/verify.js';
-import { ringProfile } from './helpers.js';
+import { ringProfile, SAMPLES_DIR, useShippedModel } from './helpers.js';
 
 // A polish candidate whose verifier patch holds part of a stone (its glints, seat, prongs) does not speak for the polish.
 describe('clearOfStones', () => {
@@ -38,21 +37,13 @@ describe('clearOfStones', () => {
 
 // Through inspect(): the shipped model on a committed sample whose strongest scratch candidate sits next to a stone.
 describe('inspect() line-kind scores next to stones', () => {
-  const ROOT = join(import.meta.dirname, '../..');
-  const SAMPLES = join(ROOT, 'datasets/samples');
-  let model: LoadedModel;
-
-  beforeAll(async () => {
-    model = await loadModel(join(ROOT, 'models/loupe-seg/1.4.0'), 1);
-  });
-  afterAll(async () => {
-    await releaseModel(model);
-  });
+  const shipped = useShippedModel();
 
   it('scores scratch and tool mark from candidates clear of stones, haze and orange peel from all', async () => {
-    const lines = (await readFile(join(SAMPLES, 'manifest.jsonl'), 'utf8')).trim().split('\n');
+    const model = shipped();
+    const lines = (await readFile(join(SAMPLES_DIR, 'manifest.jsonl'), 'utf8')).trim().split('\n');
     const entry = JSON.parse(lines[8]!) as { file: string; mmPerPx: number; metal: string };
-    const bytes = await readFile(join(SAMPLES, entry.file));
+    const bytes = await readFile(join(SAMPLES_DIR, entry.file));
     const profile = ringProfile();
     let maps: PipelineMaps | undefined;
     const report = await inspect(bytes, { mmPerPx: entry.mmPerPx, metal: entry.metal }, profile, { models: [model], onMaps: (m) => (maps = m) });
