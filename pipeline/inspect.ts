@@ -242,13 +242,10 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
       timings.preprocessMs += performance.now() - t0;
     }
     const rect = profile.inference.cropToPiece ? pieceCropRect(piece, input.width, input.height) : null;
-    let cropped = input;
-    if (rect) {
-      const t0 = performance.now();
-      cropped = cropRgb(input, rect);
-      timings.preprocessMs += performance.now() - t0;
-    }
     const place = rect ? { rect, width: input.width, height: input.height } : undefined;
+    const tCrop = performance.now();
+    const cropped = rect ? cropRgb(input, rect) : input;
+    timings.preprocessMs += performance.now() - tCrop;
     const maps = await runModelWithTta(model, cropped, { batchSize: deps.batchSize ?? DEFAULT_BATCH }, timings, profile.inference.tta, place);
     sets.push({ maps, scale, model, rgb: input });
     deps.onMaps?.({ ...maps, scaleToPhoto: scale.scaleToPhoto, mmPerPx: scale.mmPerPx });

@@ -30,6 +30,16 @@ async function shippedVerifier(): Promise<{ file: string; spec: Record<string, u
   throw new Error(`no version under ${root} ships a verifier`);
 }
 
+/** A copy of the fixture's version as `version` (its model.json saying so), made the active one. */
+async function promoteCopy(root: string, version: string): Promise<void> {
+  const dir = join(root, FIXTURE_ID, version);
+  await cp(join(root, FIXTURE_ID, FIXTURE_VERSION), dir, { recursive: true });
+  await editJson(join(dir, 'model.json'), (j) => {
+    j.version = version;
+  });
+  await writeFile(join(root, FIXTURE_ID, 'active.json'), JSON.stringify({ version }));
+}
+
 async function refusal(promise: Promise<unknown>): Promise<Error> {
   try {
     await promise;
@@ -123,12 +133,7 @@ describe('model registry', () => {
     const inFlight = await registry.lease();
     expect(inFlight.models[0]!.version).toBe('1.0.0');
 
-    const v2 = join(root, FIXTURE_ID, '1.1.0');
-    await cp(join(root, FIXTURE_ID, FIXTURE_VERSION), v2, { recursive: true });
-    await editJson(join(v2, 'model.json'), (j) => {
-      j.version = '1.1.0';
-    });
-    await writeFile(join(root, FIXTURE_ID, 'active.json'), JSON.stringify({ version: '1.1.0' }));
+    await promoteCopy(root, '1.1.0');
 
     const next = await registry.lease();
     expect(next.models[0]!.version).toBe('1.1.0');
@@ -162,12 +167,7 @@ describe('model registry', () => {
     });
     registries.push(registry);
     expect(warmed).toEqual([`${FIXTURE_ID}@1.0.0`]);
-    const v2 = join(root, FIXTURE_ID, '1.1.0');
-    await cp(join(root, FIXTURE_ID, FIXTURE_VERSION), v2, { recursive: true });
-    await editJson(join(v2, 'model.json'), (j) => {
-      j.version = '1.1.0';
-    });
-    await writeFile(join(root, FIXTURE_ID, 'active.json'), JSON.stringify({ version: '1.1.0' }));
+    await promoteCopy(root, '1.1.0');
     const lease = await registry.lease();
     // Warmed before the lease that first uses it returns, and it still answers afterwards.
     expect(warmed).toEqual([`${FIXTURE_ID}@1.0.0`, `${FIXTURE_ID}@1.1.0`]);
