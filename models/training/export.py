@@ -16,7 +16,8 @@ import onnx
 import torch
 
 import net
-from data import MEAN, STD, WORKING_MM_PER_PX, display_path
+import data
+from data import MEAN, STD, display_path
 
 MODEL_ID = "loupe-seg"
 OPSET = 17
@@ -76,7 +77,7 @@ def write_model_dir(model: torch.nn.Module, out_dir: str, operating_points: dict
     version = os.path.basename(os.path.normpath(out_dir))
     manifest = {
         "schemaVersion": 1,
-        "id": MODEL_ID,
+        "id": training.get("modelId", MODEL_ID),
         "version": version,
         "createdAt": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "file": "model.onnx",
@@ -91,7 +92,7 @@ def write_model_dir(model: torch.nn.Module, out_dir: str, operating_points: dict
             "normalisation": {"scale": 255, "mean": list(MEAN), "std": list(STD)},
             "sizeMultiple": net.SIZE_MULTIPLE,
             "tile": TILE,
-            "workingMmPerPx": WORKING_MM_PER_PX,
+            "workingMmPerPx": training.get("workingMmPerPx", data.WORKING_MM_PER_PX),
         },
         "outputs": outputs_spec(),
         "classes": {"porosity": ["porosity"], "polish": list(net.POLISH_KINDS), "stones": ["stone"]},
@@ -240,6 +241,8 @@ def main() -> None:
 
     torch.set_num_threads(2)
     ck = torch.load(args.checkpoint, map_location="cpu")
+    # Calibrate at the scale the run trained at.
+    data.WORKING_MM_PER_PX = (ck.get("training") or {}).get("workingMmPerPx", data.WORKING_MM_PER_PX)
     model = net.build(ck["config"])
     # A run trained with --ema exports its weight average, as train.py itself would have.
     net.load_weights(model, ck["ema"]["shadow"] if ck.get("ema") else ck["model"])

@@ -23,6 +23,7 @@ sys.path.insert(0, HERE)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+import data  # noqa: E402
 import net  # noqa: E402
 from calibrate import METHOD, calibrate  # noqa: E402
 from data import AugConfig, Sampler, cache_bytes, display_path, load_dirs, make_batch  # noqa: E402
@@ -166,6 +167,10 @@ def parse_args(argv=None):
                     help="export the exponential moving average of the weights with this decay (e.g. 0.998; 0 = off)")
     ap.add_argument("--rotate", action="store_true",
                     help="turn training crops by any angle, not only quarter turns (pieces shot at any orientation)")
+    ap.add_argument("--working-mm-per-px", type=float, default=data.WORKING_MM_PER_PX,
+                    help="mm per working pixel photos are downsampled to (default %(default)s; a coarse model that sees "
+                         "a whole haze patch in its receptive field uses a larger value)")
+    ap.add_argument("--model-id", default="loupe-seg", help="model id written into model.json (default %(default)s)")
     ap.add_argument("--smoke", action="store_true", help="8 photos, 4 val, 30 steps, batch 4, crop 128: < 2 min")
     args = ap.parse_args(argv)
     if args.smoke:
@@ -191,6 +196,8 @@ def parse_args(argv=None):
 def main(argv=None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(THREADS)
+    # Before any photo is loaded: data.working_factor reads it per photo.
+    data.WORKING_MM_PER_PX = args.working_mm_per_px
     if args.channel_weights:
         losses.CHANNEL_WEIGHTS[:] = args.channel_weights
     run_dir = os.path.join(args.runs_dir, args.run)
@@ -266,6 +273,7 @@ def main(argv=None) -> None:
         "data": data_summary, "validation": val_summary,
         "seeds": {"torch": args.seed, "numpy": args.seed, "sampler": args.seed + 1000, "augment": args.seed + 2000},
         "steps": args.steps, "batch": args.batch, "crop": args.crop, "cropFrom": crop_from, "lr": args.lr, "optimizer": "AdamW(wd=1e-4)", "weightAverage": {"decay": args.ema} if args.ema else None, "channelWeights": list(losses.CHANNEL_WEIGHTS),
+        "workingMmPerPx": args.working_mm_per_px, "modelId": args.model_id,
         "schedule": f"linear warm-up {warmup} steps, cosine to 2 %", "poiProb": aug.poi_prob,
         "scaleJitter": aug.scale_jitter, "anyAngle": aug.rotate, "focusedShare": Sampler.FOCUSED_SHARE, "lossWeights": dict(losses.WEIGHTS), "threads": THREADS, "smoke": args.smoke, "run": args.run,
         **({"base": base_from} if base_from else {}),
