@@ -59,6 +59,11 @@ export const EvalResultSchema = z.object({
   retakeReasons: z.record(z.string(), z.number().int()).optional(),
   byPoreSizeMm: z.array(BinSchema),
   byKind: z.record(z.string(), BinSchema),
+  /**
+   * Per polish kind, the image AUROC of that kind's score: photos holding the kind against photos with no polish
+   * defect (photos with only other polish kinds left out); absent in older results.
+   */
+  polishKinds: z.record(z.string(), z.object({ auroc: metric, positives: z.number().int(), negatives: z.number().int() })).optional(),
   byMmPerPx: z.array(
     z.object({ bin: z.string(), images: z.number().int(), porosityAuroc: metric, polishAuroc: metric, spacingAuroc: metric }),
   ),

@@ -22,6 +22,10 @@ export function formatEvalSummary(r: EvalResult): string {
   const reasons = Object.entries(r.retakeReasons ?? {}).map(([code, n]) => `${code} ${n}`).join(', ');
   lines.push(`clean pieces flagged ${f(r.cleanFalseFlagRate)}${byText} · retakes ${r.retakes}${reasons ? ` (${reasons})` : ''} · ${r.timing.msPerImage.toFixed(0)} ms/image`);
   lines.push(`pore recall by size: ${r.byPoreSizeMm.map((b) => `${b.bin} mm ${f(b.recall, 2)} (${b.detected}/${b.defects})`).join(' · ')}`);
+  if (r.polishKinds) {
+    const kinds = Object.entries(r.polishKinds).map(([k, m]) => `${k} ${f(m.auroc)} (${m.positives}/${m.negatives})`);
+    lines.push(`polish AUROC by kind (photos with the kind / polish-clean photos): ${kinds.join(' · ')}`);
+  }
   lines.push(`recall by kind: ${Object.values(r.byKind).map((b) => `${b.bin} ${f(b.recall, 2)} (${b.detected}/${b.defects})`).join(' · ')}`);
   return lines.join('\n');
 }

@@ -6,7 +6,7 @@ import type { Defect, ManifestEntry } from '../../datasets/manifest.schema.js';
 import { createModelRegistry, inspect, loadProfiles, POLISH_KINDS, type InspectionReport, type PipelineMaps, type PolishKind, type Profile } from '../../pipeline/index.js';
 import { gateFor } from '../../pipeline/score.js';
 import { EvalResultSchema, type EvalResult } from './eval-result.schema.js';
-import { classificationMetrics, gapErrorsMm, matchStones, mean, PooledPixelAuroc } from './metrics.js';
+import { auroc, classificationMetrics, gapErrorsMm, matchStones, mean, PooledPixelAuroc } from './metrics.js';
 
 export interface EvalOptions {
   data: string;
@@ -151,6 +151,8 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
     const retakeReasons: Record<string, number> = {};
     let inspectMs = 0;
     const images: ImageOutcome[] = [];
+    // Per polish kind: the kind's score on photos holding it, and on photos with no polish defect.
+    const kindScores = new Map<PolishKind, { pos: number[]; neg: number[] }>(POLISH_KINDS.map((k) => [k, { pos: [], neg: [] }]));
 
     for (const [i, entry] of selected.entries()) {
       const bytes = await readFile(join(options.data, entry.file));
@@ -179,6 +181,11 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
         scores[f].push(report.families[f].score);
         flags[f].push(flagged(report, f));
         labels[f].push(entry.labels[f]);
+      }
+      for (const [k, acc] of kindScores) {
+        const score = report.families.polish.kindScores[k] ?? 0;
+        if (!entry.labels.polish) acc.neg.push(score);
+        else if (entry.defects.some((d) => d.kind === k)) acc.pos.push(score);
       }
       const clean = !entry.labels.porosity && !entry.labels.stone_spacing && !entry.labels.polish;
       if (clean) {
@@ -291,6 +298,12 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
       byPoreSizeMm: poreBins.map((b) => ({ bin: b.bin, defects: b.defects, detected: b.detected, recall: b.defects ? b.detected / b.defects : null })),
       byKind: Object.fromEntries(
         [...kinds.entries()].sort().map(([k, v]) => [k, { bin: k, defects: v.defects, detected: v.detected, recall: v.defects ? v.detected / v.defects : null }]),
+      ),
+      polishKinds: Object.fromEntries(
+        [...kindScores].map(([k, { pos, neg }]) => [
+          k,
+          { auroc: auroc([...pos, ...neg], [...pos.map(() => true), ...neg.map(() => false)]), positives: pos.length, negatives: neg.length },
+        ]),
       ),
       byMmPerPx: byScale
         .filter((b) => b.idx.length > 0)

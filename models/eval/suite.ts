@@ -108,6 +108,15 @@ export function suiteMarkdown(rows: SuiteRow[]): string {
         `${f(r.pixel.porosity.auroc)} | ${f(r.stones.f1)} | ${f(r.stones.gapMaeMm)} | ${f(r.cleanFalseFlagRate, 2)} | ${bins} | ${Math.round(r.timing.msPerImage)} |`,
     );
   }
+  // Where polish fails, by kind: each kind's score ranking photos that hold it against polish-clean photos.
+  const withKinds = rows.filter((row) => row.result.polishKinds && Object.keys(row.result.polishKinds).length > 0);
+  if (withKinds.length > 0) {
+    const kinds = Object.keys(withKinds[0]!.result.polishKinds!);
+    lines.push('', `| set | ${kinds.map((k) => `${k} AUROC (photos)`).join(' | ')} |`, `|---|${kinds.map(() => '---|').join('')}`);
+    for (const { set, result: r } of withKinds) {
+      lines.push(`| ${set.name} | ${kinds.map((k) => `${f(r.polishKinds![k]?.auroc)} (${r.polishKinds![k]?.positives ?? 0})`).join(' | ')} |`);
+    }
+  }
   return lines.join('\n');
 }
 

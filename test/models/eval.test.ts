@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDataset } from '../../datasets/synth/generate.js';
 import { EvalResultSchema } from '../../models/eval/eval-result.schema.js';
-import { runEval } from '../../models/eval/run-eval.js';
+import { runEval, runEvalWithImages } from '../../models/eval/run-eval.js';
+import { auroc } from '../../models/eval/metrics.js';
 
 const FIXTURE_MODELS = join(import.meta.dirname, '..', 'fixtures', 'models');
 
@@ -34,5 +35,20 @@ describe('loupe eval', () => {
     expect(written.pixel.porosity.images).toBe(6);
     expect(Object.keys(written.stones)).toEqual(expect.arrayContaining(['precision', 'recall', 'f1', 'gapMaeMm']));
     expect(written.timing.msPerImage).toBeGreaterThan(0);
+  }, 120_000);
+
+  it("ranks each polish kind's score on the photos holding it against the polish-clean photos only", async () => {
+    const { result, images } = await runEvalWithImages({ data: join(dir, 'data'), out: join(dir, 'eval-kinds.json'), modelsDir: FIXTURE_MODELS, profile: 'ring' });
+    const clean = images.filter((o) => !o.entry.labels.polish);
+    for (const kind of ['scratch', 'haze', 'tool_mark', 'orange_peel']) {
+      // A photo with only other polish kinds is neither: it says nothing about this kind's false alarms.
+      const holding = images.filter((o) => o.entry.defects.some((d) => d.kind === kind));
+      const scores = [...holding, ...clean].map((o) => o.report.families.polish.kindScores[kind] ?? 0);
+      expect(result.polishKinds![kind]).toEqual({
+        auroc: auroc(scores, [...holding.map(() => true), ...clean.map(() => false)]),
+        positives: holding.length,
+        negatives: clean.length,
+      });
+    }
   }, 120_000);
 });
