@@ -26,38 +26,32 @@ export function polishCandidates(
   const { cell, minDistPx, perKind, floor, gridPx } = rule;
   const out: PolishCandidate[] = [];
   const minD2 = minDistPx * minDistPx;
-  // One scan of each cell serves every kind: the piece mask is read once per pixel, not once per kind, and a cell
-  // with no pixel on the piece is skipped (the piece fills a third to a half of a photo; the scan over five planes was
-  // the verifier's slowest step). Off the piece a pixel counts as -1, as before: it can never beat a floor >= -1.
+  // A cell with no pixel on the piece is skipped (the piece fills a third to a half of a photo); within a cell each
+  // kind's plane is scanned on its own, so the inner loop reads one array (five planes per pixel was the verifier's
+  // slowest step). Off the piece a pixel counts as -1: it can never reach the floor (>= 0).
   const K = planes.length;
   const cellsByKind: PolishCandidate[][] = planes.map(() => []);
-  const best = new Float32Array(K);
-  const bestAt = new Int32Array(K);
   for (let by = 0; by < height; by += cell) {
+    const y1 = Math.min(height, by + cell);
     for (let bx = 0; bx < width; bx += cell) {
-      best.fill(-1);
-      bestAt.fill(-1);
-      const y1 = Math.min(height, by + cell);
       const x1 = Math.min(width, bx + cell);
-      // Row-major first maximum within the cell, as numpy's argmax over the cell's row-major pixels.
-      for (let y = by; y < y1; y++) {
-        const row = y * width;
-        for (let x = bx; x < x1; x++) {
-          const i = row + x;
-          if (!onPiece[i]) continue;
-          for (let k = 0; k < K; k++) {
-            const v = planes[k]![i]!;
-            if (v > best[k]!) {
-              best[k] = v;
-              bestAt[k] = i;
+      // Wholly off the piece, every pixel counts -1, under any floor (>= 0).
+      if (!anyOn(onPiece, width, bx, x1, by, y1)) continue;
+      for (let k = 0; k < K; k++) {
+        const plane = planes[k]!;
+        let best = -1;
+        let bestAt = -1;
+        // Row-major first maximum within the cell, as numpy's argmax over the cell's row-major pixels.
+        for (let y = by; y < y1; y++) {
+          const row = y * width;
+          for (let i = row + bx, end = row + x1; i < end; i++) {
+            if (onPiece[i] && plane[i]! > best) {
+              best = plane[i]!;
+              bestAt = i;
             }
           }
         }
-      }
-      for (let k = 0; k < K; k++) {
-        // A cell wholly off the piece: numpy's argmax of all -1 is the cell's first pixel.
-        const at = bestAt[k]! >= 0 ? bestAt[k]! : by * width + bx;
-        if (best[k]! >= floor) cellsByKind[k]!.push({ x: at % width, y: Math.floor(at / width), source: k, value: best[k]! });
+        if (best >= floor) cellsByKind[k]!.push({ x: bestAt % width, y: Math.floor(bestAt / width), source: k, value: best });
       }
     }
   }
@@ -80,4 +74,11 @@ export function polishCandidates(
     }
   }
   return out;
+}
+
+function anyOn(onPiece: Uint8Array, width: number, x0: number, x1: number, y0: number, y1: number): boolean {
+  for (let y = y0; y < y1; y++) {
+    for (let i = y * width + x0, end = y * width + x1; i < end; i++) if (onPiece[i]) return true;
+  }
+  return false;
 }
