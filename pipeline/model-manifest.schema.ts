@@ -89,6 +89,11 @@ export const VerifierSchema = z
      * (0, 0), `patchPx` blocks of it around the candidate's block. Absent: the verifier reads six channels.
      */
     wideFactor: z.number().int().positive().optional(),
+    /**
+     * Test-time augmentation (loupe-seg 1.4.1 on): each candidate's patches are also scored mirrored left-right (2),
+     * and up-down and both (4), and the probabilities averaged. The image gates are set with it. Absent: 1.
+     */
+    tta: z.union([z.literal(1), z.literal(2), z.literal(4)]).optional(),
     candidates: z.object({
       /** Per kind: the strongest on-piece pixel of every `cell` x `cell` cell of its seg map... */
       cell: z.number().int().positive(),

@@ -16,7 +16,7 @@ export interface VerifiedCandidate extends PolishCandidate {
   probs: number[];
 }
 
-/** Most patches per `session.run`: 64 x 9 x 64 x 64 floats is 9 MB. */
+/** Most candidates per `session.run` (each as `Verifier.tta` views): 64 x 9 x 64 x 64 floats is 9 MB per view. */
 export const VERIFIER_BATCH = 64;
 
 /** The photo's block means for the wide view: `verifier.py` `wide_image`, 0-255 per channel, interleaved RGB. */
@@ -158,6 +158,7 @@ export async function runVerifier(
   timings?: { preprocessMs: number; inferenceMs: number },
 ): Promise<VerifiedCandidate[]> {
   const K = spec.kinds.length;
+  const views = spec.tta ?? 1;
   const out: VerifiedCandidate[] = [];
   const tWide = performance.now();
   const wide = spec.wideFactor && candidates.length > 0 ? wideImage(rgb, spec.wideFactor) : undefined;
@@ -166,15 +167,47 @@ export async function runVerifier(
     const chunk = candidates.slice(i, i + VERIFIER_BATCH);
     const t0 = performance.now();
     const data = patchTensorData(rgb, chunk, spec, norm, wide);
+    const batch = mirroredViews(data, chunk.length * patchChannels(spec), spec.patchPx, views);
     const t1 = performance.now();
-    const result = await session.run({ [spec.input]: new Tensor('float32', data, [chunk.length, patchChannels(spec), spec.patchPx, spec.patchPx]) });
+    const result = await session.run({ [spec.input]: new Tensor('float32', batch, [views * chunk.length, patchChannels(spec), spec.patchPx, spec.patchPx]) });
     if (timings) {
       timings.preprocessMs += t1 - t0;
       timings.inferenceMs += performance.now() - t1;
     }
+    // Row `v * chunk.length + n` holds view v of candidate n: each candidate's probabilities are the mean of its views.
     const probs = result[spec.output]!.data as Float32Array;
-    for (const [n, c] of chunk.entries()) out.push({ ...c, probs: Array.from(probs.subarray(n * K, n * K + K)) });
+    const viewStride = chunk.length * K;
+    for (const [n, c] of chunk.entries()) {
+      const p = new Array<number>(K).fill(0);
+      for (let v = 0; v < views; v++) for (let k = 0; k < K; k++) p[k]! += probs[v * viewStride + n * K + k]! / views;
+      out.push({ ...c, probs: p });
+    }
     for (const t of Object.values(result)) t.dispose?.();
+  }
+  return out;
+}
+
+/**
+ * The verifier's batch for `views` looks at each patch (`Verifier.tta`): the patches as built, then mirrored
+ * left-right, up-down, and both, each view a block of `planes` planes of `P` x `P` after the one before.
+ */
+export function mirroredViews(data: Float32Array, planes: number, P: number, views: number): Float32Array {
+  if (views === 1) return data;
+  const out = new Float32Array(views * data.length);
+  out.set(data, 0);
+  for (let v = 1; v < views; v++) {
+    const flipX = v === 1 || v === 3;
+    const flipY = v >= 2;
+    const base = v * data.length;
+    for (let p = 0; p < planes; p++) {
+      const src = p * P * P;
+      for (let y = 0; y < P; y++) {
+        const from = src + (flipY ? P - 1 - y : y) * P;
+        const to = base + src + y * P;
+        if (flipX) for (let x = 0; x < P; x++) out[to + x] = data[from + P - 1 - x]!;
+        else out.set(data.subarray(from, from + P), to);
+      }
+    }
   }
   return out;
 }

@@ -17,8 +17,9 @@ export async function warmUpModel(model: LoadedModel, runs: number): Promise<num
   const side = input.tile.size;
   const image = new Tensor('float32', new Float32Array(3 * side * side), [1, 3, side, side]);
   const spec = model.manifest.verifier;
+  const batch = VERIFIER_BATCH * (spec?.tta ?? 1);
   const patches = spec && model.verifier
-    ? new Tensor('float32', new Float32Array(VERIFIER_BATCH * patchChannels(spec) * spec.patchPx * spec.patchPx), [VERIFIER_BATCH, patchChannels(spec), spec.patchPx, spec.patchPx])
+    ? new Tensor('float32', new Float32Array(batch * patchChannels(spec) * spec.patchPx * spec.patchPx), [batch, patchChannels(spec), spec.patchPx, spec.patchPx])
     : null;
   for (let i = 0; i < runs; i++) {
     const out = await model.session.run({ [input.name]: image });

@@ -1,7 +1,12 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import type { Verifier } from '../../pipeline/model-manifest.schema.js';
 import type { PolishCandidate } from '../../pipeline/postprocess/polish-candidates.js';
-import { patchTensorData } from '../../pipeline/verify.js';
+import { sessionOptions } from '../../pipeline/registry.js';
+import { mirroredViews, patchTensorData, runVerifier } from '../../pipeline/verify.js';
+import { REPO_ROOT } from './helpers.js';
 
 /** The patch contract written out plainly (verifier.py `patch_pair`): centre crop, then the f x f box mean of the wider square; zero outside the photo. */
 function reference(data: Uint8Array, width: number, height: number, c: { x: number; y: number }, P: number, f: number, mean: number[], std: number[]): Float32Array {
@@ -78,5 +83,48 @@ describe('verifier patches', () => {
   it('add the wide view, on its fixed grid, for a verifier that reads one (1.5.0 on)', () => {
     // 150 x 110 is not a multiple of 7: the last blocks are partial and count the pixels beyond the photo as zero.
     expectContract([[75, 55], [0, 0], [149, 109], [6, 7], [7, 6], [70, 108]], 8, 3, 7);
+  });
+});
+
+describe('verifier test-time augmentation (Verifier.tta)', () => {
+  it('stacks the patches as built, then mirrored left-right, up-down and both', () => {
+    // Two planes of 2 x 2: [a b; c d].
+    const data = Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(mirroredViews(data, 2, 2, 1)).toBe(data);
+    expect([...mirroredViews(data, 2, 2, 4)]).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 2, 1, 4, 3, 6, 5, 8, 7, 3, 4, 1, 2, 7, 8, 5, 6, 4, 3, 2, 1, 8, 7, 6, 5]);
+  });
+
+  it("averages the verifier's probabilities over the mirrored patches, candidate by candidate", async () => {
+    const dir = join(REPO_ROOT, 'models/loupe-seg/1.4.0');
+    const manifest = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8'));
+    const session = await InferenceSession.create(join(dir, manifest.verifier.file), sessionOptions(1));
+    try {
+      const spec = { ...manifest.verifier, tta: 4 } as Verifier;
+      const norm = manifest.input.normalisation;
+      const image = { data: Buffer.from(data), width, height };
+      // More candidates than one batch, so views are stacked per batch and matched back to the right candidate.
+      const cands = Array.from({ length: 70 }, (_, i) => ({ x: (i * 37) % width, y: (i * 53) % height, source: 0, value: 1 }));
+      const got = await runVerifier(session, image, cands, spec, norm);
+      const P = spec.patchPx;
+      const plain = patchTensorData(image, cands, spec, norm);
+      const flip = (fx: boolean, fy: boolean) => {
+        const out = new Float32Array(plain.length);
+        for (let p = 0; p < plain.length / (P * P); p++)
+          for (let y = 0; y < P; y++) for (let x = 0; x < P; x++) out[p * P * P + y * P + x] = plain[p * P * P + (fy ? P - 1 - y : y) * P + (fx ? P - 1 - x : x)]!;
+        return out;
+      };
+      const K = spec.kinds.length;
+      const want = new Float64Array(cands.length * K);
+      for (const view of [plain, flip(true, false), flip(false, true), flip(true, true)]) {
+        const out = await session.run({ [spec.input]: new Tensor('float32', view, [cands.length, 6, P, P]) });
+        const probs = out[spec.output]!.data as Float32Array;
+        for (let i = 0; i < want.length; i++) want[i]! += probs[i]! / 4;
+      }
+      let worst = 0;
+      for (const [n, v] of got.entries()) for (let k = 0; k < K; k++) worst = Math.max(worst, Math.abs(v.probs[k]! - want[n * K + k]!));
+      expect(worst).toBeLessThan(1e-5);
+    } finally {
+      await session.release();
+    }
   });
 });
