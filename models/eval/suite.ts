@@ -109,7 +109,7 @@ export function suiteMarkdown(rows: SuiteRow[]): string {
     );
   }
   // Where polish fails, by kind: each kind's score ranking photos that hold it against polish-clean photos.
-  const withKinds = rows.filter((row) => row.result.polishKinds && Object.keys(row.result.polishKinds).length > 0);
+  const withKinds = rows.filter((row) => Object.values(row.result.polishKinds ?? {}).some((m) => m.positives > 0));
   if (withKinds.length > 0) {
     const kinds = Object.keys(withKinds[0]!.result.polishKinds!);
     lines.push('', `| set | ${kinds.map((k) => `${k} AUROC (photos)`).join(' | ')} |`, `|---|${kinds.map(() => '---|').join('')}`);

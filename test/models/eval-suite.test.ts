@@ -31,4 +31,13 @@ describe('eval suite table', () => {
     await copyFile(join(EVAL('1.4.0'), 'real.json'), join(out, 'real.json'));
     expect((await withEarlierRows(fresh, out)).map((r) => r.set.name)).toEqual(['in-distribution', 'shifted', 'real']);
   });
+
+  it('adds a table of polish AUROC by kind, for the sets that hold polish photos', async () => {
+    const rows = await Promise.all(['in-distribution', 'real'].map(async (name) => ({ set: setNamed(name), result: await result('1.4.1', name) })));
+    const table = suiteMarkdown(rows);
+    expect(table).toMatch(/^\| set \| scratch AUROC \(photos\) \| haze AUROC/m);
+    expect(table).toMatch(/^\| in-distribution \| 0\.\d{3} \(\d+\) \| 0\.\d{3} \(\d+\) \|/m);
+    // The real set (magnetic tiles) has no polish photos: it keeps its row in the main table only.
+    expect(table.split('\n').filter((line) => line.startsWith('| real |'))).toHaveLength(1);
+  });
 });
