@@ -13,7 +13,7 @@ import type { PieceMask } from './piece-mask.js';
  * at 0.012 mm/px) stays the same as on the whole frame, and the mask's outline (computed at ~1/4 of working scale and
  * interpolated) stays inside by a wide margin. */
 export const PIECE_CROP_MARGIN_PX = 128;
-/** Above this share of the frame a crop saves too little to be worth a second copy of the planes. */
+/** Above this share of the frame a crop saves too little inference to be worth copying the input's pixels out. */
 export const PIECE_CROP_MAX_SHARE = 0.85;
 
 export interface CropRect {

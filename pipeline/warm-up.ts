@@ -1,5 +1,6 @@
 import { Tensor } from 'onnxruntime-node';
 import { patchChannels, VERIFIER_BATCH } from './verify.js';
+import type { Verifier } from './model-manifest.schema.js';
 import type { LoadedModel } from './registry.js';
 
 /**
@@ -17,17 +18,20 @@ export async function warmUpModel(model: LoadedModel, runs: number): Promise<num
   const side = input.tile.size;
   const image = new Tensor('float32', new Float32Array(3 * side * side), [1, 3, side, side]);
   const spec = model.manifest.verifier;
-  const batch = VERIFIER_BATCH * (spec?.tta ?? 1);
-  const patches = spec && model.verifier
-    ? new Tensor('float32', new Float32Array(batch * patchChannels(spec) * spec.patchPx * spec.patchPx), [batch, patchChannels(spec), spec.patchPx, spec.patchPx])
-    : null;
+  const verifier = spec && model.verifier ? { session: model.verifier, feed: { [spec.input]: zeroPatches(spec) } } : null;
   for (let i = 0; i < runs; i++) {
     const out = await model.session.run({ [input.name]: image });
     for (const t of Object.values(out)) t.dispose?.();
-    if (patches && spec && model.verifier) {
-      const v = await model.verifier.run({ [spec.input]: patches });
+    if (verifier) {
+      const v = await verifier.session.run(verifier.feed);
       for (const t of Object.values(v)) t.dispose?.();
     }
   }
   return performance.now() - t0;
+}
+
+/** The verifier's largest input: a full batch of candidates, each in all its `tta` views. */
+function zeroPatches(spec: Verifier): Tensor {
+  const dims = [VERIFIER_BATCH * (spec.tta ?? 1), patchChannels(spec), spec.patchPx, spec.patchPx];
+  return new Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
 }
