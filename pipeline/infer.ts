@@ -22,6 +22,11 @@ export interface InferTimings {
 export interface InferOptions {
   /** Most tiles per `session.run`; bigger batches amortise per-call overhead at the cost of memory. */
   batchSize: number;
+  /**
+   * Output channels the caller never reads: computed by the network (one graph), but not stitched into planes, which
+   * at 12 MP cost a full-size allocation and copy each.
+   */
+  skipChannels?: ReadonlySet<string>;
 }
 
 /**
@@ -56,7 +61,7 @@ export async function runModel(model: LoadedModel, rgb: DecodedRgb, options: Inf
   const offY = place?.rect.y ?? 0;
   const planes = new Map<string, Float32Array>();
   for (const out of manifest.outputs) {
-    for (const ch of out.channels) planes.set(ch, new Float32Array(outW * outH));
+    for (const ch of out.channels) if (!options.skipChannels?.has(ch)) planes.set(ch, new Float32Array(outW * outH));
   }
 
   for (let first = 0; first < plan.tiles.length; first += batch) {
@@ -91,7 +96,8 @@ export async function runModel(model: LoadedModel, rgb: DecodedRgb, options: Inf
         const fromY = plan.y.ownFrom[row]!;
         const toY = plan.y.ownTo[row]!;
         for (let c = 0; c < channels; c++) {
-          const plane = planes.get(out.channels[c]!)!;
+          const plane = planes.get(out.channels[c]!);
+          if (!plane) continue;
           const tileBase = (t * channels + c) * th * tw;
           for (let y = fromY; y < toY; y++) {
             const srcStart = tileBase + (y - y0) * tw + (fromX - x0);

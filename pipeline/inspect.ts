@@ -114,6 +114,16 @@ function channelImageScore(set: MapSet, channel: string, plane: Float32Array, on
   return { score: Math.min(1, peak.value), at: peak.index < 0 ? null : { x: peak.index % w, y: Math.floor(peak.index / w) } };
 }
 
+/**
+ * The evidence planes `channelImageScore` will never read: those of the channels the model's verifier scores instead.
+ * `runModel` leaves them unstitched (five full-size planes at 12 MP with loupe-seg 1.3 and later).
+ */
+export function unreadChannels(model: LoadedModel): ReadonlySet<string> {
+  const spec = model.manifest.verifier;
+  if (!spec || !model.verifier) return new Set();
+  return new Set(spec.kinds.map((k) => `${k}_evidence`));
+}
+
 /** An image score and the working-scale pixel it was read at (null when nothing on the piece scored above 0). */
 interface ScoreRead {
   score: number;
@@ -246,7 +256,7 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
     const tCrop = performance.now();
     const cropped = rect ? cropRgb(input, rect) : input;
     timings.preprocessMs += performance.now() - tCrop;
-    const maps = await runModelWithTta(model, cropped, { batchSize: deps.batchSize ?? DEFAULT_BATCH }, timings, profile.inference.tta, place);
+    const maps = await runModelWithTta(model, cropped, { batchSize: deps.batchSize ?? DEFAULT_BATCH, skipChannels: unreadChannels(model) }, timings, profile.inference.tta, place);
     sets.push({ maps, scale, model, rgb: input });
     deps.onMaps?.({ ...maps, scaleToPhoto: scale.scaleToPhoto, mmPerPx: scale.mmPerPx });
     await yieldToLoop();

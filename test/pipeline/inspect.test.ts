@@ -200,6 +200,17 @@ describe('tiling and stitching', () => {
       expect(worst, name).toBeLessThan(1e-4);
     }
   });
+
+  it('leaves skipped channels out and stitches the others exactly as before', async () => {
+    const bytes = await renderPhoto({ width: 600, height: 440, pores: [{ cx: 250, cy: 200, r: 12 }], stones: [{ cx: 400, cy: 220, r: 20 }] });
+    const rgb = await decodePhoto(bytes, profile.decode);
+    const model = lease.models[0]!;
+    const timings = { preprocessMs: 0, inferenceMs: 0 };
+    const all = await runModel(model, rgb, { batchSize: 2 }, timings);
+    const some = await runModel(model, rgb, { batchSize: 2, skipChannels: new Set(['scratch', 'haze']) }, timings);
+    expect([...some.planes.keys()]).toEqual([...all.planes.keys()].filter((k) => k !== 'scratch' && k !== 'haze'));
+    for (const [name, plane] of some.planes) expect(plane, name).toEqual(all.planes.get(name));
+  });
 });
 
 describe('overlay', () => {

@@ -99,5 +99,8 @@ describe('inspect() on the piece box against the whole frame', () => {
     const edgeOff = [0, m.height - 1].some((y) => plane.subarray(y * m.width, (y + 1) * m.width).every((v) => v === 0))
       || [0, m.width - 1].some((x) => Array.from({ length: m.height }, (_, y) => plane[y * m.width + x]).every((v) => v === 0));
     expect(edgeOff).toBe(true);
+    // Every kind is scored by the verifier, so no evidence plane is read, and none is stitched.
+    expect([...m.planes.keys()].filter((k) => k.endsWith('_evidence'))).toEqual([]);
+    expect(m.planes.has('haze')).toBe(true);
   }, 60_000);
 });
