@@ -17,7 +17,8 @@ from PIL import Image, ImageFilter
 
 from net import POLISH_KINDS, SEG_CHANNELS
 
-WORKING_MM_PER_PX = 0.012
+WORKING_MM_PER_PX_DEFAULT = 0.012
+WORKING_MM_PER_PX = WORKING_MM_PER_PX_DEFAULT  # train.py --working-mm-per-px sets it for the run
 # Inputs are x/255 then (x - MEAN) / STD. No pretrained weights are used, so a symmetric normalisation is enough;
 # the values travel in model.json.
 MEAN = (0.5, 0.5, 0.5)

@@ -247,6 +247,11 @@ def main(argv=None) -> None:
         sampler.load_state(ck["rng"]["sampler"])
         aug_rng.bit_generator.state = ck["rng"]["aug"]
         base_from = (ck.get("training") or {}).get("base")
+        # Checkpoints from before --working-mm-per-px were all made at the default scale.
+        ck_scale = (ck.get("training") or {}).get("workingMmPerPx", data.WORKING_MM_PER_PX_DEFAULT)
+        if abs(ck_scale - args.working_mm_per_px) > 1e-9:
+            raise SystemExit(f"--resume: {ckpt_path} was trained at {ck_scale} mm/px, this command asks for "
+                             f"{args.working_mm_per_px}: pass the checkpoint's --working-mm-per-px")
         if args.ema and "ema" not in ck:
             raise SystemExit(f"--resume with --ema: {ckpt_path} was written without --ema")
         log(f"resumed from {ckpt_path} at step {step} ({elapsed:.0f}s of training so far)")

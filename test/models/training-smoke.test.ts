@@ -78,7 +78,12 @@ describe('training smoke run', () => {
       expect(evidence.channels).toEqual(seg.channels.map((c) => `${c}_evidence`));
       expect(result.evidence.dims).toEqual([1, seg.channels.length, h, w]);
       await session.release();
+
+      // A resume at another working scale would mix two scales in one model: refused, naming both.
+      const mixed = spawnSync(PYTHON, [...args, '--resume', '--working-mm-per-px', '0.048'], { encoding: 'utf8', timeout: 60_000, cwd: ROOT });
+      expect(mixed.status).not.toBe(0);
+      expect(mixed.stderr).toMatch(/--resume: .*trained at 0\.012 mm\/px, this command asks for 0\.048/);
     },
-    180_000,
+    240_000,
   );
 });
