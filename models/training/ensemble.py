@@ -19,6 +19,7 @@ sys.path.insert(0, HERE)
 
 import torch  # noqa: E402
 
+import data  # noqa: E402
 import net  # noqa: E402
 from calibrate import METHOD, calibrate  # noqa: E402
 from data import display_path, load_dirs  # noqa: E402
@@ -63,6 +64,11 @@ def main(argv=None) -> None:
     model.eval()
     log(f"ensemble of {len(loaded)} members ({net.count_params(model):,} parameters)")
 
+    # Members made at another working scale (train.py --working-mm-per-px) calibrate and export at theirs.
+    scales = {(mj.get("training") or {}).get("workingMmPerPx", data.WORKING_MM_PER_PX_DEFAULT) for _, mj in loaded}
+    if len(scales) > 1:
+        raise SystemExit(f"members differ in working scale: {sorted(scales)} mm/px")
+    data.WORKING_MM_PER_PX = scales.pop()
     samples, summary = load_dirs(args.val, None, log)
     t0 = time.time()
     # What validation cannot calibrate stays as the members have it (their base's, see calibrate's fallback).
@@ -79,6 +85,7 @@ def main(argv=None) -> None:
         "validation": summary,
         "seeds": {f"member{i + 1}.{k}": v for i, r in enumerate(records) for k, v in (r["seeds"] or {}).items()},
         "steps": first.get("steps"), "batch": first.get("batch"), "crop": first.get("crop"), "lr": first.get("lr"),
+        "workingMmPerPx": data.WORKING_MM_PER_PX, **({"modelId": first["modelId"]} if first.get("modelId") else {}),
         "threads": THREADS, "durationS": round(sum(r["durationS"] or 0 for r in records), 1),
         "focusedShare": first.get("focusedShare"), "poiProb": first.get("poiProb"),
         "lossWeights": first.get("lossWeights"), "channelWeights": first.get("channelWeights"),

@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -232,6 +232,16 @@ describe.skipIf(skipTorch)('loupe train: labelled folders + a base model → a n
       expect(x.some((v, i) => Math.abs(v - y[i]!) > 1e-3), `members differ on ${name}`).toBe(true);
     }
     await Promise.all(sessions.map((sess) => sess.release()));
+
+    // Members made at different working scales cannot be averaged into one graph: refused, naming both scales.
+    const odd = join(runs, 'member-at-0.048');
+    cpSync(memberDirs[1]!, odd, { recursive: true });
+    const oddJson = JSON.parse(readFileSync(join(odd, 'model.json'), 'utf8'));
+    oddJson.training.workingMmPerPx = 0.048;
+    writeFileSync(join(odd, 'model.json'), JSON.stringify(oddJson));
+    const mixed = spawnSync(PYTHON, [join(ROOT, 'models/training/ensemble.py'), '--member', memberDirs[0]!, '--member', odd, '--val', val, '--out', join(runs, 'mixed')], { encoding: 'utf8' });
+    expect(mixed.status).not.toBe(0);
+    expect(mixed.stderr).toMatch(/members differ in working scale: \[0\.012, 0\.048\] mm\/px/);
 
     // A version trained from it starts from the members' average.
     // prettier-ignore
