@@ -165,18 +165,37 @@ class PolishVerifier(nn.Module):
         return torch.sigmoid(self.forward_logits(x))
 
 
-def export_onnx(model: PolishVerifier, path: str) -> None:
+class VerifierEnsemble(nn.Module):
+    """Verifiers of one architecture on the same patches, probabilities averaged. A photo's score is its single
+    strongest candidate, so one network's noise on one clean patch decides a clean photo's score; two networks trained
+    on different draws of photos are noisy on different patches, and their mean steadies that maximum."""
+
+    def __init__(self, members: list[PolishVerifier]):
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+        self.config = {"members": len(members), "member": dict(members[0].config)}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(x) for m in self.members]).mean(0)
+
+
+def export_onnx(model: PolishVerifier | VerifierEnsemble, path: str) -> None:
     """`patches` [N, 6 or 9, PATCH, PATCH] -> `kinds` [N, kinds], N dynamic."""
     model.eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        torch.onnx.export(model, torch.zeros(2, model.config.get("inputs", 6), PATCH, PATCH), path, opset_version=17, input_names=["patches"],
+        inputs = (model.config.get("member") or model.config).get("inputs", 6)
+        torch.onnx.export(model, torch.zeros(2, inputs, PATCH, PATCH), path, opset_version=17, input_names=["patches"],
                           output_names=["kinds"], dynamic_axes={"patches": {0: "n"}, "kinds": {0: "n"}})
     onnx.checker.check_model(onnx.load(path))
 
 
-def build(config: dict | None = None) -> PolishVerifier:
+def build(config: dict | None = None) -> PolishVerifier | VerifierEnsemble:
     config = config or {}
+    if "members" in config:
+        return VerifierEnsemble([build(config["member"]) for _ in range(int(config["members"]))])  # type: ignore[misc]
     return PolishVerifier(tuple(config.get("widths", (24, 48, 64))), int(config.get("kinds", len(POLISH_KINDS))),
                           int(config.get("inputs", 6)))
 

@@ -1,7 +1,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PYTHON, torchSuite } from '../core/support/env.js';
 import { loadModel, releaseModel } from '../../pipeline/registry.js';
@@ -12,6 +13,7 @@ import { loadModel, releaseModel } from '../../pipeline/registry.js';
 const ROOT = join(import.meta.dirname, '../..');
 const LOUPE = join(ROOT, 'cli/bin/loupe.js');
 const TRAIN = join(ROOT, 'models/training/train_verifier.py');
+const ENSEMBLE = join(ROOT, 'models/training/verifier_ensemble.py');
 const SEG = join(ROOT, 'models/loupe-seg/1.1.0');
 const { hasTorch, skip: skipTorch, missing: TORCH_MISSING } = torchSuite();
 
@@ -72,6 +74,37 @@ describe('train_verifier.py', () => {
       expect(model.manifest.verifier?.kinds).toEqual(['scratch', 'haze', 'tool_mark', 'orange_peel']);
     } finally {
       await releaseModel(model);
+    }
+
+    // Both verifiers averaged in one graph: a version whose verifier scores every patch as the mean of theirs.
+    const ensemble = (out: string, members: string[]) =>
+      spawnSync(PYTHON, [ENSEMBLE, '--base', join(dir, 'a/loupe-seg/9.0.0'), ...members.flatMap((m) => ['--member', m]), '--out', out], { encoding: 'utf8' });
+    const shipped = ensemble(join(dir, 'x/loupe-seg/9.2.0'), [join(dir, 'a/loupe-seg/9.0.0'), join(ROOT, 'models/loupe-seg/1.4.0')]);
+    expect(shipped.status).not.toBe(0);
+    expect(shipped.stderr).toMatch(/1\.4\.0: verifier kinds differ from the base's/);
+    cpSync(join(dir, 'c/loupe-seg/9.1.0'), join(dir, 'other-seg'), { recursive: true });
+    const otherJson = JSON.parse(readFileSync(join(dir, 'other-seg/model.json'), 'utf8'));
+    otherJson.verifier.training.segSha256 = '0'.repeat(64);
+    writeFileSync(join(dir, 'other-seg/model.json'), JSON.stringify(otherJson));
+    const otherSeg = ensemble(join(dir, 'x/loupe-seg/9.2.0'), [join(dir, 'a/loupe-seg/9.0.0'), join(dir, 'other-seg')]);
+    expect(otherSeg.status).not.toBe(0);
+    expect(otherSeg.stderr).toMatch(/trained behind seg network 0{64}/);
+
+    const made = ensemble(join(dir, 'e/loupe-seg/9.2.0'), [join(dir, 'a/loupe-seg/9.0.0'), join(dir, 'c/loupe-seg/9.1.0')]);
+    expect(made.status, made.stderr).toBe(0);
+    const versions = await Promise.all(['a/loupe-seg/9.0.0', 'c/loupe-seg/9.1.0', 'e/loupe-seg/9.2.0'].map((v) => loadModel(join(dir, v), 1)));
+    try {
+      const [va, vc, ve] = versions;
+      expect(ve!.manifest.verifier).toMatchObject({ kinds: va!.manifest.verifier!.kinds, architecture: { name: 'PolishVerifierEnsemble', members: 2 } });
+      expect(ve!.manifest.sha256).toBe(va!.manifest.sha256);
+      const patches = Float32Array.from({ length: 3 * 6 * 64 * 64 }, (_, i) => Math.sin(i * 0.61) * 2);
+      const probs = async (m: (typeof versions)[number]) =>
+        (await m.verifier!.run({ patches: new ort.Tensor('float32', patches, [3, 6, 64, 64]) })).kinds!.data as Float32Array;
+      const [pa, pc, pe] = [await probs(va!), await probs(vc!), await probs(ve!)];
+      for (let i = 0; i < pe.length; i++) expect(pe[i]!).toBeCloseTo((pa[i]! + pc[i]!) / 2, 5);
+      expect(pa.some((v, i) => Math.abs(v - pc[i]!) > 1e-3)).toBe(true);
+    } finally {
+      await Promise.all(versions.map((v) => releaseModel(v)));
     }
   }, 600_000);
 });
