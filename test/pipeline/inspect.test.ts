@@ -183,11 +183,14 @@ describe('findings only on the piece', () => {
 });
 
 describe('tiling and stitching', () => {
-  it('reproduces whole-image inference from overlapping tiles', async () => {
+  /** A small photo with a pore and a stone, decoded, and the fixture model to tile it. */
+  const tilingCase = async () => {
     const bytes = await renderPhoto({ width: 600, height: 440, pores: [{ cx: 250, cy: 200, r: 12 }], stones: [{ cx: 400, cy: 220, r: 20 }] });
-    const rgb = await decodePhoto(bytes, profile.decode);
-    const model = lease.models[0]!;
-    const timings = { preprocessMs: 0, inferenceMs: 0 };
+    return { rgb: await decodePhoto(bytes, profile.decode), model: lease.models[0]!, timings: { preprocessMs: 0, inferenceMs: 0 } };
+  };
+
+  it('reproduces whole-image inference from overlapping tiles', async () => {
+    const { rgb, model, timings } = await tilingCase();
     const tiled = await runModel(model, rgb, { batchSize: 3 }, timings);
     // Same session, one tile covering everything: the fixture's windows (<= 20 px) fit in half the 64 px overlap.
     const whole = { ...model, manifest: { ...model.manifest, input: { ...model.manifest.input, tile: { size: 608, overlap: 0 } } } };
@@ -202,10 +205,7 @@ describe('tiling and stitching', () => {
   });
 
   it('leaves skipped channels out and stitches the others exactly as before', async () => {
-    const bytes = await renderPhoto({ width: 600, height: 440, pores: [{ cx: 250, cy: 200, r: 12 }], stones: [{ cx: 400, cy: 220, r: 20 }] });
-    const rgb = await decodePhoto(bytes, profile.decode);
-    const model = lease.models[0]!;
-    const timings = { preprocessMs: 0, inferenceMs: 0 };
+    const { rgb, model, timings } = await tilingCase();
     const all = await runModel(model, rgb, { batchSize: 2 }, timings);
     const some = await runModel(model, rgb, { batchSize: 2, skipChannels: new Set(['scratch', 'haze']) }, timings);
     expect([...some.planes.keys()]).toEqual([...all.planes.keys()].filter((k) => k !== 'scratch' && k !== 'haze'));
