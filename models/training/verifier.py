@@ -165,17 +165,11 @@ class PolishVerifier(nn.Module):
         return torch.sigmoid(self.forward_logits(x))
 
 
-class VerifierEnsemble(nn.Module):
-    """Verifiers of one architecture on the same patches, probabilities averaged. A photo's score is its single
-    strongest candidate, so one network's noise on one clean patch decides a clean photo's score; two networks trained
-    on different draws of photos are noisy on different patches, and their mean steadies that maximum."""
-
-    def __init__(self, members: list[PolishVerifier]):
-        super().__init__()
-        if not members:
-            raise ValueError("an ensemble needs at least one member")
-        self.members = nn.ModuleList(members)
-        self.config = {"members": len(members), "member": dict(members[0].config)}
+class VerifierEnsemble(net.Ensemble):
+    """Verifiers of one architecture on the same patches, probabilities averaged (members and config as
+    `net.Ensemble`). A photo's score is its single strongest candidate, so one network's noise on one clean patch
+    decides a clean photo's score; two networks trained on different draws of photos are noisy on different patches,
+    and their mean steadies that maximum."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.stack([m(x) for m in self.members]).mean(0)
