@@ -62,6 +62,9 @@ export function wideImage(rgb: DecodedRgb, factor: number): WideImage {
 /** Channels per patch: centre and context, plus the wide view when the verifier reads one. */
 export const patchChannels = (spec: Verifier): number => (spec.wideFactor ? 9 : 6);
 
+/** Looks per candidate: the patches as built plus `Verifier.tta - 1` mirrored copies (`mirroredViews`). */
+export const patchViews = (spec: Verifier): number => spec.tta ?? 1;
+
 export function patchTensorData(
   rgb: DecodedRgb,
   candidates: readonly PolishCandidate[],
@@ -158,7 +161,7 @@ export async function runVerifier(
   timings?: { preprocessMs: number; inferenceMs: number },
 ): Promise<VerifiedCandidate[]> {
   const K = spec.kinds.length;
-  const views = spec.tta ?? 1;
+  const views = patchViews(spec);
   const out: VerifiedCandidate[] = [];
   const tWide = performance.now();
   const wide = spec.wideFactor && candidates.length > 0 ? wideImage(rgb, spec.wideFactor) : undefined;

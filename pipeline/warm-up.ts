@@ -1,5 +1,5 @@
 import { Tensor } from 'onnxruntime-node';
-import { patchChannels, VERIFIER_BATCH } from './verify.js';
+import { patchChannels, patchViews, VERIFIER_BATCH } from './verify.js';
 import type { Verifier } from './model-manifest.schema.js';
 import type { LoadedModel } from './registry.js';
 
@@ -32,6 +32,6 @@ export async function warmUpModel(model: LoadedModel, runs: number): Promise<num
 
 /** The verifier's largest input: a full batch of candidates, each in all its `tta` views. */
 function zeroPatches(spec: Verifier): Tensor {
-  const dims = [VERIFIER_BATCH * (spec.tta ?? 1), patchChannels(spec), spec.patchPx, spec.patchPx];
+  const dims = [VERIFIER_BATCH * patchViews(spec), patchChannels(spec), spec.patchPx, spec.patchPx];
   return new Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
 }
