@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { Verifier } from '../../pipeline/model-manifest.schema.js';
 import type { PolishCandidate } from '../../pipeline/postprocess/polish-candidates.js';
 import { sessionOptions } from '../../pipeline/registry.js';
-import { mirroredViews, patchTensorData, runVerifier } from '../../pipeline/verify.js';
+import { patchTensorData, runVerifier } from '../../pipeline/verify.js';
 import { REPO_ROOT } from './helpers.js';
 
 /** The patch contract written out plainly (verifier.py `patch_pair`): centre crop, then the f x f box mean of the wider square; zero outside the photo. */
@@ -87,11 +87,30 @@ describe('verifier patches', () => {
 });
 
 describe('verifier test-time augmentation (Verifier.tta)', () => {
-  it('stacks the patches as built, then mirrored left-right, up-down and both', () => {
-    // Two planes of 2 x 2: [a b; c d].
-    const data = Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
-    expect(mirroredViews(data, 2, 2, 1)).toBe(data);
-    expect([...mirroredViews(data, 2, 2, 4)]).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 2, 1, 4, 3, 6, 5, 8, 7, 3, 4, 1, 2, 7, 8, 5, 6, 4, 3, 2, 1, 8, 7, 6, 5]);
+  it('stacks the patches as built, then mirrored left-right, up-down and both, inside the photo and across its edges', () => {
+    const P = 8;
+    const spec = { patchPx: P, contextFactor: 3 } as Verifier;
+    const norm = { scale: 255, mean: mean as [number, number, number], std: std as [number, number, number] };
+    const image = { data: Buffer.from(data), width, height };
+    const cands = [[75, 55], [0, 0], [149, 109], [40, 3]].map(([x, y]) => ({ x: x!, y: y!, value: 1, source: 0 }));
+    const plain = patchTensorData(image, cands, spec, norm);
+    const views = patchTensorData(image, cands, spec, norm, undefined, 4);
+    expect(views.length).toBe(4 * plain.length);
+    let worst = 0;
+    for (let v = 0; v < 4; v++) {
+      const fx = v === 1 || v === 3;
+      const fy = v >= 2;
+      for (let p = 0; p < plain.length / (P * P); p++) {
+        for (let y = 0; y < P; y++) {
+          for (let x = 0; x < P; x++) {
+            const want = plain[p * P * P + (fy ? P - 1 - y : y) * P + (fx ? P - 1 - x : x)]!;
+            worst = Math.max(worst, Math.abs(views[v * plain.length + p * P * P + y * P + x]! - want));
+          }
+        }
+      }
+    }
+    expect(worst).toBe(0);
+    expect(views.subarray(0, plain.length)).toEqual(plain);
   });
 
   it("averages the verifier's probabilities over the mirrored patches, candidate by candidate", async () => {
