@@ -176,6 +176,8 @@ def parse_args(argv=None):
                    help="add the wide view (verifier.wide_image, F x F blocks; 16 from 1.5.0) as three more input channels; "
                         "an --init verifier without it gets them with zero weights, so it starts out scoring as before")
     p.add_argument("--init", default=None, help="start from this verifier.pt (same kinds) instead of random weights")
+    p.add_argument("--widen-to", type=int, nargs=3, default=None, metavar="W",
+                   help="with --init: widen its three stages to these widths first (verifier.widen_stages: it scores as before)")
     p.add_argument("--hard-negatives", type=float, default=None, metavar="FRACTION",
                    help="score every training negative with the starting verifier first and draw half of each batch's "
                         "negatives from the FRACTION it scores highest (with --init)")
@@ -246,8 +248,13 @@ def main(argv=None) -> None:
             model = V.widen_input(model, 9)
         elif bool(args.wide_factor) != (model.config.get("inputs", 6) == 9):
             raise SystemExit(f"--init {args.init} has {model.config.get('inputs', 6)} input channels; --wide-factor {args.wide_factor}")
+        if args.widen_to:
+            model = V.widen_stages(model, tuple(args.widen_to), seed=args.seed)
+            log(f"widened its stages to {args.widen_to}")
         log(f"initialised the verifier from {args.init}")
     else:
+        if args.widen_to:
+            raise SystemExit("--widen-to widens an --init verifier; for a new one give --widths")
         model = V.build({"kinds": len(args.kinds), **({"widths": args.widths} if args.widths else {}),
                          **({"inputs": 9} if args.wide_factor else {})})
     wide_train, wide_val = WideViews(args.wide_factor), WideViews(args.wide_factor)
@@ -262,7 +269,8 @@ def main(argv=None) -> None:
     plan = {"seg": seg_json["sha256"], "data": args.data, "val": args.val, "steps": args.steps, "batch": args.batch, "lr": args.lr,
             "seed": args.seed, "kinds": args.kinds, "limit": args.limit, **({"widths": args.widths} if args.widths else {}),
             **({"wideFactor": args.wide_factor} if args.wide_factor else {}),
-            **({"init": sha256_file(args.init), "hardNegatives": args.hard_negatives} if args.init else {})}
+            **({"init": sha256_file(args.init), "hardNegatives": args.hard_negatives} if args.init else {}),
+            **({"widenTo": args.widen_to} if args.widen_to else {})}
     start, elapsed = 0, 0.0
     if args.resume:
         if not os.path.exists(ckpt):
@@ -359,6 +367,7 @@ def main(argv=None) -> None:
                 "seg": display_path(args.seg), "segSha256": seg_json["sha256"], "data": data_summary, "validation": val_summary,
                 "steps": args.steps, "batch": args.batch, "lr": args.lr, "seed": args.seed, "maskPositivesPerKind": MASK_POSITIVES,
                 **({"init": display_path(args.init), "hardNegatives": args.hard_negatives} if args.init else {}),
+                **({"widenTo": args.widen_to} if args.widen_to else {}),
                 **({"wideFactor": args.wide_factor} if args.wide_factor else {}),
                 "labelRadiusPx": V.LABEL_RADIUS, "ignoreRadiusPx": V.IGNORE_RADIUS, "examples": len(train_rows), "durationS": round(time.time() - t_start, 1),
                 "trainingS": round(elapsed + time.time() - t0, 1), "resumedAtStep": start or None,

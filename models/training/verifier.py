@@ -208,6 +208,47 @@ def widen_input(model: PolishVerifier, inputs: int) -> PolishVerifier:
     return wider
 
 
+def widen_stages(model: PolishVerifier, widths: tuple[int, int, int], seed: int = 0) -> PolishVerifier:
+    """The same verifier with wider stages (Net2WiderNet): each new channel copies a random old one of its layer (conv
+    filter and batch-norm statistics), and the next layer's weights from the copied channel are split between the
+    copies at random shares summing to one, so it scores every patch as before (up to float rounding) and the copies,
+    fed different weights downstream, learn apart. A larger network that starts where a trained one stopped keeps
+    that one's hard negatives valid."""
+    old = tuple(model.config["widths"])
+    if any(n < o for n, o in zip(widths, old)):
+        raise ValueError(f"widen_stages: {widths} is narrower than {old}")
+    inputs = model.config.get("inputs", 6)
+    wider = PolishVerifier(tuple(widths), model.config["kinds"], inputs)
+    g = torch.Generator().manual_seed(seed)
+    src, dst = model.state_dict(), wider.state_dict()
+    outs = [w for w in old for _ in range(2)]
+    news = [w for w in widths for _ in range(2)]
+    prev_map, prev_share = None, None
+    for i, (o, n) in enumerate(zip(outs, news)):
+        mapping = torch.cat([torch.arange(o), torch.randint(0, o, (n - o,), generator=g)])
+        w = src[f"body.{i}.0.weight"][mapping]
+        if prev_map is not None:
+            w = w[:, prev_map] * prev_share[None, :, None, None]
+        dst[f"body.{i}.0.weight"] = w.clone()
+        for key in ("weight", "bias", "running_mean", "running_var"):
+            dst[f"body.{i}.1.{key}"] = src[f"body.{i}.1.{key}"][mapping].clone()
+        dst[f"body.{i}.1.num_batches_tracked"] = src[f"body.{i}.1.num_batches_tracked"].clone()
+        prev_map, prev_share = mapping, _shares(mapping, o, g)
+    head = src["head.weight"]
+    c_old = old[2]
+    dst["head.weight"] = torch.cat([head[:, :c_old][:, prev_map] * prev_share, head[:, c_old:][:, prev_map] * prev_share], 1).clone()
+    dst["head.bias"] = src["head.bias"].clone()
+    wider.load_state_dict(dst)
+    return wider
+
+
+def _shares(mapping: torch.Tensor, old: int, g: torch.Generator) -> torch.Tensor:
+    """Per new channel, its share of the old channel it copies: random positive shares summing to one per old channel."""
+    raw = 0.5 + torch.rand(len(mapping), generator=g)
+    total = torch.zeros(old).index_add_(0, mapping, raw)
+    return raw / total[mapping]
+
+
 def load_version(model_dir: str) -> tuple[dict, nn.Module, PolishVerifier | None]:
     """A model version folder's model.json, its seg network and its verifier (None without one), in eval mode."""
     with open(os.path.join(model_dir, "model.json"), encoding="utf8") as fh:
