@@ -12,6 +12,7 @@ interface EvalCliOptions {
   limit?: string;
   failures?: string;
   failuresPerKind: string;
+  visibility: boolean;
 }
 
 const positiveInt = (flag: string, value: string | undefined): number | undefined => {
@@ -29,6 +30,7 @@ function commandLine(o: EvalCliOptions): string {
   if (o.model) args.push('--model', o.model);
   if (o.models !== DEFAULT_MODELS_DIR) args.push('--models', o.models);
   if (o.limit) args.push('--limit', o.limit);
+  if (o.visibility) args.push('--visibility');
   args.push('--failures', o.failures ?? '', '--failures-per-kind', o.failuresPerKind);
   return ['npx loupe', ...args.map(shellWord)].join(' ');
 }
@@ -45,6 +47,7 @@ export function register(program: Command): void {
     .option('--limit <n>', 'only the first n images')
     .option('--failures <dir>', 'also write a failure gallery there: overlays of the worst misses and false alarms, and index.md')
     .option('--failures-per-kind <n>', 'photos per gallery section', '3')
+    .option('--visibility', 'also bin polish photos by how visible their defects are (synthetic sets; re-renders each polish photo once)', false)
     .action(async (options: EvalCliOptions) => {
       const { runEval } = await import('../../models/eval/run-eval.js');
       const { formatEvalSummary } = await import('../../models/eval/format-eval.js');
@@ -59,6 +62,7 @@ export function register(program: Command): void {
         ...(options.model ? { model: options.model } : {}),
         profile: options.profile,
         ...(limit ? { limit } : {}),
+        visibility: options.visibility,
         onProgress: (done: number, total: number) => {
           bar ??= new ProgressBar(total, `eval ${options.data}`);
           bar.tick();

@@ -35,6 +35,11 @@ export const RenderOptionsSchema = z.object({
   coverKinds: z.boolean().default(false),
   /** Debug: render the identical scene without stones (tests compare against it). */
   omitStones: z.boolean().default(false),
+  /**
+   * Render the identical scene without its pores and polish defects (everything else, noise included, comes from the
+   * same random streams): `datasets/synth/visibility.ts` compares a photo with this twin to see what a defect changed.
+   */
+  omitDefects: z.boolean().default(false),
 });
 export type RenderOptions = z.infer<typeof RenderOptionsSchema>;
 export type RenderOptionsInput = z.input<typeof RenderOptionsSchema>;

@@ -56,10 +56,12 @@ export async function renderSample(input: RenderOptionsInput): Promise<RenderedS
 
   const occupied = new Uint8Array(width * height);
   let groups = 0;
-  const pixelDefects: PixelDefect[] = [
-    ...addPorosity(surface, plan.porosity, light, occupied, root.fork('porosity'), () => ++groups),
-    ...addPolish(surface, plan.polish, light, occupied, root.fork('polish')),
-  ];
+  const pixelDefects: PixelDefect[] = opts.omitDefects
+    ? []
+    : [
+        ...addPorosity(surface, plan.porosity, light, occupied, root.fork('porosity'), () => ++groups),
+        ...addPolish(surface, plan.polish, light, occupied, root.fork('polish')),
+      ];
 
   const look = drawMetalLook(plan.metal, root.fork('metal'));
   const bg = paintBackground(plan.background, surface, light, root.fork('background'));

@@ -26,6 +26,8 @@ export const BinSchema = z.object({
   recall: metric,
 });
 
+export const VisibilityBinSchema = z.object({ bin: z.string(), images: z.number().int(), auroc: metric, caught: z.number().int() });
+
 export const EvalResultSchema = z.object({
   schemaVersion: z.literal(1),
   data: z.string(),
@@ -64,6 +66,19 @@ export const EvalResultSchema = z.object({
    * defect (photos with only other polish kinds left out); absent in older results.
    */
   polishKinds: z.record(z.string(), z.object({ auroc: metric, positives: z.number().int(), negatives: z.number().int() })).optional(),
+  /**
+   * Polish photos by how visible their defects are in the photo (`loupe eval --visibility`, synthetic sets only;
+   * `datasets/synth/visibility.ts`): the family's rows bin each polish photo by its most visible polish defect, each
+   * kind's rows bin the photos holding that kind by that kind's visibility. `auroc` ranks the bin's photos against every
+   * polish-clean photo; `caught` counts those the family flagged (a kind: whose score reached its gate).
+   */
+  polishVisibility: z
+    .object({
+      measure: z.string(),
+      family: z.array(VisibilityBinSchema),
+      kinds: z.record(z.string(), z.array(VisibilityBinSchema)),
+    })
+    .optional(),
   byMmPerPx: z.array(
     z.object({ bin: z.string(), images: z.number().int(), porosityAuroc: metric, polishAuroc: metric, spacingAuroc: metric }),
   ),

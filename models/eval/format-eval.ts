@@ -26,6 +26,12 @@ export function formatEvalSummary(r: EvalResult): string {
     const kinds = Object.entries(r.polishKinds).map(([k, m]) => `${k} ${f(m.auroc)} (${m.positives}/${m.negatives})`);
     lines.push(`polish AUROC by kind (photos with the kind / polish-clean photos): ${kinds.join(' · ')}`);
   }
+  if (r.polishVisibility) {
+    const row = (bins: Array<{ bin: string; images: number; auroc: number | null; caught: number }>) =>
+      bins.map((b) => `${b.bin} ${f(b.auroc)} (${b.caught}/${b.images})`).join(' · ');
+    lines.push(`polish by visibility (levels; AUROC, caught/photos): family ${row(r.polishVisibility.family)}`);
+    for (const [k, bins] of Object.entries(r.polishVisibility.kinds)) lines.push(`  ${k.padEnd(12)} ${row(bins)}`);
+  }
   lines.push(`recall by kind: ${Object.values(r.byKind).map((b) => `${b.bin} ${f(b.recall, 2)} (${b.detected}/${b.defects})`).join(' · ')}`);
   return lines.join('\n');
 }

@@ -5,6 +5,7 @@ import { loadManifest } from '../../datasets/manifest-io.js';
 import type { Defect, ManifestEntry } from '../../datasets/manifest.schema.js';
 import { createModelRegistry, inspect, loadProfiles, POLISH_KINDS, type InspectionReport, type PipelineMaps, type PolishKind, type Profile } from '../../pipeline/index.js';
 import { gateFor } from '../../pipeline/score.js';
+import { canMeasureVisibility, defectVisibility } from '../../datasets/synth/visibility.js';
 import { EvalResultSchema, type EvalResult } from './eval-result.schema.js';
 import { auroc, classificationMetrics, gapErrorsMm, matchStones, mean, PooledPixelAuroc } from './metrics.js';
 
@@ -16,6 +17,8 @@ export interface EvalOptions {
   model?: string;
   profile: string;
   limit?: number;
+  /** Also bin polish photos by how visible their defects are (re-renders every synthetic polish photo once). */
+  visibility?: boolean;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -51,6 +54,18 @@ export const PORE_BINS: Array<{ bin: string; lo: number; hi: number }> = [
   { bin: '0.1-0.3', lo: 0.1, hi: 0.3 },
   { bin: '>0.3', lo: 0.3, hi: Infinity },
 ];
+/**
+ * Visibility bins (`datasets/synth/visibility.ts`: 90th percentile of the photo's change over a defect's mask, 8-bit
+ * levels). Under 4 levels a defect is at the photo's noise and JPEG floor; from 25 it stands out at a glance.
+ */
+export const VISIBILITY_BINS: Array<{ bin: string; lo: number; hi: number }> = [
+  { bin: '<4', lo: 0, hi: 4 },
+  { bin: '4-10', lo: 4, hi: 10 },
+  { bin: '10-25', lo: 10, hi: 25 },
+  { bin: '>=25', lo: 25, hi: Infinity },
+];
+const VISIBILITY_MEASURE = 'p90 of the largest channel change over the defect mask, photo vs. its defect-free twin, 8-bit levels';
+
 const SCALE_BINS: Array<{ bin: string; lo: number; hi: number }> = [
   { bin: '<0.005', lo: 0, hi: 0.005 },
   { bin: '0.005-0.01', lo: 0.005, hi: 0.01 },
@@ -86,6 +101,34 @@ function maxPlanes(planes: Float32Array[]): Float32Array {
   const out = new Float32Array(planes[0]!.length);
   for (const p of planes) for (let i = 0; i < p.length; i++) if (p[i] > out[i]) out[i] = p[i];
   return out;
+}
+
+/** The polish photos' visibility rows (see `polishVisibility` in the result schema). */
+function visibilityBins(
+  photos: Array<{ family: number; flagged: boolean; score: number; kinds: Array<{ kind: string; vis: number; score: number; caught: boolean }> }>,
+  familyNegatives: number[],
+  kindScores: Map<PolishKind, { neg: number[] }>,
+): NonNullable<EvalResult['polishVisibility']> {
+  const rank = (pos: number[], neg: number[]) =>
+    pos.length && neg.length ? auroc([...pos, ...neg], [...pos.map(() => true), ...neg.map(() => false)]) : null;
+  const inBin = (b: { lo: number; hi: number }, v: number) => v >= b.lo && v < b.hi;
+  const family = VISIBILITY_BINS.map((b) => {
+    const here = photos.filter((p) => inBin(b, p.family));
+    return { bin: b.bin, images: here.length, auroc: rank(here.map((p) => p.score), familyNegatives), caught: here.filter((p) => p.flagged).length };
+  });
+  const kinds = Object.fromEntries(
+    POLISH_KINDS.map((k) => {
+      const rows = photos.flatMap((p) => p.kinds.filter((x) => x.kind === k));
+      return [
+        k,
+        VISIBILITY_BINS.map((b) => {
+          const here = rows.filter((r) => inBin(b, r.vis));
+          return { bin: b.bin, images: here.length, auroc: rank(here.map((r) => r.score), kindScores.get(k)!.neg), caught: here.filter((r) => r.caught).length };
+        }),
+      ];
+    }),
+  );
+  return { measure: VISIBILITY_MEASURE, family, kinds };
 }
 
 export function boxesOverlap(a: readonly number[], b: readonly number[], pad: number): boolean {
@@ -153,6 +196,8 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
     const images: ImageOutcome[] = [];
     // Per polish kind: the kind's score on photos holding it, and on photos with no polish defect.
     const kindScores = new Map<PolishKind, { pos: number[]; neg: number[] }>(POLISH_KINDS.map((k) => [k, { pos: [], neg: [] }]));
+    // Per polish photo (with --visibility): each kind's visibility, score and whether it reached its gate.
+    const visible: Array<{ family: number; flagged: boolean; score: number; kinds: Array<{ kind: string; vis: number; score: number; caught: boolean }> }> = [];
 
     for (const [i, entry] of selected.entries()) {
       const bytes = await readFile(join(options.data, entry.file));
@@ -186,6 +231,19 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
         const score = report.families.polish.kindScores[k] ?? 0;
         if (!entry.labels.polish) acc.neg.push(score);
         else if (entry.defects.some((d) => d.kind === k)) acc.pos.push(score);
+      }
+      if (options.visibility && entry.labels.polish && canMeasureVisibility(entry)) {
+        const vis = await defectVisibility(options.data, entry);
+        const pol = report.families.polish;
+        const kindsHere = POLISH_KINDS.filter((k) => vis[k]).map((k) => ({
+          kind: k,
+          vis: vis[k]!.p90,
+          score: pol.kindScores[k] ?? 0,
+          caught: (pol.kindScores[k] ?? 0) >= (pol.kindGates?.[k]?.scoreThreshold ?? Infinity),
+        }));
+        if (kindsHere.length > 0) {
+          visible.push({ family: Math.max(...kindsHere.map((k) => k.vis)), flagged: flags.polish[i]!, score: pol.score, kinds: kindsHere });
+        }
       }
       const clean = !entry.labels.porosity && !entry.labels.stone_spacing && !entry.labels.polish;
       if (clean) {
@@ -305,6 +363,7 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
           { auroc: auroc([...pos, ...neg], [...pos.map(() => true), ...neg.map(() => false)]), positives: pos.length, negatives: neg.length },
         ]),
       ),
+      ...(options.visibility ? { polishVisibility: visibilityBins(visible, scores.polish.filter((_, i) => !labels.polish[i]), kindScores) } : {}),
       byMmPerPx: byScale
         .filter((b) => b.idx.length > 0)
         .map((b) => ({
