@@ -70,7 +70,8 @@ export const EvalResultSchema = z.object({
    * Polish photos by how visible their defects are in the photo (`loupe eval --visibility`, synthetic sets only;
    * `datasets/synth/visibility.ts`): the family's rows bin each polish photo by its most visible polish defect, each
    * kind's rows bin the photos holding that kind by that kind's visibility. `auroc` ranks the bin's photos against every
-   * polish-clean photo; `caught` counts those the family flagged (a kind: whose score reached its gate).
+   * polish-clean photo; `caught` counts those the family flagged as the metrics count it (a retake too; a kind: whose
+   * score reached its gate).
    */
   polishVisibility: z
     .object({

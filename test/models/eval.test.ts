@@ -51,4 +51,20 @@ describe('loupe eval', () => {
       });
     }
   }, 120_000);
+
+  it('bins polish photos by how visible their defects are, each photo once per family and once per kind it holds', async () => {
+    const { result, images } = await runEvalWithImages({ data: join(dir, 'data'), out: join(dir, 'eval-vis.json'), modelsDir: FIXTURE_MODELS, profile: 'ring', visibility: true });
+    const vis = result.polishVisibility!;
+    const polish = images.filter((o) => o.entry.labels.polish);
+    expect(polish.length).toBeGreaterThan(0);
+    expect(vis.family.map((b) => b.bin)).toEqual(['<4', '4-10', '10-25', '>=25']);
+    expect(vis.family.reduce((n, b) => n + b.images, 0)).toBe(polish.length);
+    expect(vis.family.reduce((n, b) => n + b.caught, 0)).toBe(polish.filter((o) => o.flagged.polish).length);
+    for (const kind of ['scratch', 'haze', 'tool_mark', 'orange_peel']) {
+      const holding = images.filter((o) => o.entry.defects.some((d) => d.kind === kind));
+      expect(vis.kinds[kind]!.reduce((n, b) => n + b.images, 0)).toBe(holding.length);
+    }
+    // Without the flag nothing is re-rendered and the key stays out.
+    expect(JSON.parse(readFileSync(join(dir, 'eval-kinds.json'), 'utf8')).polishVisibility).toBeUndefined();
+  }, 120_000);
 });
