@@ -10,6 +10,7 @@ interface SuiteCliOptions {
   models: string;
   make: boolean;
   only?: string;
+  visibility: boolean;
 }
 
 export function register(program: Command): void {
@@ -22,6 +23,7 @@ export function register(program: Command): void {
     .option('--models <dir>', 'models folder', DEFAULT_MODELS_DIR)
     .option('--make', 'generate or import a missing set first (synth takes ~1 min per 100 photos on 2 cores)', false)
     .option('--only <names>', 'comma-separated subset: in-distribution,shifted,real')
+    .option('--visibility', 'also bin polish photos by how visible their defects are (re-renders each synthetic polish photo once)', false)
     .action(async (options: SuiteCliOptions) => {
       const { runSuite, suiteMarkdown } = await import('../../models/eval/suite.js');
       const rows = await runSuite({
@@ -31,6 +33,7 @@ export function register(program: Command): void {
         ...(options.model ? { model: options.model } : {}),
         make: options.make,
         ...(options.only ? { only: options.only.split(',') } : {}),
+        visibility: options.visibility,
         log: (line) => process.stderr.write(`${line}\n`),
       });
       process.stdout.write(`${suiteMarkdown(rows)}\n`);

@@ -117,6 +117,15 @@ export function suiteMarkdown(rows: SuiteRow[]): string {
       lines.push(`| ${set.name} | ${kinds.map((k) => `${f(r.polishKinds![k]?.auroc)} (${r.polishKinds![k]?.positives ?? 0})`).join(' | ')} |`);
     }
   }
+  // How visible the polish photos' defects are (`--visibility`): each bin's AUROC against the polish-clean photos.
+  const withVis = rows.filter((row) => row.result.polishVisibility);
+  if (withVis.length > 0) {
+    const bins = withVis[0]!.result.polishVisibility!.family.map((b) => b.bin);
+    lines.push('', `| set | ${bins.map((b) => `polish visibility ${b} levels: AUROC (caught / photos)`).join(' | ')} |`, `|---|${bins.map(() => '---|').join('')}`);
+    for (const { set, result: r } of withVis) {
+      lines.push(`| ${set.name} | ${r.polishVisibility!.family.map((b) => `${f(b.auroc)} (${b.caught} / ${b.images})`).join(' | ')} |`);
+    }
+  }
   return lines.join('\n');
 }
 
@@ -127,6 +136,8 @@ export interface SuiteOptions {
   model?: string;
   make: boolean;
   only?: string[];
+  /** Bin polish photos by how visible their defects are (`loupe eval --visibility`; synthetic sets only). */
+  visibility?: boolean;
   log: (line: string) => void;
 }
 
@@ -150,6 +161,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteRow[]> {
       modelsDir: o.modelsDir,
       profile: set.profile,
       ...(o.model ? { model: o.model } : {}),
+      ...(o.visibility ? { visibility: true } : {}),
     });
     rows.push({ set, result });
   }

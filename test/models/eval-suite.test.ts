@@ -39,5 +39,24 @@ describe('eval suite table', () => {
     expect(table).toMatch(/^\| in-distribution \| 0\.\d{3} \(\d+\) \| 0\.\d{3} \(\d+\) \|/m);
     // The real set (magnetic tiles) has no polish photos: it keeps its row in the main table only.
     expect(table.split('\n').filter((line) => line.startsWith('| real |'))).toHaveLength(1);
+    expect(table).not.toContain('visibility');
+  });
+
+  it('adds a table of polish AUROC by visibility for the runs made with --visibility', async () => {
+    const base = await result('1.4.1', 'in-distribution');
+    const bins = [
+      { bin: '<4', images: 2, auroc: 0.5, caught: 1 },
+      { bin: '4-10', images: 19, auroc: 0.669, caught: 7 },
+      { bin: '10-25', images: 34, auroc: 0.82, caught: 17 },
+      { bin: '>=25', images: 67, auroc: null, caught: 28 },
+    ];
+    const withVis = { ...base, polishVisibility: { measure: 'p90', family: bins, kinds: {} } };
+    const table = suiteMarkdown([
+      { set: setNamed('in-distribution'), result: withVis },
+      { set: setNamed('real'), result: await result('1.4.1', 'real') },
+    ]);
+    expect(table).toMatch(/^\| set \| polish visibility <4 levels: AUROC \(caught \/ photos\) \|/m);
+    expect(table).toContain('| in-distribution | 0.500 (1 / 2) | 0.669 (7 / 19) | 0.820 (17 / 34) | – (28 / 67) |');
+    expect(table.split('\n').filter((line) => line.startsWith('| real |'))).toHaveLength(1);
   });
 });
