@@ -52,6 +52,11 @@ export interface InspectDeps {
   onMaps?: (maps: PipelineMaps) => void;
   /** Called once per verifier pass with its candidate count and timings (benchmarks; the report keeps stage totals). */
   onVerifier?: (pass: VerifierPass) => void;
+  /**
+   * Called per verifier-scored kind with the candidates its score is the peak of (after the kind's own filters), so a
+   * different rule for pooling them can be tried offline (`loupe eval --candidates`) without running the models again.
+   */
+  onKindCandidates?: (kind: string, candidates: readonly VerifiedCandidate[], kindIndex: number) => void;
   /** Most tiles per `session.run` (default 8, further capped at ~1 MP of input per call by `infer.ts`). */
   batchSize?: number;
 }
@@ -141,6 +146,7 @@ interface VerifierPasses {
   cache: Map<MapSet, VerifiedCandidate[]>;
   timings: InferTimings;
   onVerifier?: (pass: VerifierPass) => void;
+  onKindCandidates?: InspectDeps['onKindCandidates'];
 }
 
 /**
@@ -190,6 +196,7 @@ async function kindScore(
   const pass = await verifiedFor(passes, set, kind, candidatesOn);
   const verified = pass && keep ? { ...pass, verified: keep(pass.verified, pass.spec) } : pass;
   if (!verified) return { ...channelImageScore(set, kind, plane, evidenceOn), verified };
+  passes.onKindCandidates?.(kind, verified.verified, verified.kindIndex);
   const peak = verifiedKindPeak(verified.verified, verified.kindIndex);
   return { score: peak.score, at: peak.at && { x: peak.at.x, y: peak.at.y }, verified };
 }
@@ -269,7 +276,12 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
   // Stones and spacing first: porosity leaves a missing stone's empty seat out (`emptySeatDiscs`), and the line kinds'
   // polish candidates next to a stone do not count (`clearOfStones`).
   const gateCache = new Map<MapSet, PieceGates>();
-  const passes: VerifierPasses = { cache: new Map(), timings, ...(deps.onVerifier ? { onVerifier: deps.onVerifier } : {}) };
+  const passes: VerifierPasses = {
+    cache: new Map(),
+    timings,
+    ...(deps.onVerifier ? { onVerifier: deps.onVerifier } : {}),
+    ...(deps.onKindCandidates ? { onKindCandidates: deps.onKindCandidates } : {}),
+  };
   const heat = required(findChannel(sets, STONE_HEAT_CHANNELS), `a stone heat channel (${STONE_HEAT_CHANNELS.join(' | ')})`);
   const radius = required(
     heat.set.model.manifest.outputs.flatMap((o) => o.channels).some((c) => (STONE_RADIUS_CHANNELS as readonly string[]).includes(c))

@@ -13,6 +13,7 @@ interface EvalCliOptions {
   failures?: string;
   failuresPerKind: string;
   visibility: boolean;
+  candidates?: string;
 }
 
 const positiveInt = (flag: string, value: string | undefined): number | undefined => {
@@ -47,6 +48,7 @@ export function register(program: Command): void {
     .option('--limit <n>', 'only the first n images')
     .option('--failures <dir>', 'also write a failure gallery there: overlays of the worst misses and false alarms, and index.md')
     .option('--failures-per-kind <n>', 'photos per gallery section', '3')
+    .option('--candidates <file>', "also write every photo's verifier candidates per kind (JSON lines) for models/eval/score-rules.ts")
     .option('--visibility', 'also bin polish photos by how visible their defects are (synthetic sets; re-renders each polish photo once)', false)
     .action(async (options: EvalCliOptions) => {
       const { runEval } = await import('../../models/eval/run-eval.js');
@@ -63,6 +65,7 @@ export function register(program: Command): void {
         profile: options.profile,
         ...(limit ? { limit } : {}),
         visibility: options.visibility,
+        ...(options.candidates ? { candidatesOut: options.candidates } : {}),
         onProgress: (done: number, total: number) => {
           bar ??= new ProgressBar(total, `eval ${options.data}`);
           bar.tick();

@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { loadManifest } from '../../datasets/manifest-io.js';
@@ -19,6 +19,11 @@ export interface EvalOptions {
   limit?: number;
   /** Also bin polish photos by how visible their defects are (re-renders every synthetic polish photo once). */
   visibility?: boolean;
+  /**
+   * Also write every photo's verifier candidates per kind here (JSON lines, `KindCandidatesLine`): what
+   * `models/eval/score-rules.ts` pools offline.
+   */
+  candidatesOut?: string;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -41,6 +46,17 @@ export interface ImageOutcome {
   defects: Array<{ defect: Defect; found: boolean; foundByKind: boolean }>;
   /** The score each polish kind had to reach for its findings to count. */
   polishGates: Record<PolishKind, number>;
+}
+
+/** One photo's line of `--candidates`: its labels, the report's kind scores, and each kind's candidates. */
+export interface KindCandidatesLine {
+  file: string;
+  labels: ManifestEntry['labels'];
+  /** Defect kinds present (any family). */
+  kinds: string[];
+  kindScores: Record<string, number>;
+  /** Per verifier-scored kind: [x, y, probability, source] per candidate (source -1: a grid point). */
+  candidates: Record<string, Array<[number, number, number, number]>>;
 }
 
 export interface EvalWithImages {
@@ -199,10 +215,15 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
     // Per polish photo (with --visibility): each kind's visibility, score and whether it reached its gate.
     const visible: Array<{ family: number; flagged: boolean; score: number; kinds: Array<{ kind: string; vis: number; score: number; caught: boolean }> }> = [];
 
+    if (options.candidatesOut) {
+      await mkdir(dirname(resolve(options.candidatesOut)), { recursive: true });
+      await writeFile(options.candidatesOut, '');
+    }
     for (const [i, entry] of selected.entries()) {
       const bytes = await readFile(join(options.data, entry.file));
       const profile = profiles.get(options.profile, entry.metal);
       let maps: PipelineMaps | undefined;
+      const candidates: KindCandidatesLine['candidates'] = {};
       const t0 = performance.now();
       const report = await inspect(
         bytes,
@@ -214,8 +235,24 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
           ...(entry.stoneRow ? { expectedStones: entry.stoneRow.expectedCount } : {}),
         },
         profile,
-        { models: lease.models, onMaps: (m) => (maps = m) },
+        {
+          models: lease.models,
+          onMaps: (m) => (maps = m),
+          ...(options.candidatesOut
+            ? { onKindCandidates: (kind: string, cs: readonly { x: number; y: number; source: number; probs: number[] }[], k: number) => (candidates[kind] = cs.map((c) => [c.x, c.y, c.probs[k]!, c.source])) }
+            : {}),
+        },
       );
+      if (options.candidatesOut) {
+        const line: KindCandidatesLine = {
+          file: entry.file,
+          labels: entry.labels,
+          kinds: [...new Set(entry.defects.map((d) => d.kind))],
+          kindScores: { porosity: report.families.porosity.score, ...report.families.polish.kindScores },
+          candidates,
+        };
+        await appendFile(options.candidatesOut, JSON.stringify(line) + '\n');
+      }
       inspectMs += performance.now() - t0;
       if (report.verdict === 'retake') {
         retakes++;

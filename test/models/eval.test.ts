@@ -6,8 +6,10 @@ import { generateDataset } from '../../datasets/synth/generate.js';
 import { EvalResultSchema } from '../../models/eval/eval-result.schema.js';
 import { runEval, runEvalWithImages } from '../../models/eval/run-eval.js';
 import { auroc } from '../../models/eval/metrics.js';
+import { readCandidates, ruleAurocs } from '../../models/eval/score-rules.js';
 
 const FIXTURE_MODELS = join(import.meta.dirname, '..', 'fixtures', 'models');
+const SHIPPED_MODELS = join(import.meta.dirname, '..', '..', 'models');
 
 describe('loupe eval', () => {
   let dir: string;
@@ -66,5 +68,36 @@ describe('loupe eval', () => {
     }
     // Without the flag nothing is re-rendered and the key stays out.
     expect(JSON.parse(readFileSync(join(dir, 'eval-kinds.json'), 'utf8')).polishVisibility).toBeUndefined();
+  }, 120_000);
+
+  it("writes each photo's verifier candidates, whose strongest is the report's kind score, for offline pooling rules", async () => {
+    const file = join(dir, 'candidates.jsonl');
+    // A model with a verifier (the fixture has none): the version the pipeline tests pin.
+    const { images } = await runEvalWithImages({ data: join(dir, 'data'), out: join(dir, 'eval-cand.json'), modelsDir: SHIPPED_MODELS, model: 'loupe-seg@1.4.0', profile: 'ring', candidatesOut: file });
+    const lines = await readCandidates(file);
+    expect(lines.map((l) => l.file)).toEqual(images.map((o) => o.entry.file));
+    let scored = 0;
+    for (const [i, line] of lines.entries()) {
+      const report = images[i]!.report;
+      for (const [kind, cs] of Object.entries(line.candidates)) {
+        const score = kind === 'porosity' ? report.families.porosity.score : report.families.polish.kindScores[kind]!;
+        expect(Math.max(0, ...cs.map((c) => c[2]))).toBeCloseTo(score, 3);
+        scored++;
+      }
+    }
+    expect(scored).toBeGreaterThan(0);
+    // The pipeline's rule, pooled offline, ranks each kind exactly as the eval's own per-kind AUROC.
+    const result = JSON.parse(readFileSync(join(dir, 'eval-cand.json'), 'utf8'));
+    const max = ruleAurocs(lines).find((r) => r.rule === 'max')!;
+    let ranked = 0;
+    for (const kind of ['scratch', 'haze', 'tool_mark', 'orange_peel']) {
+      const want = result.polishKinds[kind].auroc as number | null;
+      if (want === null) expect(max.auroc[kind]).toBeNull();
+      else {
+        expect(max.auroc[kind]).toBeCloseTo(want, 2);
+        ranked++;
+      }
+    }
+    expect(ranked).toBeGreaterThan(0);
   }, 120_000);
 });
