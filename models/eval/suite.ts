@@ -96,7 +96,7 @@ export interface SuiteRow {
 const f = (v: number | null | undefined, digits = 3) => (v === null || v === undefined ? '–' : v.toFixed(digits));
 
 /** The model card's table: one row per set, the issue's headline figures. */
-export function suiteMarkdown(rows: SuiteRow[]): string {
+export function suiteMarkdown(rows: readonly SuiteRow[]): string {
   const lines = [
     '| set | images | porosity AUROC | spacing AUROC | polish AUROC | porosity pixel AUROC | stone F1 | gap MAE mm | clean flagged | pore recall <0.1 / 0.1–0.3 / >0.3 mm | ms/photo |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
@@ -118,7 +118,7 @@ export function suiteMarkdown(rows: SuiteRow[]): string {
     }
   }
   // How visible the polish photos' defects are (`--visibility`): each bin's AUROC against the polish-clean photos.
-  const withVis = rows.filter((row) => row.result.polishVisibility);
+  const withVis = rows.filter((row) => row.result.polishVisibility?.family.some((b) => b.images > 0));
   if (withVis.length > 0) {
     const bins = withVis[0]!.result.polishVisibility!.family.map((b) => b.bin);
     lines.push('', `| set | ${bins.map((b) => `polish visibility ${b} levels: AUROC (caught / photos)`).join(' | ')} |`, `|---|${bins.map(() => '---|').join('')}`);
@@ -165,17 +165,21 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteRow[]> {
     });
     rows.push({ set, result });
   }
-  const all = await withEarlierRows(rows, o.out);
+  await writeSuiteMd(await withEarlierRows(rows, o.out), o.out, o.root);
+  return rows;
+}
+
+/** suite.md: the model card's tables for `all` and how each set was made. */
+export async function writeSuiteMd(all: readonly SuiteRow[], out: string, root: string): Promise<void> {
   const md = [
     `# Evaluation suite: ${all[0]?.result.model.id ?? '?'}@${all[0]?.result.model.version ?? '?'}`,
     '',
     suiteMarkdown(all),
     '',
-    ...all.map(({ set }) => `- **${set.name}**: ${set.what}. Made by \`${synthCommand(set, o.root)}\`.`),
+    ...all.map(({ set }) => `- **${set.name}**: ${set.what}. Made by \`${synthCommand(set, root)}\`.`),
     '',
   ].join('\n');
-  await writeFile(join(o.out, 'suite.md'), md);
-  return rows;
+  await writeFile(join(out, 'suite.md'), md);
 }
 
 /**

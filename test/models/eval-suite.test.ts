@@ -58,5 +58,9 @@ describe('eval suite table', () => {
     expect(table).toMatch(/^\| set \| polish visibility <4 levels: AUROC \(caught \/ photos\) \|/m);
     expect(table).toContain('| in-distribution | 0.500 (1 / 2) | 0.669 (7 / 19) | 0.820 (17 / 34) | – (28 / 67) |');
     expect(table.split('\n').filter((line) => line.startsWith('| real |'))).toHaveLength(1);
+    // A set with no polish photos gets no visibility row even when run with --visibility (all its bins are empty).
+    const realWithVis = { ...(await result('1.4.1', 'real')), polishVisibility: { measure: 'p90', family: bins.map((b) => ({ ...b, images: 0, caught: 0, auroc: null })), kinds: {} } };
+    const again = suiteMarkdown([{ set: setNamed('real'), result: realWithVis }]);
+    expect(again).not.toContain('visibility');
   });
 });
