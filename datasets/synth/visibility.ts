@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { z } from 'zod';
+import { readBinaryMask } from '../adapters/mask.js';
 import type { ManifestEntry } from '../manifest.schema.js';
 import { DomainSchema } from './options.schema.js';
 import { renderSample } from './render-sample.js';
@@ -94,8 +95,7 @@ export async function defectVisibility(dir: string, entry: ManifestEntry): Promi
   const delta = channelDelta(photo.data, bare.data);
   const out: Record<string, MaskVisibility> = {};
   for (const [name, rel] of masks) {
-    const { data } = await sharp(join(dir, rel)).extractChannel(0).raw().toBuffer({ resolveWithObject: true });
-    out[name] = maskVisibility(delta, data);
+    out[name] = maskVisibility(delta, (await readBinaryMask(join(dir, rel))).pixels);
   }
   return out;
 }

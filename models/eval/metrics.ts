@@ -41,6 +41,11 @@ export function auroc(scores: readonly number[], labels: readonly boolean[]): nu
   return (rankSumPos - (pos * (pos + 1)) / 2) / (pos * neg);
 }
 
+/** `auroc` of two groups of scores: positives against negatives (null when either is empty). */
+export function aurocOf(positives: readonly number[], negatives: readonly number[]): number | null {
+  return auroc([...positives, ...negatives], [...positives.map(() => true), ...negatives.map(() => false)]);
+}
+
 /** Average precision (area under the step precision-recall curve, as scikit-learn computes it). */
 export function averagePrecision(scores: readonly number[], labels: readonly boolean[]): number | null {
   const pos = labels.filter(Boolean).length;

@@ -7,7 +7,7 @@ import { createModelRegistry, inspect, loadProfiles, POLISH_KINDS, type Inspecti
 import { gateFor } from '../../pipeline/score.js';
 import { canMeasureVisibility, defectVisibility } from '../../datasets/synth/visibility.js';
 import { EvalResultSchema, type EvalResult } from './eval-result.schema.js';
-import { auroc, classificationMetrics, gapErrorsMm, matchStones, mean, PooledPixelAuroc } from './metrics.js';
+import { aurocOf, classificationMetrics, gapErrorsMm, matchStones, mean, PooledPixelAuroc } from './metrics.js';
 
 export interface EvalOptions {
   data: string;
@@ -119,18 +119,24 @@ function maxPlanes(planes: Float32Array[]): Float32Array {
   return out;
 }
 
+/** A polish photo under `--visibility`: its most visible defect, verdict and score, and each of its kinds'. */
+interface VisiblePolishPhoto {
+  family: number;
+  flagged: boolean;
+  score: number;
+  kinds: Array<{ kind: string; vis: number; score: number; caught: boolean }>;
+}
+
 /** The polish photos' visibility rows (see `polishVisibility` in the result schema). */
 function visibilityBins(
-  photos: Array<{ family: number; flagged: boolean; score: number; kinds: Array<{ kind: string; vis: number; score: number; caught: boolean }> }>,
+  photos: readonly VisiblePolishPhoto[],
   familyNegatives: number[],
   kindScores: Map<PolishKind, { neg: number[] }>,
 ): NonNullable<EvalResult['polishVisibility']> {
-  const rank = (pos: number[], neg: number[]) =>
-    pos.length && neg.length ? auroc([...pos, ...neg], [...pos.map(() => true), ...neg.map(() => false)]) : null;
   const inBin = (b: { lo: number; hi: number }, v: number) => v >= b.lo && v < b.hi;
   const family = VISIBILITY_BINS.map((b) => {
     const here = photos.filter((p) => inBin(b, p.family));
-    return { bin: b.bin, images: here.length, auroc: rank(here.map((p) => p.score), familyNegatives), caught: here.filter((p) => p.flagged).length };
+    return { bin: b.bin, images: here.length, auroc: aurocOf(here.map((p) => p.score), familyNegatives), caught: here.filter((p) => p.flagged).length };
   });
   const kinds = Object.fromEntries(
     POLISH_KINDS.map((k) => {
@@ -139,7 +145,7 @@ function visibilityBins(
         k,
         VISIBILITY_BINS.map((b) => {
           const here = rows.filter((r) => inBin(b, r.vis));
-          return { bin: b.bin, images: here.length, auroc: rank(here.map((r) => r.score), kindScores.get(k)!.neg), caught: here.filter((r) => r.caught).length };
+          return { bin: b.bin, images: here.length, auroc: aurocOf(here.map((r) => r.score), kindScores.get(k)!.neg), caught: here.filter((r) => r.caught).length };
         }),
       ];
     }),
@@ -213,7 +219,7 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
     // Per polish kind: the kind's score on photos holding it, and on photos with no polish defect.
     const kindScores = new Map<PolishKind, { pos: number[]; neg: number[] }>(POLISH_KINDS.map((k) => [k, { pos: [], neg: [] }]));
     // Per polish photo (with --visibility): each kind's visibility, score and whether it reached its gate.
-    const visible: Array<{ family: number; flagged: boolean; score: number; kinds: Array<{ kind: string; vis: number; score: number; caught: boolean }> }> = [];
+    const visible: VisiblePolishPhoto[] = [];
 
     if (options.candidatesOut) {
       await mkdir(dirname(resolve(options.candidatesOut)), { recursive: true });
@@ -239,10 +245,11 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
           models: lease.models,
           onMaps: (m) => (maps = m),
           ...(options.candidatesOut
-            ? { onKindCandidates: (kind: string, cs: readonly { x: number; y: number; source: number; probs: number[] }[], k: number) => (candidates[kind] = cs.map((c) => [c.x, c.y, c.probs[k]!, c.source])) }
+            ? { onKindCandidates: (kind, cs, k) => (candidates[kind] = cs.map((c) => [c.x, c.y, c.probs[k]!, c.source])) }
             : {}),
         },
       );
+      inspectMs += performance.now() - t0;
       if (options.candidatesOut) {
         const line: KindCandidatesLine = {
           file: entry.file,
@@ -253,7 +260,6 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
         };
         await appendFile(options.candidatesOut, JSON.stringify(line) + '\n');
       }
-      inspectMs += performance.now() - t0;
       if (report.verdict === 'retake') {
         retakes++;
         for (const r of report.quality.reasons) retakeReasons[r.code] = (retakeReasons[r.code] ?? 0) + 1;
@@ -397,7 +403,7 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
       polishKinds: Object.fromEntries(
         [...kindScores].map(([k, { pos, neg }]) => [
           k,
-          { auroc: auroc([...pos, ...neg], [...pos.map(() => true), ...neg.map(() => false)]), positives: pos.length, negatives: neg.length },
+          { auroc: aurocOf(pos, neg), positives: pos.length, negatives: neg.length },
         ]),
       ),
       ...(options.visibility ? { polishVisibility: visibilityBins(visible, scores.polish.filter((_, i) => !labels.polish[i]), kindScores) } : {}),

@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { POLISH_KINDS } from '../../pipeline/index.js';
-import { auroc } from './metrics.js';
+import { aurocOf } from './metrics.js';
 import type { KindCandidatesLine } from './run-eval.js';
 
 type Candidate = KindCandidatesLine['candidates'][string][number];
@@ -49,13 +49,12 @@ export function ruleAurocs(lines: readonly KindCandidatesLine[]): RuleRow[] {
   const polish = lines.filter((l) => l.labels.polish);
   return RULES.map((rule) => {
     const pooled = (l: KindCandidatesLine, kind: string) => rule.score(l.candidates[kind] ?? []);
-    const rank = (pos: number[], neg: number[]) => (pos.length && neg.length ? auroc([...pos, ...neg], [...pos.map(() => true), ...neg.map(() => false)]) : null);
     const out: Record<string, number | null> = {};
     for (const kind of POLISH_KINDS) {
-      out[kind] = rank(lines.filter((l) => l.kinds.includes(kind)).map((l) => pooled(l, kind)), clean.map((l) => pooled(l, kind)));
+      out[kind] = aurocOf(lines.filter((l) => l.kinds.includes(kind)).map((l) => pooled(l, kind)), clean.map((l) => pooled(l, kind)));
     }
     const family = (l: KindCandidatesLine) => Math.max(...POLISH_KINDS.map((k) => pooled(l, k)));
-    out.family = rank(polish.map(family), clean.map(family));
+    out.family = aurocOf(polish.map(family), clean.map(family));
     return { rule: rule.name, auroc: out };
   });
 }
