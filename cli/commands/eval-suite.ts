@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
+import { commandText, positiveInt } from '../command-line.js';
 
 const DEFAULT_MODELS_DIR = fileURLToPath(new URL('../../models', import.meta.url));
 
@@ -11,6 +12,19 @@ interface SuiteCliOptions {
   make: boolean;
   only?: string;
   visibility: boolean;
+  failures?: string;
+  failuresPerKind: string;
+}
+
+/** The command that remakes the galleries, recorded in each one's index (options spelt out, defaults included). */
+function commandLine(o: SuiteCliOptions): string {
+  const args = ['eval-suite', '--sets', o.sets, '--out', o.out];
+  if (o.model) args.push('--model', o.model);
+  if (o.models !== DEFAULT_MODELS_DIR) args.push('--models', o.models);
+  if (o.only) args.push('--only', o.only);
+  if (o.visibility) args.push('--visibility');
+  args.push('--failures', o.failures ?? '', '--failures-per-kind', o.failuresPerKind);
+  return commandText(args);
 }
 
 export function register(program: Command): void {
@@ -24,7 +38,10 @@ export function register(program: Command): void {
     .option('--make', 'generate or import a missing set first (synth takes ~1 min per 100 photos on 2 cores)', false)
     .option('--only <names>', 'comma-separated subset: in-distribution,shifted,real')
     .option('--visibility', 'also bin polish photos by how visible their defects are (re-renders each synthetic polish photo once)', false)
+    .option('--failures <dir>', "also write each set's failure gallery (overlays of the worst misses and false alarms) into <dir>/<set>/")
+    .option('--failures-per-kind <n>', 'photos per gallery section', '3')
     .action(async (options: SuiteCliOptions) => {
+      const perKind = positiveInt('--failures-per-kind', options.failuresPerKind)!;
       const { runSuite, suiteMarkdown } = await import('../../models/eval/suite.js');
       const rows = await runSuite({
         root: options.sets,
@@ -34,6 +51,7 @@ export function register(program: Command): void {
         make: options.make,
         ...(options.only ? { only: options.only.split(',') } : {}),
         visibility: options.visibility,
+        ...(options.failures ? { failures: { dir: options.failures, perKind, command: commandLine(options) } } : {}),
         log: (line) => process.stderr.write(`${line}\n`),
       });
       process.stdout.write(`${suiteMarkdown(rows)}\n`);

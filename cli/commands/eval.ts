@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
+import { commandText, positiveInt } from '../command-line.js';
 
 const DEFAULT_MODELS_DIR = fileURLToPath(new URL('../../models', import.meta.url));
 
@@ -16,15 +17,6 @@ interface EvalCliOptions {
   candidates?: string;
 }
 
-const positiveInt = (flag: string, value: string | undefined): number | undefined => {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${flag} must be a positive integer, got "${value}"`);
-  return n;
-};
-
-const shellWord = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
-
 /** The command that remakes the gallery, recorded in its index (options spelt out, defaults included). */
 function commandLine(o: EvalCliOptions): string {
   const args = ['eval', '--data', o.data, '--profile', o.profile, '--out', o.out];
@@ -33,7 +25,7 @@ function commandLine(o: EvalCliOptions): string {
   if (o.limit) args.push('--limit', o.limit);
   if (o.visibility) args.push('--visibility');
   args.push('--failures', o.failures ?? '', '--failures-per-kind', o.failuresPerKind);
-  return ['npx loupe', ...args.map(shellWord)].join(' ');
+  return commandText(args);
 }
 
 export function register(program: Command): void {

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EvalResultSchema, type EvalResult } from './eval-result.schema.js';
-import { runEval } from './run-eval.js';
+import { writeFailureGallery } from './failures-gallery.js';
+import { runEval, runEvalWithImages } from './run-eval.js';
 
 /**
  * The model-quality evaluation sets, defined once: the model card, README and `loupe eval-suite` all read them here.
@@ -138,6 +139,8 @@ export interface SuiteOptions {
   only?: string[];
   /** Bin polish photos by how visible their defects are (`loupe eval --visibility`; synthetic sets only). */
   visibility?: boolean;
+  /** Also write each set's failure gallery (`loupe eval --failures`) into `<dir>/<set name>/`. */
+  failures?: { dir: string; perKind: number; command: string };
   log: (line: string) => void;
 }
 
@@ -155,14 +158,23 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteRow[]> {
       if (!(await ensureSet(set, o.root, o.log))) continue;
     }
     o.log(`evaluating ${set.name} (${dir}, profile ${set.profile})`);
-    const result = await runEval({
+    const evalOptions = {
       data: dir,
       out: join(o.out, `${set.name}.json`),
       modelsDir: o.modelsDir,
       profile: set.profile,
       ...(o.model ? { model: o.model } : {}),
       ...(o.visibility ? { visibility: true } : {}),
-    });
+    };
+    if (!o.failures) {
+      rows.push({ set, result: await runEval(evalOptions) });
+      continue;
+    }
+    // The gallery needs every photo's report, so only this path keeps them (a set's reports carry their masks).
+    const { result, images } = await runEvalWithImages(evalOptions);
+    const outDir = join(o.failures.dir, set.name);
+    await writeFailureGallery({ data: dir, outDir, perKind: o.failures.perKind, result, images, command: o.failures.command });
+    o.log(`failure gallery: ${join(outDir, 'index.md')}`);
     rows.push({ set, result });
   }
   await writeSuiteMd(await withEarlierRows(rows, o.out), o.out, o.root);

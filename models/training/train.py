@@ -140,7 +140,8 @@ def auto_crop(samples) -> tuple[int, str]:
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", action="append", required=True, help="training manifest folder (repeatable)")
+    ap.add_argument("--data", action="append", required=True,
+                    help="training manifest folder (repeatable; a folder given k times is drawn k times as often)")
     ap.add_argument("--val", action="append", required=True, help="validation manifest folder (repeatable)")
     ap.add_argument("--out", required=True, help="model folder to export to, e.g. models/loupe-seg/0.1.0")
     ap.add_argument("--run", required=True, help="run name: <runs-dir>/<run>/")

@@ -1,9 +1,11 @@
+import { existsSync } from 'node:fs';
 import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { generateDataset } from '../../datasets/synth/generate.js';
 import { EvalResultSchema } from '../../models/eval/eval-result.schema.js';
-import { EVAL_SETS, suiteMarkdown, withEarlierRows } from '../../models/eval/suite.js';
+import { EVAL_SETS, runSuite, suiteMarkdown, withEarlierRows } from '../../models/eval/suite.js';
 
 // `loupe eval-suite --only` re-runs some sets; the suite table a model card quotes must keep the sets it did not re-run,
 // and only those made with the same model.
@@ -63,4 +65,31 @@ describe('eval suite table', () => {
     const again = suiteMarkdown([{ set: setNamed('real'), result: realWithVis }]);
     expect(again).not.toContain('visibility');
   });
+
+  it("writes each set's failure gallery beside its metrics when asked, naming the command that remakes it", async () => {
+    const root = await mkdtemp(join(tmpdir(), 'loupe-suite-sets-'));
+    dirs.push(root);
+    const set = setNamed('in-distribution');
+    await generateDataset({ out: join(root, set.folder), count: 4, seed: 33, size: 512, workers: 1, progress: false, domain: {} });
+    const out = join(root, 'eval');
+    const command = 'npx loupe eval-suite --sets ROOT --out OUT --failures GALLERY';
+    const rows = await runSuite({
+      root,
+      out,
+      modelsDir: join(import.meta.dirname, '..', 'fixtures', 'models'),
+      make: false,
+      only: ['in-distribution'],
+      failures: { dir: join(root, 'failures'), perKind: 2, command },
+      log: () => {},
+    });
+    expect(rows.map((r) => r.set.name)).toEqual(['in-distribution']);
+    expect(EvalResultSchema.parse(JSON.parse(await readFile(join(out, 'in-distribution.json'), 'utf8'))).images).toBe(4);
+    const index = await readFile(join(root, 'failures', 'in-distribution', 'index.md'), 'utf8');
+    expect(index).toContain(`# Failure gallery: loupe-fixture@`);
+    expect(index).toContain(command);
+    // Every overlay the index shows was written next to it.
+    const shown = [...index.matchAll(/\]\(([^)]+\.jpg)\)/g)].map((m) => m[1]!);
+    for (const file of shown) expect(existsSync(join(root, 'failures', 'in-distribution', file))).toBe(true);
+    expect(existsSync(join(root, 'failures', 'shifted'))).toBe(false);
+  }, 180_000);
 });
