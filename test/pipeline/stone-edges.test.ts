@@ -157,6 +157,18 @@ describe('girdle radius where the facet texture ends inside the girdle', () => {
     expect(Math.abs(at(5).r - 20)).toBeLessThan(1);
   });
 
+  it("gives every full stone of a row the row's girdle radius, sparkles or not, so equal seats give equal gaps", async () => {
+    const seats = row(8, (i) => (i === 2 ? { sparkle: { dx: 7, dy: -5 } } : i === 5 ? { sparkle: { dx: -6, dy: 4 } } : {}));
+    const stones = blindStones(seats);
+    const measured = measureStoneRow(luminance(await jpeg(renderRow(W, H, seats, { seed: 5 }))), W, H, stones);
+    expect(measured.stones.every((s) => s.measured)).toBe(true);
+    const byX = [...measured.stones].sort((a, b) => a.x - b.x);
+    for (const s of byX) expect(Math.abs(s.r - 20)).toBeLessThan(1);
+    const gaps = byX.slice(1).map((s, i) => Math.hypot(s.x - byX[i]!.x, s.y - byX[i]!.y) - s.r - byX[i]!.r);
+    const truth = seats.slice(1).map((s, i) => Math.hypot(s.x - seats[i]!.x, s.y - seats[i]!.y) - 40);
+    for (const [i, g] of gaps.entries()) expect(Math.abs(g - truth[i]!)).toBeLessThan(1);
+  });
+
   it.each<[string, Partial<Seat>]>([
     ['a deeply undersized stone, half its seat', { r: 10 }],
     ['an undersized stone whose seat two lamps light unevenly', { r: 15, lit: 0.8 }],
