@@ -16,3 +16,25 @@ export function shellWord(arg: string): string {
 export function commandText(args: readonly string[]): string {
   return ['npx loupe', ...args.map(shellWord)].join(' ');
 }
+
+/** The options every gallery-writing command records the same way. */
+export interface GalleryCommandOptions {
+  model?: string;
+  models: string;
+  visibility: boolean;
+  failures?: string;
+  failuresPerKind: string;
+}
+
+/**
+ * The command that remakes a failure gallery, recorded in its index: `args` (the command and its own options), then
+ * the options every such command shares, spelt out with their defaults.
+ */
+export function galleryCommand(args: readonly string[], o: GalleryCommandOptions, defaultModelsDir: string): string {
+  const all = [...args];
+  if (o.model) all.push('--model', o.model);
+  if (o.models !== defaultModelsDir) all.push('--models', o.models);
+  if (o.visibility) all.push('--visibility');
+  all.push('--failures', o.failures ?? '', '--failures-per-kind', o.failuresPerKind);
+  return commandText(all);
+}

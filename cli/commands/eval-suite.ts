@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
-import { commandText, positiveInt } from '../command-line.js';
+import { galleryCommand, positiveInt } from '../command-line.js';
 
 const DEFAULT_MODELS_DIR = fileURLToPath(new URL('../../models', import.meta.url));
 
@@ -14,17 +14,6 @@ interface SuiteCliOptions {
   visibility: boolean;
   failures?: string;
   failuresPerKind: string;
-}
-
-/** The command that remakes the galleries, recorded in each one's index (options spelt out, defaults included). */
-function commandLine(o: SuiteCliOptions): string {
-  const args = ['eval-suite', '--sets', o.sets, '--out', o.out];
-  if (o.model) args.push('--model', o.model);
-  if (o.models !== DEFAULT_MODELS_DIR) args.push('--models', o.models);
-  if (o.only) args.push('--only', o.only);
-  if (o.visibility) args.push('--visibility');
-  args.push('--failures', o.failures ?? '', '--failures-per-kind', o.failuresPerKind);
-  return commandText(args);
 }
 
 export function register(program: Command): void {
@@ -42,6 +31,7 @@ export function register(program: Command): void {
     .option('--failures-per-kind <n>', 'photos per gallery section', '3')
     .action(async (options: SuiteCliOptions) => {
       const perKind = positiveInt('--failures-per-kind', options.failuresPerKind)!;
+      const ownArgs = ['eval-suite', '--sets', options.sets, '--out', options.out, ...(options.only ? ['--only', options.only] : [])];
       const { runSuite, suiteMarkdown } = await import('../../models/eval/suite.js');
       const rows = await runSuite({
         root: options.sets,
@@ -51,7 +41,7 @@ export function register(program: Command): void {
         make: options.make,
         ...(options.only ? { only: options.only.split(',') } : {}),
         visibility: options.visibility,
-        ...(options.failures ? { failures: { dir: options.failures, perKind, command: commandLine(options) } } : {}),
+        ...(options.failures ? { failures: { dir: options.failures, perKind, command: galleryCommand(ownArgs, options, DEFAULT_MODELS_DIR) } } : {}),
         log: (line) => process.stderr.write(`${line}\n`),
       });
       process.stdout.write(`${suiteMarkdown(rows)}\n`);

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
-import { commandText, positiveInt } from '../command-line.js';
+import { galleryCommand, positiveInt } from '../command-line.js';
 
 const DEFAULT_MODELS_DIR = fileURLToPath(new URL('../../models', import.meta.url));
 
@@ -15,17 +15,6 @@ interface EvalCliOptions {
   failuresPerKind: string;
   visibility: boolean;
   candidates?: string;
-}
-
-/** The command that remakes the gallery, recorded in its index (options spelt out, defaults included). */
-function commandLine(o: EvalCliOptions): string {
-  const args = ['eval', '--data', o.data, '--profile', o.profile, '--out', o.out];
-  if (o.model) args.push('--model', o.model);
-  if (o.models !== DEFAULT_MODELS_DIR) args.push('--models', o.models);
-  if (o.limit) args.push('--limit', o.limit);
-  if (o.visibility) args.push('--visibility');
-  args.push('--failures', o.failures ?? '', '--failures-per-kind', o.failuresPerKind);
-  return commandText(args);
 }
 
 export function register(program: Command): void {
@@ -68,6 +57,7 @@ export function register(program: Command): void {
         process.stdout.write(formatEvalSummary(await runEval(evalOptions)) + '\n');
         return;
       }
+      const ownArgs = ['eval', '--data', options.data, '--profile', options.profile, '--out', options.out, ...(options.limit ? ['--limit', options.limit] : [])];
       const { runEvalWithImages } = await import('../../models/eval/run-eval.js');
       const { writeFailureGallery } = await import('../../models/eval/failures-gallery.js');
       const { formatGallerySummary } = await import('../../models/eval/format-eval.js');
@@ -79,7 +69,7 @@ export function register(program: Command): void {
         perKind,
         result,
         images,
-        command: commandLine(options),
+        command: galleryCommand(ownArgs, options, DEFAULT_MODELS_DIR),
       });
       process.stdout.write(formatGallerySummary(gallery) + '\n');
     });
