@@ -6,7 +6,7 @@ import { galleryCommand, positiveInt } from '../../cli/command-line.js';
 describe('the command a gallery records', () => {
   const base = { models: '/repo/models', visibility: false, failuresPerKind: '3' };
 
-  it('spells out the shared options after the command's own ones, --models only when not the default', () => {
+  it("spells out the shared options after the command's own ones, --models only when not the default", () => {
     expect(galleryCommand(['eval-suite', '--sets', '/data', '--out', 'eval'], { ...base, model: 'loupe-seg@1.12.0', failures: 'failures' }, '/repo/models')).toBe(
       'npx loupe eval-suite --sets /data --out eval --model loupe-seg@1.12.0 --failures failures --failures-per-kind 3',
     );
