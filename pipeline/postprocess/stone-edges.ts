@@ -28,8 +28,9 @@ import { median } from './median.js';
  *   raised the gap MAE on validation from 0.027 to 0.030 mm, and 10 % never reaches the profiles' undersize ratios
  *   (0.85-0.88). A stone whose crown texture already stops well inside the row's radius is smaller than its seat
  *   (undersized) and gets the edge where its own texture stops, but only when what lies between that edge and the
- *   row's radius is the seat's metal, uniform around the stone but for the light falling across it: its coarse angular variation (rays a sixteenth of a turn apart, the light's few smooth lobes
- *   taken out) at most SEAT_VARIATION_SHARE of the crown's. The stone's texture end is looked for down to
+ *   row's radius is the seat's metal, uniform around the stone but for the light falling across it: its coarse
+ *   angular variation (rays a sixteenth of a turn apart, the light's few smooth lobes taken out) at most
+ *   SEAT_VARIATION_SHARE of the crown's. The stone's texture end is looked for down to
  *   UNDERSIZE_FLOOR of the row's radius, inside the row's window, where a deeply undersized stone ends. Broad outer
  *   facets stop the fine texture early too, yet still differ from facet to facet; taken for a seat, they gave full
  *   stones ~0.75 of their radius on the validation photos, widening both neighbouring gaps by 0.2-0.5 mm and flagging
