@@ -24,7 +24,7 @@ import { median } from './median.js';
  *   structure (crown facets, girdle, seat cut) lines up best; where a sparkle pulled the heat peak well off the stone,
  *   the point the stone's circles vote for (`stoneCentre`).
  * - Each stone's radius: the row's, as a row is set with one calibre. Each stone's own texture edge within 10 % of
- *   the row's radius (used until session 14) added only its noise (a sparkle, facets that end early on one side): it
+ *   the row's radius, tried before, added only its noise (a sparkle, facets that end early on one side): it
  *   raised the gap MAE on validation from 0.027 to 0.030 mm, and 10 % never reaches the profiles' undersize ratios
  *   (0.85-0.88). A stone whose crown texture already stops well inside the row's radius is smaller than its seat
  *   (undersized) and gets the edge where its own texture stops, but only when what lies between that edge and the
@@ -441,7 +441,6 @@ function measureStone(plane: Plane, at: Sampler, s: { x: number; y: number; r: n
   const inner = Math.min(lo, UNDERSIZE_FLOOR * rowR);
   const p = polar(at, centre.x, centre.y, inner, rowR + band + 2, rays);
   const texture = profiles(p).texture;
-  const dT = derivative(texture, TEXTURE_DIFF);
   let r = rowR;
   if (row.crown > row.outside) {
     // Outermost radius where this stone's texture is still crown-like; well inside the row's radius: undersized.
@@ -450,7 +449,7 @@ function measureStone(plane: Plane, at: Sampler, s: { x: number; y: number; r: n
     while (j > stop && texture[j]! < midLevel) j--;
     const textureEnd = radiusAt(p, j);
     if (textureEnd <= rowR - band - SEAT_MIN_WIDTH && seatBetween(p, inner, textureEnd, rowR, band)) {
-      const small = extremum(dT, index(p, textureEnd - band), index(p, textureEnd + band), -1);
+      const small = extremum(derivative(texture, TEXTURE_DIFF), index(p, textureEnd - band), index(p, textureEnd + band), -1);
       r = small && small.value < 0 ? radiusAt(p, small.at) : textureEnd;
     }
   }
