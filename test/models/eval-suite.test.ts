@@ -89,6 +89,7 @@ describe('eval suite table', () => {
     expect(index).toContain(command);
     // Every overlay the index shows was written next to it.
     const shown = [...index.matchAll(/\]\(([^)]+\.jpg)\)/g)].map((m) => m[1]!);
+    expect(shown.length).toBeGreaterThan(0);
     for (const file of shown) expect(existsSync(join(root, 'failures', 'in-distribution', file))).toBe(true);
     expect(existsSync(join(root, 'failures', 'shifted'))).toBe(false);
   }, 180_000);
