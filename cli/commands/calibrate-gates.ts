@@ -11,6 +11,7 @@ interface GatesCliOptions {
   maxFpr: number;
   objective: 'fpr' | 'balanced';
   polishFamilyMaxFpr?: number;
+  pieceMaxFpr?: number;
 }
 
 function fraction(v: string): number {
@@ -35,12 +36,14 @@ export function register(program: Command): void {
     .option('--objective <fpr|balanced>', 'fpr: lowest gate within --max-fpr; balanced: best balanced accuracy (pass/fail photos)', objectiveArg, 'fpr')
     .option('--max-fpr <x>', "largest share of a channel's negative photos allowed at or above its gate", fraction, 0.01)
     .option('--polish-family-max-fpr <x>', 'also bound the share of polish-clean photos flagged by any polish kind (one common per-kind rate, at most --max-fpr)', fraction)
+    .option('--piece-max-fpr <x>', 'also bound the share of clean pieces flagged by any family, spacing included (scales --max-fpr and --polish-family-max-fpr down together)', fraction)
     .action(async (o: GatesCliOptions) => {
       if (!o.model.includes('@')) throw new InvalidArgumentError('--model needs id@version');
       const { calibrateGates } = await import('../../models/eval/calibrate-gates.js');
       const stats = await calibrateGates({
         data: o.data, modelsDir: o.models, model: o.model, profile: o.profile, maxFpr: o.maxFpr, objective: o.objective,
         ...(o.polishFamilyMaxFpr !== undefined ? { polishFamilyMaxFpr: o.polishFamilyMaxFpr } : {}),
+        ...(o.pieceMaxFpr !== undefined ? { pieceMaxFpr: o.pieceMaxFpr } : {}),
         log: (line) => process.stderr.write(`${line}\n`),
       });
       const rows = Object.entries(stats).map(([ch, s]) =>

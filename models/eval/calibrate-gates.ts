@@ -47,6 +47,14 @@ export interface CalibrateGatesOptions {
    */
   polishFamilyMaxFpr?: number;
   /**
+   * `fpr` only: also bound the share of clean pieces (jewelry photos clean in every family that passed the quality gate)
+   * flagged by any family: porosity, any polish kind, or stone spacing, whose mm rule no gate here moves. `maxFpr` and
+   * `polishFamilyMaxFpr` are then scaled down together, by the largest factor (a 1/40 grid) whose union stays within
+   * this. The families' bounds alone add up: porosity and polish at 5 % each plus spacing's measurement misses flagged
+   * 8 % of clean in-distribution pieces (loupe-seg 1.12.0).
+   */
+  pieceMaxFpr?: number;
+  /**
    * Photos already scored through the pipeline, used instead of scoring `data` with `model`: `loupe train --folds`
    * passes each training photo as scored by the member that never saw it. `data` then only names where they came from.
    */
@@ -178,6 +186,64 @@ export function polishFamilyBound(images: ImageOutcome[], maxFpr: number, family
   return best!;
 }
 
+interface PieceBound {
+  /** The factor `maxFpr` and `polishFamilyMaxFpr` were scaled by. */
+  scale: number;
+  stats: Record<string, GateStat>;
+  polish: PolishFamilyBound | null;
+  /** Clean pieces (clean in every family, passed the quality gate), the share any family flags, and spacing's share. */
+  negatives: number;
+  falsePositiveRate: number;
+  spacingFalsePositiveRate: number;
+}
+
+const PIECE_SCALE_STEPS = 40;
+
+/** A jewelry photo with no defect of any family that the quality gate let through: what a clean-piece false alarm is counted on. */
+function isCleanPiece(o: ImageOutcome): boolean {
+  const l = o.entry.labels;
+  return o.entry.piece !== null && !l.porosity && !l.stone_spacing && !l.polish && o.report.verdict !== 'retake';
+}
+
+/** Per-channel gates at `maxFpr` (polish within `polishFamilyMaxFpr` when given). */
+function channelGates(images: ImageOutcome[], maxFpr: number, polishFamilyMaxFpr: number | undefined): { stats: Record<string, GateStat>; polish: PolishFamilyBound | null } {
+  const stats: Record<string, GateStat> = {};
+  const por = gateAtFpr(porosityRows(images), maxFpr);
+  if (por) stats.porosity = por;
+  if (polishFamilyMaxFpr !== undefined) {
+    const polish = polishFamilyBound(images, maxFpr, polishFamilyMaxFpr);
+    return { stats: { ...stats, ...polish.stats }, polish };
+  }
+  for (const kind of POLISH_KINDS) {
+    const s = gateAtFpr(polishRows(images, kind), maxFpr);
+    if (s) stats[kind] = s;
+  }
+  return { stats, polish: null };
+}
+
+/**
+ * The channel gates scaled down together until at most `pieceMaxFpr` of clean pieces are flagged by any family. When
+ * spacing alone flags more, every gate ends above its highest negative (scale 0) and the bound is not met; the caller
+ * reads that from `falsePositiveRate`.
+ */
+export function pieceBound(images: ImageOutcome[], maxFpr: number, polishFamilyMaxFpr: number | undefined, pieceMaxFpr: number): PieceBound {
+  const pieces = images.filter(isCleanPiece);
+  const reaches = (o: ImageOutcome, stats: Record<string, GateStat>) =>
+    (stats.porosity !== undefined && o.report.families.porosity.score >= stats.porosity.threshold) ||
+    POLISH_KINDS.some((k) => stats[k] !== undefined && (o.report.families.polish.kindScores[k] ?? 0) >= stats[k]!.threshold);
+  const spacing = pieces.filter((o) => o.flagged.stone_spacing).length;
+  let bound: PieceBound | null = null;
+  for (let step = PIECE_SCALE_STEPS; step >= 0; step--) {
+    const scale = step / PIECE_SCALE_STEPS;
+    const gates = channelGates(images, maxFpr * scale, polishFamilyMaxFpr === undefined ? undefined : polishFamilyMaxFpr * scale);
+    const flagged = pieces.filter((o) => o.flagged.stone_spacing || reaches(o, gates.stats)).length;
+    const rate = pieces.length ? flagged / pieces.length : 0;
+    bound = { scale, ...gates, negatives: pieces.length, falsePositiveRate: rate, spacingFalsePositiveRate: pieces.length ? spacing / pieces.length : 0 };
+    if (rate <= pieceMaxFpr) break;
+  }
+  return bound!;
+}
+
 async function scoreFolders(data: string[], modelsDir: string, model: string, profile: string, log: (line: string) => void): Promise<ImageOutcome[]> {
   const scratch = await mkdtemp(join(tmpdir(), 'loupe-gates-'));
   const images: ImageOutcome[] = [];
@@ -199,21 +265,25 @@ export async function calibrateGates(o: CalibrateGatesOptions): Promise<Record<s
 
   const objective = o.objective ?? 'fpr';
   if (objective === 'fpr' && o.maxFpr === undefined) throw new Error('calibrateGates: the fpr objective needs maxFpr');
-  const gate = (rows: Scored[]) => (objective === 'balanced' ? gateBalanced(rows) : gateAtFpr(rows, o.maxFpr!));
-  const stats: Record<string, GateStat> = {};
-  const por = gate(porosityRows(images));
-  if (por) stats.porosity = por;
+  if (objective !== 'fpr' && o.pieceMaxFpr !== undefined) throw new Error('calibrateGates: pieceMaxFpr needs the fpr objective');
+  let stats: Record<string, GateStat> = {};
   let family: PolishFamilyBound | null = null;
-  if (objective === 'fpr' && o.polishFamilyMaxFpr !== undefined) {
-    family = polishFamilyBound(images, o.maxFpr!, o.polishFamilyMaxFpr);
-    Object.assign(stats, family.stats);
-    log(`polish family: kinds at FPR ${family.perKindFpr} each; any kind flags ${family.falsePositiveRate.toFixed(3)} of ${family.negatives} polish-clean photos and catches ${family.recall.toFixed(3)} of ${family.positives} polish photos`);
-  } else {
+  let piece: PieceBound | null = null;
+  if (objective === 'balanced') {
+    const por = gateBalanced(porosityRows(images));
+    if (por) stats.porosity = por;
     for (const kind of POLISH_KINDS) {
-      const s = gate(polishRows(images, kind));
+      const s = gateBalanced(polishRows(images, kind));
       if (s) stats[kind] = s;
     }
+  } else if (o.pieceMaxFpr !== undefined) {
+    piece = pieceBound(images, o.maxFpr!, o.polishFamilyMaxFpr, o.pieceMaxFpr);
+    ({ stats, polish: family } = piece);
+    log(`clean pieces: channels at ${piece.scale} of their rates; any family flags ${piece.falsePositiveRate.toFixed(3)} of ${piece.negatives} (spacing alone ${piece.spacingFalsePositiveRate.toFixed(3)})${piece.falsePositiveRate > o.pieceMaxFpr ? `: ABOVE the bound ${o.pieceMaxFpr} even with every gate above its highest negative` : ''}`);
+  } else {
+    ({ stats, polish: family } = channelGates(images, o.maxFpr!, o.polishFamilyMaxFpr));
   }
+  if (family) log(`polish family: kinds at FPR ${family.perKindFpr} each; any kind flags ${family.falsePositiveRate.toFixed(3)} of ${family.negatives} polish-clean photos and catches ${family.recall.toFixed(3)} of ${family.positives} polish photos`);
 
   const [id, version] = o.model.split('@');
   const path = join(o.modelsDir, id!, version!, 'model.json');
@@ -227,11 +297,13 @@ export async function calibrateGates(o: CalibrateGatesOptions): Promise<Record<s
     objective === 'balanced'
       ? "the report score maximising balanced accuracy on that channel's validation photos (middle of the widest run of best cut points; channels without positives and negatives keep their gate)"
       : `the lowest report score at which at most ${o.maxFpr} of that channel's negative validation photos reach it` +
-        (family ? `; polish kinds at a common rate of ${family.perKindFpr}, the largest at which at most ${o.polishFamilyMaxFpr} of polish-clean photos reach any polish kind's gate` : '');
+        (family ? `; polish kinds at a common rate of ${family.perKindFpr}, the largest at which at most ${o.polishFamilyMaxFpr} of polish-clean photos reach any polish kind's gate` : '') +
+        (piece ? `; both bounds scaled by ${piece.scale}, the largest factor at which at most ${o.pieceMaxFpr} of clean pieces are flagged by any family (spacing's mm rule included)` : '');
   ops.imageGates = {
     method: `imageThreshold per channel: ${rule} (loupe calibrate-gates, through the pipeline: piece mask, evidence planes and the profile's test-time augmentation as in service)`,
     objective,
     ...(objective === 'fpr' ? { maxFpr: o.maxFpr } : {}),
+    ...(piece ? { cleanPieces: { maxFpr: o.pieceMaxFpr, scale: piece.scale, falsePositiveRate: piece.falsePositiveRate, spacingFalsePositiveRate: piece.spacingFalsePositiveRate, negatives: piece.negatives } } : {}),
     ...(family ? { polishFamily: { maxFpr: o.polishFamilyMaxFpr, perKindFpr: family.perKindFpr, falsePositiveRate: family.falsePositiveRate, recall: family.recall, negatives: family.negatives, positives: family.positives } } : {}),
     profile: o.profile,
     calibratedOn: o.data,

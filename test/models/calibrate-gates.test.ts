@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { gateAtFpr, gateBalanced, polishFamilyBound } from '../../models/eval/calibrate-gates.js';
+import { gateAtFpr, gateBalanced, pieceBound, polishFamilyBound } from '../../models/eval/calibrate-gates.js';
 import type { ImageOutcome } from '../../models/eval/run-eval.js';
 
 const rows = (neg: number[], pos: number[]) => [
@@ -92,5 +92,63 @@ describe('polish family bound', () => {
     expect(flagged(b.perKindFpr + 0.0025)).toBeGreaterThan(0.05);
     expect(flagged(0.05)).toBeGreaterThan(0.15);
     for (const k of kinds) expect(b.stats[k]!.falsePositiveRate).toBeLessThanOrEqual(b.perKindFpr + 1e-9);
+  });
+});
+
+describe('clean-piece bound', () => {
+  const kinds = ['scratch', 'haze', 'tool_mark', 'orange_peel'] as const;
+  type Kind = (typeof kinds)[number];
+  interface Photo {
+    porosity?: number;
+    polish?: Partial<Record<Kind, number>>;
+    spacingFlag?: boolean;
+    defect?: 'porosity' | Kind;
+    piece?: string | null;
+    verdict?: 'pass' | 'retake';
+  }
+  const photo = (p: Photo) =>
+    ({
+      entry: {
+        piece: p.piece === undefined ? 'ring_shank' : p.piece,
+        labels: { porosity: p.defect === 'porosity', stone_spacing: false, polish: p.defect !== undefined && p.defect !== 'porosity' },
+        defects: p.defect && p.defect !== 'porosity' ? [{ family: 'polish', kind: p.defect }] : [],
+      },
+      report: {
+        verdict: p.verdict ?? 'pass',
+        families: { porosity: { score: p.porosity ?? 0 }, polish: { kindScores: { scratch: 0, haze: 0, tool_mark: 0, orange_peel: 0, ...p.polish } } },
+      },
+      flagged: { porosity: false, stone_spacing: p.spacingFlag ?? false, polish: false },
+    }) as unknown as ImageOutcome;
+  // 200 clean pieces whose porosity and polish false alarms fall on different photos, 4 flagged by spacing's mm rule.
+  const clean = Array.from({ length: 200 }, (_, i) =>
+    photo({ porosity: i % 2 === 0 ? (i % 100) / 200 : 0, polish: i % 2 === 1 ? { [kinds[(i >> 1) % 4]!]: (i % 100) / 100 } : {}, spacingFlag: i % 50 === 7 }),
+  );
+  const defects = [
+    ...Array.from({ length: 20 }, (_, i) => photo({ porosity: 0.3 + i / 40, defect: 'porosity' })),
+    ...kinds.flatMap((k) => Array.from({ length: 10 }, (_, i) => photo({ polish: { [k]: 0.5 + i / 20 }, defect: k }))),
+  ];
+  // Neither a retake nor a photo of no piece (a magnetic tile) is a clean piece, however high they score.
+  const others = [photo({ porosity: 0.99, verdict: 'retake' }), photo({ porosity: 0.99, piece: null })];
+  const images = [...clean, ...defects, ...others];
+
+  it('scales every channel down together to the largest factor that keeps clean pieces within the bound', () => {
+    const b = pieceBound(images, 0.05, 0.05, 0.06);
+    expect(b.negatives).toBe(200);
+    expect(b.spacingFalsePositiveRate).toBeCloseTo(4 / 200, 9);
+    expect(b.falsePositiveRate).toBeLessThanOrEqual(0.06);
+    expect(b.scale).toBeLessThan(1);
+    // Unscaled, the families add up past the bound; one grid step looser than the chosen factor breaks it.
+    expect(pieceBound(images, 0.05, 0.05, 1).falsePositiveRate).toBeGreaterThan(0.06);
+    const looser = b.scale + 1 / 40;
+    expect(pieceBound(images, 0.05 * looser, 0.05 * looser, 1).falsePositiveRate).toBeGreaterThan(0.06);
+    // The tighter gates still catch defects.
+    expect(b.stats.porosity!.recall).toBeGreaterThan(0.5);
+  });
+
+  it('says when spacing alone exceeds the bound: every gate above its highest negative, the rate above the bound', () => {
+    const b = pieceBound(images, 0.05, 0.05, 0.01);
+    expect(b.scale).toBe(0);
+    expect(b.stats.porosity!.falsePositiveRate).toBe(0);
+    expect(b.falsePositiveRate).toBeCloseTo(4 / 200, 9);
   });
 });
