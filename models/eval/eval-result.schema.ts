@@ -52,6 +52,9 @@ export const EvalResultSchema = z.object({
   }),
   /** Share of images with every label false that got any verdict other than `pass`. */
   cleanFalseFlagRate: metric,
+  /** Of the clean photos the quality gate let through (not `retake`), the share any family flagged: the false alarms
+   * on clean pieces proper, apart from photos sent back for a retake; absent in older results. */
+  cleanDefectFlagRate: metric.optional(),
   /** Clean photos flagged, by the family whose verdict was not `pass` (or `retake`); absent in older results. */
   cleanFlaggedBy: z
     .object({ images: z.number().int(), porosity: z.number().int(), stone_spacing: z.number().int(), polish: z.number().int(), retake: z.number().int() })

@@ -210,6 +210,9 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
     const byScale = SCALE_BINS.map((b) => ({ ...b, idx: [] as number[] }));
     let cleanImages = 0;
     let cleanFlagged = 0;
+    // Clean photos the quality gate let through, and those of them any family flagged.
+    let cleanJudged = 0;
+    let cleanDefectFlagged = 0;
     // Which family raised each false alarm on a clean photo (a photo can count under several).
     const cleanFlaggedBy = { porosity: 0, stone_spacing: 0, polish: 0, retake: 0 };
     let retakes = 0;
@@ -293,7 +296,11 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
         cleanImages++;
         if (report.verdict !== 'pass') cleanFlagged++;
         if (report.verdict === 'retake') cleanFlaggedBy.retake++;
-        else for (const f of FAMILY_KEYS) if (report.families[f].verdict !== 'pass') cleanFlaggedBy[f]++;
+        else {
+          cleanJudged++;
+          if (report.verdict !== 'pass') cleanDefectFlagged++;
+          for (const f of FAMILY_KEYS) if (report.families[f].verdict !== 'pass') cleanFlaggedBy[f]++;
+        }
       }
       const scaleBin = byScale.find((b) => (entry.mmPerPx === null ? b.bin === 'unknown' : entry.mmPerPx >= b.lo && entry.mmPerPx < b.hi));
       scaleBin?.idx.push(i);
@@ -393,6 +400,7 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
         gapPairsMatched: gapsMatched,
       },
       cleanFalseFlagRate: cleanImages > 0 ? cleanFlagged / cleanImages : null,
+      cleanDefectFlagRate: cleanJudged > 0 ? cleanDefectFlagged / cleanJudged : null,
       cleanFlaggedBy: { images: cleanImages, ...cleanFlaggedBy },
       retakes,
       retakeReasons,

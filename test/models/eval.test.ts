@@ -39,6 +39,16 @@ describe('loupe eval', () => {
     expect(written.timing.msPerImage).toBeGreaterThan(0);
   }, 120_000);
 
+  it('counts false alarms on clean pieces among the photos judged, apart from those sent back for a retake', async () => {
+    const { result, images } = await runEvalWithImages({ data: join(dir, 'data'), out: join(dir, 'clean.json'), modelsDir: FIXTURE_MODELS, profile: 'ring' });
+    const clean = images.filter((o) => !o.entry.labels.porosity && !o.entry.labels.stone_spacing && !o.entry.labels.polish);
+    const judged = clean.filter((o) => o.report.verdict !== 'retake');
+    expect(clean.length).toBeGreaterThan(0);
+    expect(result.cleanFalseFlagRate).toBe(clean.filter((o) => o.report.verdict !== 'pass').length / clean.length);
+    expect(result.cleanDefectFlagRate).toBe(judged.length ? judged.filter((o) => o.report.verdict !== 'pass').length / judged.length : null);
+    expect(result.cleanFlaggedBy!.retake).toBe(clean.length - judged.length);
+  }, 120_000);
+
   it("ranks each polish kind's score on the photos holding it against the polish-clean photos only", async () => {
     const { result, images } = await runEvalWithImages({ data: join(dir, 'data'), out: join(dir, 'eval-kinds.json'), modelsDir: FIXTURE_MODELS, profile: 'ring' });
     const clean = images.filter((o) => !o.entry.labels.polish);
