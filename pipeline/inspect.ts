@@ -14,6 +14,7 @@ import { compactMask } from './postprocess/rle.js';
 import { analyseSpacing } from './postprocess/spacing.js';
 import { emptySeatDiscs, maskOutsideDiscs, outsideDiscs } from './postprocess/empty-seats.js';
 import { detectStones } from './postprocess/stones.js';
+import { refineStones } from './stone-refine.js';
 import { centreToPhoto, round } from './postprocess/coords.js';
 import { planePeak } from './postprocess/regions.js';
 import { cropRgb, pieceCropRect } from './piece-crop.js';
@@ -291,7 +292,10 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
   );
   const stoneOp = required(heat.set.model.manifest.operatingPoints.stones, `stones operating point in ${heat.set.model.id}/model.json`);
   const hs = heat.set.scale;
-  const detected = detectStones(heat.plane, radius.plane, heat.set.maps.width, heat.set.maps.height, stoneOp, heat.set.rgb);
+  const found = detectStones(heat.plane, radius.plane, heat.set.maps.width, heat.set.maps.height, stoneOp, heat.set.rgb);
+  const refiner = heat.set.model.stoneRefiner;
+  const refinerSpec = heat.set.model.manifest.stoneRefiner;
+  const detected = refiner && refinerSpec ? await refineStones(refiner, refinerSpec, heat.set.rgb, found, timings) : found;
   // The stones in another model's working px (in practice one model: the same).
   const stonesAt = (set: MapSet) => {
     const f = hs.scaleToPhoto / set.scale.scaleToPhoto;

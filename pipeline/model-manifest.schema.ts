@@ -108,6 +108,31 @@ export const VerifierSchema = z
   })
   .passthrough();
 
+/**
+ * The stone refiner (loupe-seg 1.14.0 on): from a crop around each stone as the photo measurement placed it, the way to
+ * its true centre and radius (`pipeline/stone-refine.ts`, trained by `models/training/train_stone_refiner.py`). It
+ * reads the photo, not the seg model's planes, but ships in the version whose stone measurement it was validated behind.
+ */
+export const StoneRefinerSchema = z.object({
+  file: z.string().min(1),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  sizeBytes: z.number().int().positive(),
+  /** Input name: `[N, 3, cropPx, cropPx]`, each crop's channels less their means, over one spread (see the module). */
+  input: z.string().min(1),
+  /** Output name: `[N, 3]`: centre offset x, y and log radius ratio, in the estimated radius. */
+  output: z.string().min(1),
+  cropPx: z.number().int().positive(),
+  /** The crop's side in estimated radii. */
+  cropSide: z.number().positive(),
+  /** Bilinear sub-samples per crop pixel and axis, averaged. */
+  supersample: z.number().int().positive(),
+  iterations: z.number().int().positive(),
+  /** A step moving the centre farther than this many radii, or scaling the radius outside `radiusRange`, ends the
+   * stone's refinement where it stands. */
+  maxShift: z.number().positive(),
+  radiusRange: z.tuple([z.number().positive(), z.number().positive()]),
+}).passthrough();
+
 export const ModelManifestSchema = z.object({
   schemaVersion: z.literal(1),
   id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
@@ -148,8 +173,10 @@ export const ModelManifestSchema = z.object({
     .passthrough(),
   metrics: z.record(z.string(), z.unknown()),
   verifier: VerifierSchema.optional(),
+  stoneRefiner: StoneRefinerSchema.optional(),
 });
 export type Verifier = z.infer<typeof VerifierSchema>;
+export type StoneRefiner = z.infer<typeof StoneRefinerSchema>;
 export type ModelManifest = z.infer<typeof ModelManifestSchema>;
 export type ModelOutput = z.infer<typeof ModelOutputSchema>;
 export type OperatingPoint = z.infer<typeof OperatingPointSchema>;

@@ -28,11 +28,13 @@ export interface LoadedModel {
   readonly session: InferenceSession;
   /** The polish verifier's session, when `manifest.verifier` names one (see `pipeline/verify.ts`). */
   readonly verifier?: InferenceSession;
+  /** The stone refiner's session, when `manifest.stoneRefiner` names one (see `pipeline/stone-refine.ts`). */
+  readonly stoneRefiner?: InferenceSession;
 }
 
 /** Releases every session a loaded model holds. */
 export async function releaseModel(model: LoadedModel): Promise<void> {
-  await Promise.all([model.session.release(), model.verifier?.release()]);
+  await Promise.all([model.session.release(), model.verifier?.release(), model.stoneRefiner?.release()]);
 }
 
 export interface ModelLease {
@@ -202,15 +204,15 @@ export async function loadModel(versionDir: string, intraOpThreads = availablePa
     }
   }
   let verifier: InferenceSession | undefined;
-  if (manifest.verifier) {
-    try {
-      verifier = await loadVerifier(versionDir, jsonPath, manifest.verifier, intraOpThreads);
-    } catch (error) {
-      await session.release();
-      throw error;
-    }
+  let stoneRefiner: InferenceSession | undefined;
+  try {
+    if (manifest.verifier) verifier = await loadPart(versionDir, jsonPath, manifest.verifier, 'verifier.', intraOpThreads);
+    if (manifest.stoneRefiner) stoneRefiner = await loadPart(versionDir, jsonPath, manifest.stoneRefiner, 'stoneRefiner.', intraOpThreads);
+  } catch (error) {
+    await Promise.all([session.release(), verifier?.release()]);
+    throw error;
   }
-  return { id: manifest.id, version: manifest.version, dir: versionDir, manifest, session, ...(verifier ? { verifier } : {}) };
+  return { id: manifest.id, version: manifest.version, dir: versionDir, manifest, session, ...(verifier ? { verifier } : {}), ...(stoneRefiner ? { stoneRefiner } : {}) };
 }
 
 /**
@@ -240,12 +242,19 @@ async function checkedSession(
   }
 }
 
-async function loadVerifier(versionDir: string, jsonPath: string, spec: Verifier, intraOpThreads: number): Promise<InferenceSession> {
+/** A network a version carries beside its seg model (`verifier`, `stoneRefiner`), checked like it. */
+async function loadPart(
+  versionDir: string,
+  jsonPath: string,
+  spec: Pick<Verifier, 'file' | 'sizeBytes' | 'sha256' | 'input' | 'output'>,
+  fields: string,
+  intraOpThreads: number,
+): Promise<InferenceSession> {
   const path = join(versionDir, spec.file);
-  const session = await checkedSession(path, jsonPath, spec, 'verifier.', intraOpThreads);
+  const session = await checkedSession(path, jsonPath, spec, fields, intraOpThreads);
   if (!session.inputNames.includes(spec.input) || !session.outputNames.includes(spec.output)) {
     await session.release();
-    throw invalid(jsonPath, 'verifier.input', `"${spec.input}" -> "${spec.output}" but ${path} takes [${session.inputNames.join(', ')}] -> [${session.outputNames.join(', ')}]`);
+    throw invalid(jsonPath, `${fields}input`, `"${spec.input}" -> "${spec.output}" but ${path} takes [${session.inputNames.join(', ')}] -> [${session.outputNames.join(', ')}]`);
   }
   return session;
 }

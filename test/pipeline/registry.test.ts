@@ -19,15 +19,16 @@ async function fixtureDir(): Promise<{ root: string; version: string }> {
   return { root, version: join(root, FIXTURE_ID, FIXTURE_VERSION) };
 }
 
-/** The newest shipped loupe-seg version that carries a polish verifier: its file and its model.json section. */
-async function shippedVerifier(): Promise<{ file: string; spec: Record<string, unknown> }> {
+/** The newest shipped loupe-seg version that carries `part` (a polish verifier, a stone refiner): its file and its model.json section. */
+async function shippedPart(part: 'verifier' | 'stoneRefiner'): Promise<{ file: string; spec: Record<string, unknown> }> {
   const root = join(import.meta.dirname, '../../models/loupe-seg');
   const versions = (await readdir(root, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
   for (const v of versions.sort((a, b) => b.localeCompare(a, undefined, { numeric: true }))) {
-    const json = JSON.parse(await readFile(join(root, v, 'model.json'), 'utf8')) as { verifier?: Record<string, unknown> & { file: string } };
-    if (json.verifier) return { file: join(root, v, json.verifier.file), spec: json.verifier };
+    const json = JSON.parse(await readFile(join(root, v, 'model.json'), 'utf8')) as Record<string, (Record<string, unknown> & { file: string }) | undefined>;
+    const spec = json[part];
+    if (spec) return { file: join(root, v, spec.file), spec };
   }
-  throw new Error(`no version under ${root} ships a verifier`);
+  throw new Error(`no version under ${root} ships a ${part}`);
 }
 
 /** A copy of the fixture's version as `version` (its model.json saying so), made the active one. */
@@ -79,7 +80,7 @@ describe('model registry', () => {
 
   it('loads a polish verifier named in model.json and refuses one whose bytes disagree with it', async () => {
     const { version } = await fixtureDir();
-    const shipped = await shippedVerifier();
+    const shipped = await shippedPart('verifier');
     await cp(shipped.file, join(version, 'verifier.onnx'));
     await editJson(join(version, 'model.json'), (j) => {
       j.verifier = shipped.spec;
@@ -97,6 +98,29 @@ describe('model registry', () => {
     const error = await refusal(loadModel(version, 1));
     expect(isPipelineError(error, 'model_invalid')).toBe(true);
     expect(error.message).toContain('verifier.sha256');
+  });
+
+  it('loads a stone refiner named in model.json and refuses one whose input name disagrees with its network', async () => {
+    const { version } = await fixtureDir();
+    const shipped = await shippedPart('stoneRefiner');
+    await cp(shipped.file, join(version, 'stone-refiner.onnx'));
+    await editJson(join(version, 'model.json'), (j) => {
+      j.stoneRefiner = shipped.spec;
+    });
+    const model = await loadModel(version, 1);
+    try {
+      const px = shipped.spec.cropPx as number;
+      const out = await model.stoneRefiner!.run({ crops: new Tensor('float32', new Float32Array(2 * 3 * px * px), [2, 3, px, px]) });
+      expect(out.offsets!.dims).toEqual([2, 3]);
+    } finally {
+      await releaseModel(model);
+    }
+    await editJson(join(version, 'model.json'), (j) => {
+      (j.stoneRefiner as { input: string }).input = 'pixels';
+    });
+    const error = await refusal(loadModel(version, 1));
+    expect(isPipelineError(error, 'model_invalid')).toBe(true);
+    expect(error.message).toMatch(/stoneRefiner\.input: "pixels" -> "offsets" but .*stone-refiner\.onnx takes \[crops\]/);
   });
 
   it('refuses a model.json whose input name does not match the network', async () => {
