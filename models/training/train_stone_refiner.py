@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import stone_refiner as R  # noqa: E402
 from data import display_path  # noqa: E402
 from export import sha256_file  # noqa: E402
+from run_checkpoint import RunCheckpoint  # noqa: E402
 
 THREADS = int(os.environ.get("LOUPE_TRAIN_THREADS", "2"))
 PER_STONE = 6
@@ -184,39 +185,16 @@ def main(argv=None) -> None:
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     version = os.path.basename(os.path.normpath(args.out))
     run_dir = args.run_dir or os.path.join(os.path.dirname(os.path.abspath(__file__)), "runs", f"stone-refiner-{version}")
-    ckpt = os.path.join(run_dir, "last.pt")
     plan = {"data": args.data, "val": args.val, "steps": args.steps, "batch": args.batch, "lr": args.lr, "seed": args.seed, "limit": args.limit}
-    start, elapsed = 0, 0.0
-    if args.resume:
-        if not os.path.exists(ckpt):
-            raise SystemExit(f"--resume: {ckpt} does not exist")
-        ck = torch.load(ckpt, map_location="cpu")
-        if ck["plan"] != plan:
-            raise SystemExit(f"--resume: {ckpt} was made by another plan: {ck['plan']}")
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        rng.bit_generator.state = ck["rng"]
-        torch.set_rng_state(ck["torchRng"])
-        start, elapsed = ck["step"], ck["elapsedS"]
-        log(f"resumed from {ckpt} at step {start}")
-    elif os.path.exists(ckpt):
-        raise SystemExit(f"{ckpt} exists: pass --resume to continue it, or remove it")
-    os.makedirs(run_dir, exist_ok=True)
-
-    def save(step: int) -> None:
-        tmp = ckpt + ".tmp"
-        torch.save({"plan": plan, "model": model.state_dict(), "optimizer": opt.state_dict(), "rng": rng.bit_generator.state,
-                    "torchRng": torch.get_rng_state(), "step": step, "elapsedS": elapsed + time.time() - t0}, tmp)
-        os.replace(tmp, ckpt)
+    checkpoint = RunCheckpoint(run_dir, plan)
+    start, elapsed = checkpoint.begin(args.resume, model, opt, rng, log)
 
     t0 = time.time()
     model.train()
     for step in range(start, args.steps):
         if step > start and step % args.checkpoint_every == 0:
-            save(step)
-            if args.max_minutes is not None and (elapsed + time.time() - t0) / 60 >= args.max_minutes:
-                log(f"stopped at step {step} (--max-minutes {args.max_minutes}); continue with the same command plus --resume")
-                sys.exit(2)
+            checkpoint.save(model, opt, rng, step, elapsed + time.time() - t0)
+            checkpoint.stop_if_out_of_time(step, args.max_minutes, elapsed + time.time() - t0, log)
         lr = args.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * step / args.steps)))
         for g in opt.param_groups:
             g["lr"] = lr
@@ -231,7 +209,7 @@ def main(argv=None) -> None:
         if (step + 1) % 250 == 0:
             per = (time.time() - t0) / (step + 1 - start)
             print(f"step {step + 1}/{args.steps} loss {float(loss):.5f} {per:.2f}s/step ETA {per * (args.steps - step - 1) / 60:.1f}min", flush=True)
-    save(args.steps)
+    checkpoint.save(model, opt, rng, args.steps, elapsed + time.time() - t0)
     train_s = elapsed + time.time() - t0
 
     metrics = validate(model, args.val, args.limit, args.seed)

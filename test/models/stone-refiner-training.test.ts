@@ -1,16 +1,15 @@
-import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PYTHON, torchSuite } from '../core/support/env.js';
+import { torchSuite } from '../core/support/env.js';
 import { loadModel, releaseModel } from '../../pipeline/registry.js';
 import { refineStones } from '../../pipeline/stone-refine.js';
+import { tinySets, trainer, wholeAndResumed } from './support/trainer-runs.js';
 
 // The stone refiner's trainer on a generated set: a run stopped by --max-minutes resumes from its checkpoint to the
 // same network an uninterrupted run makes, and the version it writes loads and refines as a worker would.
 const ROOT = join(import.meta.dirname, '../..');
-const LOUPE = join(ROOT, 'cli/bin/loupe.js');
 const TRAIN = join(ROOT, 'models/training/train_stone_refiner.py');
 const SEG = join(ROOT, 'models/loupe-seg/1.1.0');
 const { hasTorch, skip: skipTorch, missing: TORCH_MISSING } = torchSuite();
@@ -23,26 +22,10 @@ describe('train_stone_refiner.py', () => {
     expect(hasTorch, TORCH_MISSING).toBe(true);
     const dir = mkdtempSync(join(tmpdir(), 'loupe-rtrain-'));
     dirs.push(dir);
-    const train = join(dir, 'train');
-    const val = join(dir, 'val');
-    execFileSync(process.execPath, [LOUPE, 'synth', '--out', train, '--count', '6', '--seed', '5', '--size', '384'], { stdio: 'pipe', timeout: 90_000 });
-    execFileSync(process.execPath, [LOUPE, 'synth', '--out', val, '--count', '4', '--seed', '6', '--size', '384'], { stdio: 'pipe', timeout: 90_000 });
-    const run = (out: string, runDir: string, extra: string[]) =>
-      spawnSync(PYTHON, [TRAIN, '--seg', SEG, '--data', train, '--val', val, '--out', out, '--run-dir', runDir, '--steps', '12', '--batch', '16', '--checkpoint-every', '5', ...extra], {
-        encoding: 'utf8',
-        timeout: 300_000,
-      });
+    const { train, val } = tinySets(dir, 4);
+    const run = trainer(TRAIN, ['--seg', SEG, '--data', train, '--val', val, '--steps', '12', '--batch', '16', '--checkpoint-every', '5']);
 
-    const whole = run(join(dir, 'a/loupe-seg/9.0.0'), join(dir, 'run-a'), []);
-    expect(whole.status, whole.stderr).toBe(0);
-    const stopped = run(join(dir, 'b/loupe-seg/9.0.0'), join(dir, 'run-b'), ['--max-minutes', '0']);
-    expect(stopped.status, stopped.stderr).toBe(2);
-    expect(stopped.stdout).toContain('stopped at step 5');
-    const again = run(join(dir, 'b/loupe-seg/9.0.0'), join(dir, 'run-b'), []);
-    expect(again.status).not.toBe(0);
-    expect(again.stderr).toContain('--resume');
-    const resumed = run(join(dir, 'b/loupe-seg/9.0.0'), join(dir, 'run-b'), ['--resume']);
-    expect(resumed.status, resumed.stderr).toBe(0);
+    wholeAndResumed(run, dir);
 
     const manifest = (v: string) => JSON.parse(readFileSync(join(dir, v, 'loupe-seg/9.0.0/model.json'), 'utf8'));
     const a = manifest('a');

@@ -31,6 +31,16 @@ async function shippedPart(part: 'verifier' | 'stoneRefiner'): Promise<{ file: s
   throw new Error(`no version under ${root} ships a ${part}`);
 }
 
+/** The fixture's version made to carry the newest shipped `part`, its network copied in as `file`. */
+async function carryShipped(version: string, part: 'verifier' | 'stoneRefiner', file: string): Promise<Record<string, unknown>> {
+  const shipped = await shippedPart(part);
+  await cp(shipped.file, join(version, file));
+  await editJson(join(version, 'model.json'), (j) => {
+    j[part] = shipped.spec;
+  });
+  return shipped.spec;
+}
+
 /** A copy of the fixture's version as `version` (its model.json saying so), made the active one. */
 async function promoteCopy(root: string, version: string): Promise<void> {
   const dir = join(root, FIXTURE_ID, version);
@@ -80,15 +90,11 @@ describe('model registry', () => {
 
   it('loads a polish verifier named in model.json and refuses one whose bytes disagree with it', async () => {
     const { version } = await fixtureDir();
-    const shipped = await shippedPart('verifier');
-    await cp(shipped.file, join(version, 'verifier.onnx'));
-    await editJson(join(version, 'model.json'), (j) => {
-      j.verifier = shipped.spec;
-    });
+    const spec = await carryShipped(version, 'verifier', 'verifier.onnx');
     const model = await loadModel(version, 1);
     try {
       const out = await model.verifier!.run({ patches: new Tensor('float32', new Float32Array(2 * 6 * 64 * 64), [2, 6, 64, 64]) });
-      expect(out.kinds!.dims).toEqual([2, (shipped.spec.kinds as string[]).length]);
+      expect(out.kinds!.dims).toEqual([2, (spec.kinds as string[]).length]);
     } finally {
       await releaseModel(model);
     }
@@ -102,14 +108,10 @@ describe('model registry', () => {
 
   it('loads a stone refiner named in model.json and refuses one whose input name disagrees with its network', async () => {
     const { version } = await fixtureDir();
-    const shipped = await shippedPart('stoneRefiner');
-    await cp(shipped.file, join(version, 'stone-refiner.onnx'));
-    await editJson(join(version, 'model.json'), (j) => {
-      j.stoneRefiner = shipped.spec;
-    });
+    const spec = await carryShipped(version, 'stoneRefiner', 'stone-refiner.onnx');
     const model = await loadModel(version, 1);
     try {
-      const px = shipped.spec.cropPx as number;
+      const px = spec.cropPx as number;
       const out = await model.stoneRefiner!.run({ crops: new Tensor('float32', new Float32Array(2 * 3 * px * px), [2, 3, px, px]) });
       expect(out.offsets!.dims).toEqual([2, 3]);
     } finally {

@@ -1,0 +1,53 @@
+"""A run's `last.pt` for the trainers that resume by plan (train_verifier.py, train_stone_refiner.py).
+
+A run folder holds one plan: a new run refuses to overwrite it, and `--resume` refuses a checkpoint another plan
+wrote, so a resumed run ends where the uninterrupted one would. The checkpoint carries the model, the optimiser and
+both random generators (numpy's for the batches, torch's for augmentation noise), written atomically.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import torch
+
+
+class RunCheckpoint:
+    def __init__(self, run_dir: str, plan: dict):
+        self.path = os.path.join(run_dir, "last.pt")
+        self.run_dir = run_dir
+        self.plan = plan
+
+    def begin(self, resume: bool, model, opt, rng: np.random.Generator, log) -> tuple[int, float]:
+        """The step to start from and the training seconds already spent (0, 0.0 for a new run)."""
+        start, elapsed = 0, 0.0
+        if resume:
+            if not os.path.exists(self.path):
+                raise SystemExit(f"--resume: {self.path} does not exist")
+            ck = torch.load(self.path, map_location="cpu")
+            if ck["plan"] != self.plan:
+                raise SystemExit(f"--resume: {self.path} was made by another plan: {ck['plan']}")
+            model.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["optimizer"])
+            rng.bit_generator.state = ck["rng"]
+            torch.set_rng_state(ck["torchRng"])
+            start, elapsed = ck["step"], ck["elapsedS"]
+            log(f"resumed from {self.path} at step {start}")
+        elif os.path.exists(self.path):
+            raise SystemExit(f"{self.path} exists: pass --resume to continue it, or remove it")
+        os.makedirs(self.run_dir, exist_ok=True)
+        return start, elapsed
+
+    def save(self, model, opt, rng: np.random.Generator, step: int, elapsed_s: float) -> None:
+        tmp = self.path + ".tmp"
+        torch.save({"plan": self.plan, "model": model.state_dict(), "optimizer": opt.state_dict(), "rng": rng.bit_generator.state,
+                    "torchRng": torch.get_rng_state(), "step": step, "elapsedS": elapsed_s}, tmp)
+        os.replace(tmp, self.path)
+
+    @staticmethod
+    def stop_if_out_of_time(step: int, max_minutes: float | None, elapsed_s: float, log) -> None:
+        """Exit 2 after a checkpoint once `max_minutes` of training are spent: the same command plus --resume continues."""
+        if max_minutes is not None and elapsed_s / 60 >= max_minutes:
+            log(f"stopped at step {step} (--max-minutes {max_minutes}); continue with the same command plus --resume")
+            sys.exit(2)
