@@ -62,6 +62,13 @@ export const StoneOperatingPointSchema = z.object({
   nmsRadiusFactor: z.number().positive(),
 });
 
+/** A network a version carries beside its seg model (the verifier, the stone refiner): the file the registry checks. */
+const NETWORK_FILE = {
+  file: z.string().min(1),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  sizeBytes: z.number().int().positive(),
+};
+
 /**
  * The polish verifier (`models/training/train_verifier.py`): a small second network that looks again, at full working
  * resolution and in context, at the few places the seg model's polish maps point to, and gives each a probability per
@@ -70,9 +77,7 @@ export const StoneOperatingPointSchema = z.object({
  */
 export const VerifierSchema = z
   .object({
-    file: z.string().min(1),
-    sha256: z.string().regex(/^[0-9a-f]{64}$/),
-    sizeBytes: z.number().int().positive(),
+    ...NETWORK_FILE,
     /**
      * Input name: `[N, 6, patchPx, patchPx]`, the centre patch then the context patch, each normalised as `input`;
      * `[N, 9, ...]` with the wide view after them when `wideFactor` is set.
@@ -114,9 +119,7 @@ export const VerifierSchema = z
  * reads the photo, not the seg model's planes, but ships in the version whose stone measurement it was validated behind.
  */
 export const StoneRefinerSchema = z.object({
-  file: z.string().min(1),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  sizeBytes: z.number().int().positive(),
+  ...NETWORK_FILE,
   /** Input name: `[N, 3, cropPx, cropPx]`, each crop's channels less their means, over one spread (see the module). */
   input: z.string().min(1),
   /** Output name: `[N, 3]`: centre offset x, y and log radius ratio, in the estimated radius. */

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { POLISH_KINDS } from '../../pipeline/report.schema.js';
-import { runEvalWithImages, type ImageOutcome } from './run-eval.js';
+import { isClean, runEvalWithImages, type ImageOutcome } from './run-eval.js';
 
 /**
  * Image gates (operatingPoints.*.imageThreshold) set through the pipeline itself, on validation photos never trained
@@ -201,8 +201,7 @@ const PIECE_SCALE_STEPS = 40;
 
 /** A jewelry photo with no defect of any family that the quality gate let through: what a clean-piece false alarm is counted on. */
 function isCleanPiece(o: ImageOutcome): boolean {
-  const l = o.entry.labels;
-  return o.entry.piece !== null && !l.porosity && !l.stone_spacing && !l.polish && o.report.verdict !== 'retake';
+  return o.entry.piece !== null && isClean(o.entry) && o.report.verdict !== 'retake';
 }
 
 /** Per-channel gates at `maxFpr` (polish within `polishFamilyMaxFpr` when given). */

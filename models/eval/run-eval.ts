@@ -34,6 +34,11 @@ export type FamilyKey = (typeof FAMILY_KEYS)[number];
  * What eval learnt about one photo, kept in memory (never written to the metrics JSON) so a failure gallery can be
  * drawn without a second inference pass.
  */
+/** A photo labelled clean in every family: what a false alarm on a clean piece is counted on. */
+export function isClean(entry: ManifestEntry): boolean {
+  return !entry.labels.porosity && !entry.labels.stone_spacing && !entry.labels.polish;
+}
+
 export interface ImageOutcome {
   entry: ManifestEntry;
   report: InspectionReport;
@@ -291,7 +296,7 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
           visible.push({ family: Math.max(...kindsHere.map((k) => k.vis)), flagged: flags.polish[i]!, score: pol.score, kinds: kindsHere });
         }
       }
-      const clean = !entry.labels.porosity && !entry.labels.stone_spacing && !entry.labels.polish;
+      const clean = isClean(entry);
       if (clean) {
         cleanImages++;
         if (report.verdict !== 'pass') cleanFlagged++;
