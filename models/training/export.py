@@ -49,6 +49,20 @@ def sha256_file(path: str) -> str:
     return h.hexdigest()
 
 
+def created_at() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def write_derived_version(out_dir: str, base: dict, part: str, block: dict) -> dict:
+    """model.json of a version that carries `base`'s model with one part set (`verifier`, `stoneRefiner`): its version
+    is the folder's name, created now. Returns the manifest written."""
+    manifest = {**base, "version": os.path.basename(os.path.normpath(out_dir)), "createdAt": created_at(), part: block}
+    with open(os.path.join(out_dir, "model.json"), "w", encoding="utf8") as fh:
+        json.dump(manifest, fh, indent=2)
+        fh.write("\n")
+    return manifest
+
+
 def outputs_spec() -> list[dict]:
     return [
         {"name": "seg", "channels": list(net.SEG_CHANNELS), "activation": "sigmoid", "stride": 1,
@@ -79,7 +93,7 @@ def write_model_dir(model: torch.nn.Module, out_dir: str, operating_points: dict
         "schemaVersion": 1,
         "id": training.get("modelId", MODEL_ID),
         "version": version,
-        "createdAt": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "createdAt": created_at(),
         "file": "model.onnx",
         "sha256": sha256_file(onnx_path),
         "sizeBytes": size,

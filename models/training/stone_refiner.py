@@ -46,12 +46,19 @@ def crop(img: np.ndarray, cx: float, cy: float, r: float) -> np.ndarray:
     return v.reshape(CROP_PX, SUPERSAMPLE, CROP_PX, SUPERSAMPLE, 3).mean(axis=(1, 3))
 
 
+def normalise_batch(x: torch.Tensor) -> torch.Tensor:
+    """N x 3 x H x W crops (0-255 scale): each crop's channels less their means, all over the crop's one spread
+    (exposure and white balance drop out, the stone's colour against the metal stays); the floor keeps a flat crop's
+    noise from being blown up."""
+    m = x.mean(dim=(2, 3), keepdim=True)
+    sd = x.flatten(1).std(dim=1, unbiased=False).view(-1, 1, 1, 1) + 0.25
+    return (x - m) / sd
+
+
 def normalise(c: np.ndarray) -> np.ndarray:
-    """3 x CROP_PX x CROP_PX: each channel less its mean, all over one spread (exposure and white balance drop out,
-    the stone's colour against the metal stays)."""
-    m = c.mean(axis=(0, 1), keepdims=True)
-    sd = c.std() + 0.25
-    return ((c - m) / sd).transpose(2, 0, 1).astype(np.float32)
+    """One crop from `crop` as the network reads it: 3 x CROP_PX x CROP_PX float32 (normalise_batch, in float64)."""
+    x = torch.from_numpy(np.ascontiguousarray(c.transpose(2, 0, 1), dtype=np.float64))[None]
+    return normalise_batch(x)[0].numpy().astype(np.float32)
 
 
 class StoneRefiner(nn.Module):

@@ -15,7 +15,6 @@ centre error, median / p90, 0.59 / 1.54 px with them against 0.51 / 1.28 px with
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import math
 import os
@@ -31,7 +30,7 @@ from PIL import Image
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import stone_refiner as R  # noqa: E402
 from data import display_path  # noqa: E402
-from export import sha256_file  # noqa: E402
+from export import sha256_file, write_derived_version  # noqa: E402
 from run_checkpoint import RunCheckpoint  # noqa: E402
 
 THREADS = int(os.environ.get("LOUPE_TRAIN_THREADS", "2"))
@@ -87,13 +86,6 @@ def build_examples(dirs: list[str], limit: int | None, rng: np.random.Generator)
     return np.stack(crops), np.array(targets, np.float32), summary
 
 
-def normalise_batch(x: torch.Tensor) -> torch.Tensor:
-    """stone_refiner.normalise on a batch of N x 3 x H x W crops (0-255 scale)."""
-    m = x.mean(dim=(2, 3), keepdim=True)
-    sd = x.flatten(1).std(dim=1, unbiased=False).view(-1, 1, 1, 1) + 0.25
-    return (x - m) / sd
-
-
 AUGMENTATION = "flips and quarter turns; per-channel gain 0.75-1.25; gamma exp(N(0, 0.2)); noise up to 6 levels"
 
 
@@ -110,7 +102,7 @@ def augment(x: torch.Tensor, t: torch.Tensor, rng: np.random.Generator) -> tuple
     gamma = torch.from_numpy(np.exp(rng.normal(0, 0.2, (n, 1, 1, 1))).astype(np.float32))
     x = 255 * ((x * gain).clamp(0, 255) / 255) ** gamma
     x = x + torch.randn_like(x) * float(rng.uniform(0, 6))
-    return normalise_batch(x), t
+    return R.normalise_batch(x), t
 
 
 def refine(model, img: np.ndarray, cx: float, cy: float, r: float) -> tuple[float, float, float]:
@@ -221,29 +213,21 @@ def main(argv=None) -> None:
     onnx_path = os.path.join(args.out, "stone-refiner.onnx")
     R.export_onnx(model, onnx_path)
     torch.save({"config": model.config, "model": model.state_dict()}, os.path.join(args.out, "stone-refiner.pt"))
-    manifest = dict(seg_json)
-    manifest.update({
-        "version": version,
-        "createdAt": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "stoneRefiner": {
-            "file": "stone-refiner.onnx", "sha256": sha256_file(onnx_path), "sizeBytes": os.path.getsize(onnx_path),
-            "weights": "stone-refiner.pt", "input": "crops", "output": "offsets",
-            "cropPx": R.CROP_PX, "cropSide": R.CROP_SIDE, "supersample": R.SUPERSAMPLE,
-            "iterations": ITERATIONS, "maxShift": MAX_SHIFT, "radiusRange": list(RADIUS_RANGE),
-            "architecture": {"name": "StoneRefiner", **model.config, "params": sum(p.numel() for p in model.parameters())},
-            "training": {
-                "seg": display_path(args.seg), "data": data_summary, "validation": [display_path(d) for d in args.val],
-                "perStone": PER_STONE, "startShift": START_SHIFT, "startScale": START_SCALE,
-                "nearShare": round(NEAR_SHARE, 4), "nearShift": NEAR_SHIFT, "nearScale": NEAR_SCALE, "augmentation": AUGMENTATION,
-                "steps": args.steps, "batch": args.batch, "lr": args.lr, "seed": args.seed, "limit": args.limit,
-                "examples": len(X), "durationS": round(time.time() - t_start, 1), "trainingS": round(train_s, 1), "resumedAtStep": start or None,
-            },
-            "metrics": metrics,
+    manifest = write_derived_version(args.out, seg_json, "stoneRefiner", {
+        "file": "stone-refiner.onnx", "sha256": sha256_file(onnx_path), "sizeBytes": os.path.getsize(onnx_path),
+        "weights": "stone-refiner.pt", "input": "crops", "output": "offsets",
+        "cropPx": R.CROP_PX, "cropSide": R.CROP_SIDE, "supersample": R.SUPERSAMPLE,
+        "iterations": ITERATIONS, "maxShift": MAX_SHIFT, "radiusRange": list(RADIUS_RANGE),
+        "architecture": {"name": "StoneRefiner", **model.config, "params": sum(p.numel() for p in model.parameters())},
+        "training": {
+            "seg": display_path(args.seg), "data": data_summary, "validation": [display_path(d) for d in args.val],
+            "perStone": PER_STONE, "startShift": START_SHIFT, "startScale": START_SCALE,
+            "nearShare": round(NEAR_SHARE, 4), "nearShift": NEAR_SHIFT, "nearScale": NEAR_SCALE, "augmentation": AUGMENTATION,
+            "steps": args.steps, "batch": args.batch, "lr": args.lr, "seed": args.seed, "limit": args.limit,
+            "examples": len(X), "durationS": round(time.time() - t_start, 1), "trainingS": round(train_s, 1), "resumedAtStep": start or None,
         },
+        "metrics": metrics,
     })
-    with open(os.path.join(args.out, "model.json"), "w", encoding="utf8") as fh:
-        json.dump(manifest, fh, indent=2)
-        fh.write("\n")
     log(f"wrote {args.out} (stone refiner sha256 {manifest['stoneRefiner']['sha256'][:12]}) in {(time.time() - t_start) / 60:.1f} min")
 
 

@@ -10,7 +10,6 @@ are that model's candidates on clean metal, so a verifier is only valid behind t
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import hashlib
 import json
 import os
@@ -27,7 +26,7 @@ import net  # noqa: E402
 import verifier as V  # noqa: E402
 from calibrate import auroc  # noqa: E402
 from data import BIT, MEAN, STD, _photometric, display_path, load_dirs  # noqa: E402
-from export import sha256_file  # noqa: E402
+from export import sha256_file, write_derived_version  # noqa: E402
 from run_checkpoint import RunCheckpoint  # noqa: E402
 
 THREADS = 2
@@ -330,32 +329,23 @@ def main(argv=None) -> None:
     onnx_path = os.path.join(args.out, "verifier.onnx")
     V.export_onnx(model, onnx_path)
     torch.save({"config": model.config, "model": model.state_dict()}, os.path.join(args.out, "verifier.pt"))
-    version = os.path.basename(os.path.normpath(args.out))
-    manifest = dict(seg_json)
-    manifest.update({
-        "version": version,
-        "createdAt": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "verifier": {
-            "file": "verifier.onnx", "sha256": sha256_file(onnx_path), "sizeBytes": os.path.getsize(onnx_path),
-            "weights": "verifier.pt", "input": "patches", "output": "kinds", "kinds": list(args.kinds),
-            "patchPx": V.PATCH, "contextFactor": V.CONTEXT_FACTOR, **({"wideFactor": args.wide_factor} if args.wide_factor else {}),
-            "candidates": dict(V.CANDIDATES),
-            "architecture": {"name": "PolishVerifier", **model.config, "params": sum(p.numel() for p in model.parameters())},
-            "training": {
-                "seg": display_path(args.seg), "segSha256": seg_json["sha256"], "data": data_summary, "validation": val_summary,
-                "steps": args.steps, "batch": args.batch, "lr": args.lr, "seed": args.seed, "maskPositivesPerKind": MASK_POSITIVES,
-                **({"init": display_path(args.init), "hardNegatives": args.hard_negatives} if args.init else {}),
-                **({"widenTo": args.widen_to} if args.widen_to else {}),
-                **({"wideFactor": args.wide_factor} if args.wide_factor else {}),
-                "labelRadiusPx": V.LABEL_RADIUS, "ignoreRadiusPx": V.IGNORE_RADIUS, "examples": len(train_rows), "durationS": round(time.time() - t_start, 1),
-                "trainingS": round(elapsed + time.time() - t0, 1), "resumedAtStep": start or None,
-            },
-            "metrics": metrics,
+    manifest = write_derived_version(args.out, seg_json, "verifier", {
+        "file": "verifier.onnx", "sha256": sha256_file(onnx_path), "sizeBytes": os.path.getsize(onnx_path),
+        "weights": "verifier.pt", "input": "patches", "output": "kinds", "kinds": list(args.kinds),
+        "patchPx": V.PATCH, "contextFactor": V.CONTEXT_FACTOR, **({"wideFactor": args.wide_factor} if args.wide_factor else {}),
+        "candidates": dict(V.CANDIDATES),
+        "architecture": {"name": "PolishVerifier", **model.config, "params": sum(p.numel() for p in model.parameters())},
+        "training": {
+            "seg": display_path(args.seg), "segSha256": seg_json["sha256"], "data": data_summary, "validation": val_summary,
+            "steps": args.steps, "batch": args.batch, "lr": args.lr, "seed": args.seed, "maskPositivesPerKind": MASK_POSITIVES,
+            **({"init": display_path(args.init), "hardNegatives": args.hard_negatives} if args.init else {}),
+            **({"widenTo": args.widen_to} if args.widen_to else {}),
+            **({"wideFactor": args.wide_factor} if args.wide_factor else {}),
+            "labelRadiusPx": V.LABEL_RADIUS, "ignoreRadiusPx": V.IGNORE_RADIUS, "examples": len(train_rows), "durationS": round(time.time() - t_start, 1),
+            "trainingS": round(elapsed + time.time() - t0, 1), "resumedAtStep": start or None,
         },
+        "metrics": metrics,
     })
-    with open(os.path.join(args.out, "model.json"), "w", encoding="utf8") as fh:
-        json.dump(manifest, fh, indent=2)
-        fh.write("\n")
     log(f"wrote {args.out} (verifier sha256 {manifest['verifier']['sha256'][:12]}) in {(time.time() - t_start) / 60:.1f} min")
 
 

@@ -11,7 +11,6 @@ probabilities, so the service runs it as any verifier. Set the gates again after
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import shutil
@@ -22,7 +21,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import verifier as V  # noqa: E402
 from data import display_path  # noqa: E402
-from export import sha256_file  # noqa: E402
+from export import sha256_file, write_derived_version  # noqa: E402
 
 # What every member must share with the base's verifier for their probabilities to mean the same thing.
 SHARED = ("kinds", "patchPx", "contextFactor", "wideFactor", "candidates", "input", "output")
@@ -81,7 +80,6 @@ def main(argv=None) -> None:
     V.export_onnx(model, onnx_path)
     torch.save({"config": model.config, "model": model.state_dict()}, os.path.join(args.out, "verifier.pt"))
 
-    manifest = dict(base)
     verifier = dict(base["verifier"])
     verifier.update({
         "sha256": sha256_file(onnx_path), "sizeBytes": os.path.getsize(onnx_path), "weights": "verifier.pt",
@@ -89,14 +87,7 @@ def main(argv=None) -> None:
         "training": {"ensemble": records, "combine": "mean of the members' probabilities"},
     })
     verifier.pop("metrics", None)  # each member's own validation figures are in training.ensemble
-    manifest.update({
-        "version": os.path.basename(os.path.normpath(args.out)),
-        "createdAt": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "verifier": verifier,
-    })
-    with open(os.path.join(args.out, "model.json"), "w", encoding="utf8") as fh:
-        json.dump(manifest, fh, indent=2)
-        fh.write("\n")
+    write_derived_version(args.out, base, "verifier", verifier)
     print(f"wrote {args.out}: {len(members)} verifiers averaged (sha256 {verifier['sha256'][:12]}); set its gates next", flush=True)
 
 
