@@ -15,6 +15,7 @@ import { analyseSpacing } from './postprocess/spacing.js';
 import { emptySeatDiscs, maskOutsideDiscs, outsideDiscs } from './postprocess/empty-seats.js';
 import { detectStones } from './postprocess/stones.js';
 import { refineStones } from './stone-refine.js';
+import { polishFamilyGate, polishFamilyScore } from './polish-family.js';
 import { centreToPhoto, round } from './postprocess/coords.js';
 import { planePeak } from './postprocess/regions.js';
 import { cropRgb, pieceCropRect } from './piece-crop.js';
@@ -340,8 +341,10 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
   // piece away from its silhouette, whose bright rim looks like haze to the model.
   const polishKinds: Array<PolishKindAnalysis & { gate: Gate; scoreAt: { cx: number; cy: number } | null }> = [];
   let polishMask: { mask: Uint8Array; set: MapSet } | null = null;
+  const polishModels = new Set<LoadedModel>();
   for (const kind of POLISH_CHANNELS) {
     const ch = required(findChannel(sets, [kind]), `a "${kind}" channel`);
+    polishModels.add(ch.set.model);
     const op: OperatingPoint = required(ch.set.model.manifest.operatingPoints.polish?.[kind], `polish.${kind} operating point in ${ch.set.model.id}/model.json`);
     polishMask ??= { mask: new Uint8Array(ch.set.maps.width * ch.set.maps.height), set: ch.set };
     const mask = polishMask.set === ch.set ? polishMask.mask : new Uint8Array(ch.set.maps.width * ch.set.maps.height);
@@ -380,8 +383,10 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
   const porosityVerdict = judgePorosity(porosity.score, porGate, porosity.findings, profile.porosity, porOp.pixelCalibrated === false);
   const polishVerdict = judgePolish(polishKinds, profile.polish);
   const spacingVerdict = gateSpacing(spacing.verdict, spacing.score, spacingGate);
-  const polishScore = polishKinds.reduce((m, k) => Math.max(m, k.score), 0);
-  const polishGateThreshold = Math.min(...polishKinds.map((k) => k.gate.scoreThreshold));
+  // A calibration puts one model's kinds on one scale; kinds split over models keep their raw scores.
+  const polishCalibration = polishModels.size === 1 ? [...polishModels][0]!.manifest.operatingPoints.polishCalibration : undefined;
+  const polishScore = polishFamilyScore(polishKinds, polishCalibration);
+  const polishGateThreshold = polishFamilyGate(polishKinds.map((k) => ({ kind: k.kind, gate: k.gate.scoreThreshold })), polishCalibration);
   const tPost = performance.now();
 
   const modelsUsed = new Map(sets.map((s) => [s.model.id, s.model]));

@@ -62,6 +62,24 @@ export const StoneOperatingPointSchema = z.object({
   nmsRadiusFactor: z.number().positive(),
 });
 
+/**
+ * The polish kinds' scores put on one scale before the family's score takes their maximum (`loupe calibrate-gates
+ * --polish-calibration`): per kind, a logistic map of the score's logit fitted on validation photos holding the kind
+ * against polish-clean ones, the two classes weighted equally. The four kinds' raw scores are not comparable (on
+ * loupe-seg 1.14.1's validation, polish-clean photos' median haze score was 0.43 and orange peel's 0.10), so the
+ * noisiest kind decided the family's ranking. Kind scores and gates are left as they are.
+ */
+export const PolishCalibrationSchema = z.object({
+  method: z.literal('balanced-platt'),
+  /** Logits are clipped to +-`logitClip` before the map (scores of exactly 0 or 1 happen). */
+  logitClip: z.number().positive(),
+  kinds: z.record(
+    z.string(),
+    z.object({ slope: z.number(), intercept: z.number(), positives: z.number().int().positive(), negatives: z.number().int().positive() }),
+  ),
+  calibratedOn: z.array(z.string()),
+});
+
 /** A network a version carries beside its seg model (the verifier, the stone refiner): the file the registry checks. */
 const NETWORK_FILE = {
   file: z.string().min(1),
@@ -153,6 +171,7 @@ export const ModelManifestSchema = z.object({
     porosity: OperatingPointSchema.optional(),
     polish: z.record(z.string(), OperatingPointSchema).optional(),
     stones: StoneOperatingPointSchema.optional(),
+    polishCalibration: PolishCalibrationSchema.optional(),
     method: z.string().min(1),
     calibratedOn: z.string().min(1),
     /** Image gates re-set through the pipeline (`loupe calibrate-gates`): at a bounded false-positive rate, or for
@@ -183,3 +202,4 @@ export type StoneRefiner = z.infer<typeof StoneRefinerSchema>;
 export type ModelManifest = z.infer<typeof ModelManifestSchema>;
 export type ModelOutput = z.infer<typeof ModelOutputSchema>;
 export type OperatingPoint = z.infer<typeof OperatingPointSchema>;
+export type PolishCalibration = z.infer<typeof PolishCalibrationSchema>;

@@ -198,6 +198,7 @@ export const StoneSpacingFamilySchema = z.object({
 });
 
 export const PolishFamilySchema = z.object({
+  /** The largest kind score, each kind first put on one scale when the model carries `polishCalibration`. */
   score,
   verdict: FamilyVerdictSchema,
   findings: z.array(PolishFindingSchema),
@@ -209,7 +210,7 @@ export const PolishFamilySchema = z.object({
   kindScoresAt: z.record(z.string(), ScoreAtSchema).optional(),
   /** Pixels of the kinds that reached their gates (reports made before `belowGate`: of every kind). */
   mask: MaskRleSchema.nullable(),
-  /** The lowest of the kinds' gates (see `kindGates` for each). */
+  /** The lowest of the kinds' gates (see `kindGates` for each), on the family score's scale. */
   gate: GateSchema,
 });
 

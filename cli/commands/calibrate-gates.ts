@@ -12,6 +12,7 @@ interface GatesCliOptions {
   objective: 'fpr' | 'balanced';
   polishFamilyMaxFpr?: number;
   pieceMaxFpr?: number;
+  polishCalibration: boolean;
 }
 
 function fraction(v: string): number {
@@ -37,6 +38,7 @@ export function register(program: Command): void {
     .option('--max-fpr <x>', "largest share of a channel's negative photos allowed at or above its gate", fraction, 0.01)
     .option('--polish-family-max-fpr <x>', 'also bound the share of polish-clean photos flagged by any polish kind (one common per-kind rate, at most --max-fpr)', fraction)
     .option('--piece-max-fpr <x>', 'also bound the share of clean pieces flagged by any family, spacing included (scales --max-fpr and --polish-family-max-fpr down together)', fraction)
+    .option('--polish-calibration', "also fit the polish kinds' common scale for the family score (per kind, on photos holding it against polish-clean jewelry photos)", false)
     .action(async (o: GatesCliOptions) => {
       if (!o.model.includes('@')) throw new InvalidArgumentError('--model needs id@version');
       const { calibrateGates } = await import('../../models/eval/calibrate-gates.js');
@@ -44,6 +46,7 @@ export function register(program: Command): void {
         data: o.data, modelsDir: o.models, model: o.model, profile: o.profile, maxFpr: o.maxFpr, objective: o.objective,
         ...(o.polishFamilyMaxFpr !== undefined ? { polishFamilyMaxFpr: o.polishFamilyMaxFpr } : {}),
         ...(o.pieceMaxFpr !== undefined ? { pieceMaxFpr: o.pieceMaxFpr } : {}),
+        polishCalibration: o.polishCalibration,
         log: (line) => process.stderr.write(`${line}\n`),
       });
       const rows = Object.entries(stats).map(([ch, s]) =>

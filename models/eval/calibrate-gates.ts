@@ -2,6 +2,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { POLISH_KINDS } from '../../pipeline/report.schema.js';
+import type { PolishCalibration } from '../../pipeline/model-manifest.schema.js';
+import { fitPolishCalibration } from './polish-calibration.js';
 import { isClean, runEvalWithImages, type ImageOutcome } from './run-eval.js';
 
 /**
@@ -54,6 +56,8 @@ export interface CalibrateGatesOptions {
    * 8 % of clean in-distribution pieces (loupe-seg 1.12.0).
    */
   pieceMaxFpr?: number;
+  /** Also fit the polish kinds' common scale for the family's score (`PolishCalibrationSchema`) on the same photos. */
+  polishCalibration?: boolean;
   /**
    * Photos already scored through the pipeline, used instead of scoring `data` with `model`: `loupe train --folds`
    * passes each training photo as scored by the member that never saw it. `data` then only names where they came from.
@@ -298,6 +302,11 @@ export async function calibrateGates(o: CalibrateGatesOptions): Promise<Record<s
       : `the lowest report score at which at most ${o.maxFpr} of that channel's negative validation photos reach it` +
         (family ? `; polish kinds at a common rate of ${family.perKindFpr}, the largest at which at most ${o.polishFamilyMaxFpr} of polish-clean photos reach any polish kind's gate` : '') +
         (piece ? `; both bounds scaled by ${piece.scale}, the largest factor at which at most ${o.pieceMaxFpr} of clean pieces are flagged by any family (spacing's mm rule included)` : '');
+  if (o.polishCalibration) {
+    ops.polishCalibration = fitPolishCalibration(images, o.data);
+    const fits = Object.entries(ops.polishCalibration.kinds as PolishCalibration['kinds']);
+    log(`polish calibration: ${fits.map(([k, f]) => `${k} ${f.slope.toFixed(3)} x logit ${f.intercept >= 0 ? '+' : '-'} ${Math.abs(f.intercept).toFixed(3)} (${f.positives} vs ${f.negatives})`).join('; ')}`);
+  }
   ops.imageGates = {
     method: `imageThreshold per channel: ${rule} (loupe calibrate-gates, through the pipeline: piece mask, evidence planes and the profile's test-time augmentation as in service)`,
     objective,
