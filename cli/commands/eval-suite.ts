@@ -19,13 +19,13 @@ interface SuiteCliOptions {
 export function register(program: Command): void {
   program
     .command('eval-suite')
-    .description('evaluate a model on the standard sets (in-distribution, shifted, real; models/eval/suite.ts) and write one JSON per set plus suite.md')
+    .description('evaluate a model on the standard sets (in-distribution, 12mp, shifted, real; models/eval/suite.ts) and write one JSON per set plus suite.md')
     .requiredOption('--sets <dir>', 'folder holding the sets (eval-s300/, shift-s301/, mt-test/)')
     .requiredOption('--out <dir>', 'where to write <set>.json and suite.md')
     .option('--model <id[@version]>', 'model to evaluate (default: the active version)')
     .option('--models <dir>', 'models folder', DEFAULT_MODELS_DIR)
     .option('--make', 'generate or import a missing set first (synth takes ~1 min per 100 photos on 2 cores)', false)
-    .option('--only <names>', 'comma-separated subset: in-distribution,shifted,real')
+    .option('--only <names>', 'comma-separated subset: in-distribution,12mp,shifted,real')
     .option('--visibility', 'also bin polish photos by how visible their defects are (re-renders each synthetic polish photo once)', false)
     .option('--failures <dir>', "also write each set's failure gallery (overlays of the worst misses and false alarms) into <dir>/<set>/")
     .option('--failures-per-kind <n>', 'photos per gallery section', '3')

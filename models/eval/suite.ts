@@ -10,7 +10,7 @@ import { runEval, runEvalWithImages } from './run-eval.js';
  *
  * The training recipe holds out the velvet background and rose gold (`TRAINING_DOMAIN`); `in-distribution` draws from
  * the same domain with a seed never trained or calibrated on, `shifted` draws only what training never saw, and
- * `real` is the magnetic-tile test split. Seeds follow datasets/README.md: 300-399 are evaluation seeds.
+ * `real` is the magnetic-tile test split; `12mp` asks the in-distribution question of photos at the camera's 12 MP. Seeds follow datasets/README.md: 300-399 are evaluation seeds.
  */
 export const TRAINING_DOMAIN = { excludeBackgrounds: ['velvet'], excludeMetals: ['au750_rose'] } as const;
 
@@ -19,7 +19,7 @@ export type SetSource =
   | { kind: 'import'; adapter: 'magnetic-tile'; split: 'test' };
 
 export interface EvalSet {
-  name: 'in-distribution' | 'shifted' | 'real';
+  name: 'in-distribution' | '12mp' | 'shifted' | 'real';
   folder: string;
   what: string;
   profile: string;
@@ -33,6 +33,15 @@ export const EVAL_SETS: readonly EvalSet[] = [
     what: 'generator, training domain (no velvet, no rose gold), seed 300: never trained or calibrated on',
     profile: 'band',
     source: { kind: 'synth', seed: 300, count: 300, size: 1024, ...TRAINING_DOMAIN },
+  },
+  {
+    // The camera's resolution: the 1024 px sets sit near the models' working scale; here every photo is downsampled
+    // ~3x on the way in, as in service. Fewer photos: each takes ~10 s to render.
+    name: '12mp',
+    folder: 'eval12mp-s310',
+    what: 'generator, training domain, 4000 px wide (12 MP), seed 310: the in-distribution question at the camera\'s resolution',
+    profile: 'band',
+    source: { kind: 'synth', seed: 310, count: 100, size: 4000, ...TRAINING_DOMAIN },
   },
   {
     name: 'shifted',

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inspect } from '../../pipeline/inspect.js';
 import { loadModel, releaseModel, type LoadedModel } from '../../pipeline/registry.js';
+import { polishFamilyGate, polishFamilyScore } from '../../pipeline/polish-family.js';
 import { InspectionReportSchema, POLISH_KINDS } from '../../pipeline/report.schema.js';
 import { editJson, ringProfile } from './helpers.js';
 
@@ -54,6 +55,8 @@ describe('inspect() behind the polish verifier', () => {
     const profile = ringProfile();
     let differs = 0;
     let porosityDiffers = 0;
+    let rescaled = 0;
+    const calibration = withVerifier.manifest.operatingPoints.polishCalibration;
     const verifiesPorosity = withVerifier.manifest.verifier!.kinds.includes('porosity');
     for (const e of entries) {
       const bytes = await readFile(join(SAMPLES, e.file));
@@ -64,6 +67,14 @@ describe('inspect() behind the polish verifier', () => {
         const counted = polish.findings.filter((f) => f.kind === kind && !f.belowGate);
         expect(counted.length > 0, `${e.file} ${kind}: score ${polish.kindScores[kind]} gate ${polish.kindGates![kind]!.scoreThreshold}`).toBe(reaches);
       }
+      // The family's score and gate are its kinds' on the version's common scale (loupe-seg 1.15: polishCalibration).
+      const kinds = POLISH_KINDS.map((k) => ({ kind: k, score: polish.kindScores[k]! }));
+      expect(polish.score).toBeCloseTo(polishFamilyScore(kinds, calibration), 3);
+      expect(polish.gate.scoreThreshold).toBeCloseTo(polishFamilyGate(POLISH_KINDS.map((k) => ({ kind: k, gate: polish.kindGates![k]!.scoreThreshold })), calibration), 4);
+      if (POLISH_KINDS.some((k) => polish.kindScores[k]! >= polish.kindGates![k]!.scoreThreshold)) {
+        expect(polish.score).toBeGreaterThanOrEqual(polish.gate.scoreThreshold);
+      }
+      if (Math.abs(polish.score - Math.max(...kinds.map((k) => k.score))) > 1e-3) rescaled++;
       // The verifier runs inside post-processing but counts as preprocess (patches) and inference (network): every
       // millisecond in one stage only, so the stages add up to no more than the total.
       const t = report.timingsMs;
@@ -81,6 +92,7 @@ describe('inspect() behind the polish verifier', () => {
       expect(plain.families.stone_spacing.stones).toEqual(report.families.stone_spacing.stones);
     }
     expect(differs).toBe(entries.length);
+    if (calibration) expect(rescaled).toBeGreaterThan(0);
     if (verifiesPorosity) expect(porosityDiffers).toBe(entries.length);
   }, 120_000);
 });
