@@ -32,7 +32,7 @@ import {
   type InspectionReport,
   type InspectMetadata,
 } from './report.schema.js';
-import { gateFor, gateSpacing, judgePolish, judgePorosity, markGate, overallVerdict, reachesGate } from './score.js';
+import { gateFor, gateSpacing, judgePolish, judgePorosity, markGate, modelImageThreshold, overallVerdict, reachesGate } from './score.js';
 
 /** One model's stitched probability maps at its working scale, for callers that need pixels (eval's pixel AUROC). */
 export interface PipelineMaps {
@@ -334,7 +334,7 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
     { onPiece: porOn, minShare: ON_PIECE_MIN_SHARE },
     porRead.score,
   );
-  const porGate = gateFor(profile.scoreThresholds.porosity, porOp.imageThreshold);
+  const porGate = gateFor(profile.scoreThresholds.porosity, modelImageThreshold(por.set.model.manifest.operatingPoints, POROSITY_CHANNEL, por.set.scale.scaleToPhoto));
   await yieldToLoop();
 
   // Polish, kind by kind; one mask per model scale (in practice one model). Lines are gated like pores; patches on the
@@ -356,7 +356,7 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
     const keepClearOfStones = isLine ? (c: VerifiedCandidate[], spec: Verifier) => clearOfStones(c, stonesAt(ch.set), spec.patchPx) : undefined;
     const read = await kindScore(passes, ch.set, kind, ch.plane, gates.piece, onPiece, keepClearOfStones);
     const { score, verified: v } = read;
-    const gate = gateFor(profile.scoreThresholds.polish, op.imageThreshold);
+    const gate = gateFor(profile.scoreThresholds.polish, modelImageThreshold(ch.set.model.manifest.operatingPoints, kind, ch.set.scale.scaleToPhoto));
     const counts = reachesGate(score, gate);
     // A kind below its gate counts for nothing: its regions stay out of the mask (the overlay paints what counted).
     const analysis = analysePolishKind(

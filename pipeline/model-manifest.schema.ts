@@ -80,6 +80,23 @@ export const PolishCalibrationSchema = z.object({
   calibratedOn: z.array(z.string()),
 });
 
+/**
+ * Image gates for photos the pipeline shrinks by at least `minScaleToPhoto` to reach the working scale (a 12 MP camera
+ * photo: ~3x), set by `loupe calibrate-gates --downsampled` on validation photos of that kind. Scores on such photos are
+ * distributed differently from those on photos near the working scale (the networks were trained on 1024 px photos,
+ * used at their native pixels): at the main gates, loupe-seg 1.15.0 flagged 4 of 30 judged clean 12 MP dev photos for
+ * a defect against 7 of 189 at 1024 px. Channels not listed here keep their main `imageThreshold`.
+ */
+export const DownsampledGatesSchema = z
+  .object({
+    minScaleToPhoto: z.number().min(1),
+    porosity: z.number().min(0).max(1).optional(),
+    polish: z.record(z.string(), z.number().min(0).max(1)).optional(),
+    method: z.string().min(1),
+    calibratedOn: z.array(z.string()),
+  })
+  .passthrough();
+
 /** A network a version carries beside its seg model (the verifier, the stone refiner): the file the registry checks. */
 const NETWORK_FILE = {
   file: z.string().min(1),
@@ -172,6 +189,7 @@ export const ModelManifestSchema = z.object({
     polish: z.record(z.string(), OperatingPointSchema).optional(),
     stones: StoneOperatingPointSchema.optional(),
     polishCalibration: PolishCalibrationSchema.optional(),
+    downsampledGates: DownsampledGatesSchema.optional(),
     method: z.string().min(1),
     calibratedOn: z.string().min(1),
     /** Image gates re-set through the pipeline (`loupe calibrate-gates`): at a bounded false-positive rate, or for
@@ -203,3 +221,4 @@ export type ModelManifest = z.infer<typeof ModelManifestSchema>;
 export type ModelOutput = z.infer<typeof ModelOutputSchema>;
 export type OperatingPoint = z.infer<typeof OperatingPointSchema>;
 export type PolishCalibration = z.infer<typeof PolishCalibrationSchema>;
+export type DownsampledGates = z.infer<typeof DownsampledGatesSchema>;

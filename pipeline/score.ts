@@ -1,3 +1,4 @@
+import type { ModelManifest } from './model-manifest.schema.js';
 import type { PorosityTolerance } from './profile.schema.js';
 import type { FamilyName, FamilyVerdict, Gate, InspectionReport, PolishFinding, PolishKind, PorosityFinding, Verdict } from './report.schema.js';
 import { polishLimits, polishSize } from './postprocess/polish.js';
@@ -6,7 +7,7 @@ import type { PolishTolerance } from './profile.schema.js';
 /**
  * Verdicts from scores and mm. Two questions, two owners:
  *   - is there a defect at all? the family's score must reach its gate: the profile's score threshold if it sets one,
- *     else the model's calibrated `imageThreshold`;
+ *     else the model's calibrated `imageThreshold` (`modelImageThreshold`: photos shrunk a lot have their own);
  *   - is it acceptable? the profile's tolerances in mm (pore diameter and count, scratch length, patch area).
  * A score at or above its gate with no finding at all goes to `review`: the model is confident the defect is there
  * but could not outline it (typical of photos labelled per image only, e.g. a workshop's own casting photos), and
@@ -22,6 +23,20 @@ export function worst(verdicts: FamilyVerdict[]): FamilyVerdict {
 
 export function overallVerdict(qualityOk: boolean, families: FamilyVerdict[]): Verdict {
   return qualityOk ? worst(families) : 'retake';
+}
+
+/**
+ * The model's gate for one channel (`porosity` or a polish kind) on a photo shrunk by `scaleToPhoto` to the working
+ * scale: the downsampled photos' gate when the model has one for the channel and the photo was shrunk enough, else the
+ * channel's `imageThreshold`.
+ */
+export function modelImageThreshold(ops: ModelManifest['operatingPoints'], channel: string, scaleToPhoto: number): number | undefined {
+  const band = ops.downsampledGates;
+  if (band && scaleToPhoto >= band.minScaleToPhoto) {
+    const gate = channel === 'porosity' ? band.porosity : band.polish?.[channel];
+    if (gate !== undefined) return gate;
+  }
+  return channel === 'porosity' ? ops.porosity?.imageThreshold : ops.polish?.[channel]?.imageThreshold;
 }
 
 export function gateFor(profileThreshold: number | undefined, modelThreshold: number | undefined): Gate {

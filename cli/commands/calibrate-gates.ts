@@ -13,11 +13,18 @@ interface GatesCliOptions {
   polishFamilyMaxFpr?: number;
   pieceMaxFpr?: number;
   polishCalibration: boolean;
+  downsampled?: number;
 }
 
 function fraction(v: string): number {
   const n = Number(v);
   if (!(n >= 0 && n < 1)) throw new InvalidArgumentError(`must be a fraction in [0, 1), got "${v}"`);
+  return n;
+}
+
+function scaleFactor(v: string): number {
+  const n = Number(v);
+  if (!(n >= 1)) throw new InvalidArgumentError(`must be a shrink factor of at least 1, got "${v}"`);
   return n;
 }
 
@@ -38,6 +45,7 @@ export function register(program: Command): void {
     .option('--max-fpr <x>', "largest share of a channel's negative photos allowed at or above its gate", fraction, 0.01)
     .option('--polish-family-max-fpr <x>', 'also bound the share of polish-clean photos flagged by any polish kind (one common per-kind rate, at most --max-fpr)', fraction)
     .option('--piece-max-fpr <x>', 'also bound the share of clean pieces flagged by any family, spacing included (scales --max-fpr and --polish-family-max-fpr down together)', fraction)
+    .option('--downsampled <factor>', 'set only the gates of photos shrunk at least this much to the working scale (a 12 MP validation set: 1.5), from those photos', scaleFactor)
     .option('--polish-calibration', "also fit the polish kinds' common scale for the family score (per kind, on photos holding it against polish-clean jewelry photos)", false)
     .action(async (o: GatesCliOptions) => {
       if (!o.model.includes('@')) throw new InvalidArgumentError('--model needs id@version');
@@ -47,6 +55,7 @@ export function register(program: Command): void {
         ...(o.polishFamilyMaxFpr !== undefined ? { polishFamilyMaxFpr: o.polishFamilyMaxFpr } : {}),
         ...(o.pieceMaxFpr !== undefined ? { pieceMaxFpr: o.pieceMaxFpr } : {}),
         polishCalibration: o.polishCalibration,
+        ...(o.downsampled !== undefined ? { downsampled: o.downsampled } : {}),
         log: (line) => process.stderr.write(`${line}\n`),
       });
       const rows = Object.entries(stats).map(([ch, s]) =>

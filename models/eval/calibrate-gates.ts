@@ -56,6 +56,11 @@ export interface CalibrateGatesOptions {
    * 8 % of clean in-distribution pieces (loupe-seg 1.12.0).
    */
   pieceMaxFpr?: number;
+  /**
+   * Set the gates of photos shrunk at least this much to the working scale (`DownsampledGatesSchema`) from the photos of
+   * `data` that were, leaving the main gates as they are: `data` is then a validation set at the camera's resolution.
+   */
+  downsampled?: number;
   /** Also fit the polish kinds' common scale for the family's score (`PolishCalibrationSchema`) on the same photos. */
   polishCalibration?: boolean;
   /**
@@ -264,7 +269,11 @@ async function scoreFolders(data: string[], modelsDir: string, model: string, pr
 
 export async function calibrateGates(o: CalibrateGatesOptions): Promise<Record<string, GateStat>> {
   const log = o.log ?? (() => {});
-  const images: ImageOutcome[] = o.scored ? [...o.scored] : await scoreFolders(o.data, o.modelsDir, o.model, o.profile, log);
+  const scored: ImageOutcome[] = o.scored ? [...o.scored] : await scoreFolders(o.data, o.modelsDir, o.model, o.profile, log);
+  const minScale = o.downsampled;
+  if (minScale !== undefined && o.polishCalibration) throw new Error('calibrateGates: the polish calibration is fitted on all photos, not with downsampled');
+  const images = minScale === undefined ? scored : scored.filter((im) => im.report.working.scaleToPhoto >= minScale);
+  if (images.length === 0) throw new Error(`calibrateGates: no photo of ${o.data.join(', ')} was shrunk ${minScale}x or more to the working scale`);
 
   const objective = o.objective ?? 'fpr';
   if (objective === 'fpr' && o.maxFpr === undefined) throw new Error('calibrateGates: the fpr objective needs maxFpr');
@@ -292,9 +301,11 @@ export async function calibrateGates(o: CalibrateGatesOptions): Promise<Record<s
   const path = join(o.modelsDir, id!, version!, 'model.json');
   const manifest = JSON.parse(await readFile(path, 'utf8'));
   const ops = manifest.operatingPoints;
-  for (const [channel, s] of Object.entries(stats)) {
-    const op = channel === 'porosity' ? ops.porosity : ops.polish?.[channel];
-    if (op) op.imageThreshold = s.threshold;
+  if (minScale === undefined) {
+    for (const [channel, s] of Object.entries(stats)) {
+      const op = channel === 'porosity' ? ops.porosity : ops.polish?.[channel];
+      if (op) op.imageThreshold = s.threshold;
+    }
   }
   const rule =
     objective === 'balanced'
@@ -307,7 +318,7 @@ export async function calibrateGates(o: CalibrateGatesOptions): Promise<Record<s
     const fits = Object.entries(ops.polishCalibration.kinds as PolishCalibration['kinds']);
     log(`polish calibration: ${fits.map(([k, f]) => `${k} ${f.slope.toFixed(3)} x logit ${f.intercept >= 0 ? '+' : '-'} ${Math.abs(f.intercept).toFixed(3)} (${f.positives} vs ${f.negatives})`).join('; ')}`);
   }
-  ops.imageGates = {
+  const record = {
     method: `imageThreshold per channel: ${rule} (loupe calibrate-gates, through the pipeline: piece mask, evidence planes and the profile's test-time augmentation as in service)`,
     objective,
     ...(objective === 'fpr' ? { maxFpr: o.maxFpr } : {}),
@@ -319,6 +330,17 @@ export async function calibrateGates(o: CalibrateGatesOptions): Promise<Record<s
     photos: images.length,
     stats,
   };
+  if (minScale === undefined) ops.imageGates = record;
+  else {
+    const only = (channel: string) => (stats[channel] ? stats[channel].threshold : undefined);
+    ops.downsampledGates = {
+      ...record,
+      minScaleToPhoto: minScale,
+      ...(only('porosity') !== undefined ? { porosity: only('porosity') } : {}),
+      polish: Object.fromEntries(POLISH_KINDS.filter((k) => only(k) !== undefined).map((k) => [k, only(k)])),
+      method: `photos shrunk ${minScale}x or more to the working scale (${images.length} of ${scored.length}): ${record.method}`,
+    };
+  }
   await writeFile(path, `${JSON.stringify(manifest, null, 2)}\n`);
   return stats;
 }

@@ -358,7 +358,6 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
         }
       }
       if (keepImages) {
-        const polishOps = model.manifest.operatingPoints.polish;
         images.push({
           entry,
           report,
@@ -366,7 +365,8 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
           flagged: { porosity: flags.porosity[i]!, stone_spacing: flags.stone_spacing[i]!, polish: flags.polish[i]! },
           defects: outcomes,
           polishGates: Object.fromEntries(
-            POLISH_KINDS.map((k) => [k, gateFor(profile.scoreThresholds.polish, polishOps?.[k]?.imageThreshold).scoreThreshold]),
+            // The gates the report was held to (a photo's size can choose them: `modelImageThreshold`).
+            POLISH_KINDS.map((k) => [k, report.families.polish.kindGates?.[k]?.scoreThreshold ?? gateFor(profile.scoreThresholds.polish, undefined).scoreThreshold]),
           ) as Record<PolishKind, number>,
         });
       }

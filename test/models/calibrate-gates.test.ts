@@ -1,5 +1,10 @@
-import { describe, expect, it } from 'vitest';
-import { gateAtFpr, gateBalanced, pieceBound, polishFamilyBound } from '../../models/eval/calibrate-gates.js';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { calibrateGates, gateAtFpr, gateBalanced, pieceBound, polishFamilyBound } from '../../models/eval/calibrate-gates.js';
+import { ModelManifestSchema } from '../../pipeline/model-manifest.schema.js';
+import { modelImageThreshold } from '../../pipeline/score.js';
 import type { ImageOutcome } from '../../models/eval/run-eval.js';
 
 const rows = (neg: number[], pos: number[]) => [
@@ -150,5 +155,49 @@ describe('clean-piece bound', () => {
     expect(b.scale).toBe(0);
     expect(b.stats.porosity!.falsePositiveRate).toBe(0);
     expect(b.falsePositiveRate).toBeCloseTo(4 / 200, 9);
+  });
+});
+
+describe('gates for downsampled photos', () => {
+  // A validation set at two resolutions: photos near the working scale score clean pieces low, photos shrunk 3x higher.
+  const photo = (porosity: number, scaleToPhoto: number, defect: boolean) =>
+    ({
+      entry: { piece: 'ring_band', labels: { porosity: defect, stone_spacing: false, polish: false }, defects: [] },
+      report: {
+        verdict: 'pass',
+        working: { scaleToPhoto },
+        families: { porosity: { score: porosity }, polish: { kindScores: { scratch: 0.1, haze: 0.1, tool_mark: 0.1, orange_peel: 0.1 } } },
+      },
+      flagged: { porosity: false, stone_spacing: false, polish: false },
+    }) as unknown as ImageOutcome;
+  const near = [...Array.from({ length: 40 }, (_, i) => photo(i / 100, 1, false)), ...Array.from({ length: 10 }, () => photo(0.9, 1, true))];
+  const shrunk = [...Array.from({ length: 40 }, (_, i) => photo(0.3 + i / 100, 3.2, false)), ...Array.from({ length: 10 }, () => photo(0.95, 3.2, true))];
+  const dirs: string[] = [];
+  afterAll(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
+
+  it("sets the shrunk photos' own gates from them alone and leaves the main gates as they were", async () => {
+    const root = await mkdtemp(join(tmpdir(), 'loupe-gates-'));
+    dirs.push(root);
+    const shipped = join(import.meta.dirname, '../../models/loupe-seg/1.15.0/model.json');
+    await mkdir(join(root, 'loupe-seg/9.9.9'), { recursive: true });
+    const before = ModelManifestSchema.parse(JSON.parse(await readFile(shipped, 'utf8')));
+    await writeFile(join(root, 'loupe-seg/9.9.9/model.json'), JSON.stringify({ ...before, version: '9.9.9' }));
+    await calibrateGates({ data: ['val-12mp'], modelsDir: root, model: 'loupe-seg@9.9.9', profile: 'band', maxFpr: 0.05, scored: [...near, ...shrunk], downsampled: 1.5 });
+
+    const after = ModelManifestSchema.parse(JSON.parse(await readFile(join(root, 'loupe-seg/9.9.9/model.json'), 'utf8')));
+    expect(after.operatingPoints.porosity!.imageThreshold).toBe(before.operatingPoints.porosity!.imageThreshold);
+    expect(after.operatingPoints.polish).toEqual(before.operatingPoints.polish);
+    expect(after.operatingPoints.imageGates).toEqual(before.operatingPoints.imageGates);
+    const band = after.operatingPoints.downsampledGates!;
+    expect(band.minScaleToPhoto).toBe(1.5);
+    // 2 of the 40 shrunk clean photos may reach it (0.69 and 0.68); the near photos (all below 0.4) play no part.
+    expect(band.porosity).toBeCloseTo(0.6701, 4);
+    expect(modelImageThreshold(after.operatingPoints, 'porosity', 3.2)).toBe(band.porosity);
+    expect(modelImageThreshold(after.operatingPoints, 'porosity', 1.2)).toBe(before.operatingPoints.porosity!.imageThreshold);
+    expect(modelImageThreshold(after.operatingPoints, 'haze', 3.2)).toBe(band.polish!.haze);
+  });
+
+  it('refuses a set none of whose photos were shrunk that much', async () => {
+    await expect(calibrateGates({ data: ['val'], modelsDir: '/nonexistent', model: 'loupe-seg@9.9.9', profile: 'band', maxFpr: 0.05, scored: near, downsampled: 1.5 })).rejects.toThrow(/no photo of val was shrunk 1.5x/);
   });
 });
