@@ -53,10 +53,18 @@ def created_at() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+# Operating points fitted to a version's own scores by `loupe calibrate-gates` (--polish-calibration, --downsampled):
+# a new network changes those scores, so a derived version goes without them until calibrate-gates is run on it (the
+# pipeline then takes the raw kinds' maximum and the main gates, which calibrate-gates re-sets as well).
+SCORE_FITTED_OPS = ("polishCalibration", "downsampledGates")
+
+
 def write_derived_version(out_dir: str, base: dict, part: str, block: dict) -> dict:
     """model.json of a version that carries `base`'s model with one part set (`verifier`, `stoneRefiner`): its version
     is the folder's name, created now. Returns the manifest written."""
-    manifest = {**base, "version": os.path.basename(os.path.normpath(out_dir)), "createdAt": created_at(), part: block}
+    ops = {k: v for k, v in base["operatingPoints"].items() if k not in SCORE_FITTED_OPS}
+    manifest = {**base, "version": os.path.basename(os.path.normpath(out_dir)), "createdAt": created_at(),
+                "operatingPoints": ops, part: block}
     with open(os.path.join(out_dir, "model.json"), "w", encoding="utf8") as fh:
         json.dump(manifest, fh, indent=2)
         fh.write("\n")
