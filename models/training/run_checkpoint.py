@@ -1,4 +1,4 @@
-"""A run's `last.pt` for the trainers that resume by plan (train_verifier.py, train_stone_refiner.py).
+"""A run's `last.pt` and step loop for the trainers that resume by plan (train_verifier.py, train_stone_refiner.py).
 
 A run folder holds one plan: a new run refuses to overwrite it, and `--resume` refuses a checkpoint another plan
 wrote, so a resumed run ends where the uninterrupted one would. The checkpoint carries the model, the optimiser and
@@ -6,8 +6,10 @@ both random generators (numpy's for the batches, torch's for augmentation noise)
 """
 from __future__ import annotations
 
+import math
 import os
 import sys
+import time
 
 import numpy as np
 import torch
@@ -37,7 +39,29 @@ class RunCheckpoint:
         elif os.path.exists(self.path):
             raise SystemExit(f"{self.path} exists: pass --resume to continue it, or remove it")
         os.makedirs(self.run_dir, exist_ok=True)
+        self.start, self.elapsed_before, self.t0 = start, elapsed, time.time()
         return start, elapsed
+
+    def spent_s(self) -> float:
+        """Training seconds of the whole run: those before a resume and this process's since its loop began."""
+        return self.elapsed_before + time.time() - self.t0
+
+    def seconds_per_step(self, step: int) -> float:
+        return (time.time() - self.t0) / (step + 1 - self.start)
+
+    def steps(self, total: int, every: int, max_minutes: float | None, base_lr: float, model, opt, rng: np.random.Generator, log):
+        """Yields the steps left (after `begin`), each with its learning rate set on `opt` (cosine from `base_lr` down to
+        2 % of it); saves every `every` steps, stops there once `max_minutes` are spent, and saves after the last step."""
+        self.t0 = time.time()
+        for step in range(self.start, total):
+            if step > self.start and step % every == 0:
+                self.save(model, opt, rng, step, self.spent_s())
+                self.stop_if_out_of_time(step, max_minutes, self.spent_s(), log)
+            lr = base_lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * step / total)))
+            for g in opt.param_groups:
+                g["lr"] = lr
+            yield step
+        self.save(model, opt, rng, total, self.spent_s())
 
     def save(self, model, opt, rng: np.random.Generator, step: int, elapsed_s: float) -> None:
         tmp = self.path + ".tmp"

@@ -179,17 +179,10 @@ def main(argv=None) -> None:
     run_dir = args.run_dir or os.path.join(os.path.dirname(os.path.abspath(__file__)), "runs", f"stone-refiner-{version}")
     plan = {"data": args.data, "val": args.val, "steps": args.steps, "batch": args.batch, "lr": args.lr, "seed": args.seed, "limit": args.limit}
     checkpoint = RunCheckpoint(run_dir, plan)
-    start, elapsed = checkpoint.begin(args.resume, model, opt, rng, log)
+    start, _ = checkpoint.begin(args.resume, model, opt, rng, log)
 
-    t0 = time.time()
     model.train()
-    for step in range(start, args.steps):
-        if step > start and step % args.checkpoint_every == 0:
-            checkpoint.save(model, opt, rng, step, elapsed + time.time() - t0)
-            checkpoint.stop_if_out_of_time(step, args.max_minutes, elapsed + time.time() - t0, log)
-        lr = args.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * step / args.steps)))
-        for g in opt.param_groups:
-            g["lr"] = lr
+    for step in checkpoint.steps(args.steps, args.checkpoint_every, args.max_minutes, args.lr, model, opt, rng, log):
         idx = torch.from_numpy(rng.integers(0, len(X), args.batch))
         x, t = augment(X[idx].float(), T[idx], rng)
         # Smooth L1 with a small beta: near-L1, so a stone the start could not show (cut by the photo's edge) does not
@@ -199,10 +192,9 @@ def main(argv=None) -> None:
         loss.backward()
         opt.step()
         if (step + 1) % 250 == 0:
-            per = (time.time() - t0) / (step + 1 - start)
+            per = checkpoint.seconds_per_step(step)
             print(f"step {step + 1}/{args.steps} loss {float(loss):.5f} {per:.2f}s/step ETA {per * (args.steps - step - 1) / 60:.1f}min", flush=True)
-    checkpoint.save(model, opt, rng, args.steps, elapsed + time.time() - t0)
-    train_s = elapsed + time.time() - t0
+    train_s = checkpoint.spent_s()
 
     metrics = validate(model, args.val, args.limit, args.seed)
     log(f"validation: {metrics}")

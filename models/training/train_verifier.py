@@ -271,16 +271,9 @@ def main(argv=None) -> None:
             **({"init": sha256_file(args.init), "hardNegatives": args.hard_negatives} if args.init else {}),
             **({"widenTo": args.widen_to} if args.widen_to else {})}
     checkpoint = RunCheckpoint(run_dir, plan)
-    start, elapsed = checkpoint.begin(args.resume, model, opt, rng, log)
+    start, _ = checkpoint.begin(args.resume, model, opt, rng, log)
 
-    t0 = time.time()
-    for step in range(start, args.steps):
-        if step > start and step % args.checkpoint_every == 0:
-            checkpoint.save(model, opt, rng, step, elapsed + time.time() - t0)
-            checkpoint.stop_if_out_of_time(step, args.max_minutes, elapsed + time.time() - t0, log)
-        lr = args.lr * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * step / args.steps)))
-        for g in opt.param_groups:
-            g["lr"] = lr
+    for step in checkpoint.steps(args.steps, args.checkpoint_every, args.max_minutes, args.lr, model, opt, rng, log):
         # Half positives, kinds drawn evenly; half the seg model's own candidates on clean metal (its mistakes).
         kinds = rng.integers(0, len(args.kinds), half)
         pick = [pos_by_kind[k][rng.integers(0, len(pos_by_kind[k]))] for k in kinds if len(pos_by_kind[k])]
@@ -300,11 +293,9 @@ def main(argv=None) -> None:
         loss.backward()
         opt.step()
         if (step + 1) % 100 == 0:
-            per = (time.time() - t0) / (step + 1 - start)
+            per = checkpoint.seconds_per_step(step)
             print(f"step {step + 1}/{args.steps} loss {float(loss):.4f} {per:.2f}s/step "
                   f"ETA {per * (args.steps - step - 1) / 60:.1f}min", flush=True)
-    checkpoint.save(model, opt, rng, args.steps, elapsed + time.time() - t0)
-
     probs = score_rows(model, val_samples, val_rows, wide_val)
     scores = image_scores(len(val_samples), val_rows, probs)
     seg_max = np.zeros_like(scores)
@@ -342,7 +333,7 @@ def main(argv=None) -> None:
             **({"widenTo": args.widen_to} if args.widen_to else {}),
             **({"wideFactor": args.wide_factor} if args.wide_factor else {}),
             "labelRadiusPx": V.LABEL_RADIUS, "ignoreRadiusPx": V.IGNORE_RADIUS, "examples": len(train_rows), "durationS": round(time.time() - t_start, 1),
-            "trainingS": round(elapsed + time.time() - t0, 1), "resumedAtStep": start or None,
+            "trainingS": round(checkpoint.spent_s(), 1), "resumedAtStep": start or None,
         },
         "metrics": metrics,
     })
