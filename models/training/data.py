@@ -117,7 +117,10 @@ def load_sample(directory: str, e: dict) -> Sample:
     f = working_factor(e["mmPerPx"])
     size = (max(1, round(native[0] * f)), max(1, round(native[1] * f))) if f < 1 else native
     scale = size[0] / native[0]
-    img = _resize(img, size, Image.BOX)
+    # Lanczos, as the pipeline's sharp resize (lanczos3) makes the working image the networks are run on; a box
+    # filter here left shrunk training photos up to ~2 levels off the pipeline's, with more aliased fine texture
+    # (test/models/working-scale-parity.test.ts holds the two together).
+    img = _resize(img, size, Image.LANCZOS)
     W, H = size
     bits = np.zeros((H, W), np.uint8)
     known = np.zeros(len(SEG_CHANNELS), bool)
