@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import shutil
 import time
 import warnings
 
@@ -57,6 +58,15 @@ def created_at() -> str:
 # a new network changes those scores, so a derived version goes without them until calibrate-gates is run on it (the
 # pipeline then takes the raw kinds' maximum and the main gates, which calibrate-gates re-sets as well).
 SCORE_FITTED_OPS = ("polishCalibration", "downsampledGates")
+
+
+def copy_base_files(base_dir: str, out_dir: str) -> None:
+    """Every file of `base_dir`'s version but its model.json and card, into `out_dir`: a derived version carries all of
+    its base's networks (seg, verifier, stone refiner), and the trainer then overwrites the one part it made."""
+    os.makedirs(out_dir, exist_ok=True)
+    for f in os.listdir(base_dir):
+        if os.path.isfile(os.path.join(base_dir, f)) and f != "model.json" and not f.endswith(".md"):
+            shutil.copyfile(os.path.join(base_dir, f), os.path.join(out_dir, f))
 
 
 def write_derived_version(out_dir: str, base: dict, part: str, block: dict) -> dict:

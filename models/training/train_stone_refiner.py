@@ -18,7 +18,6 @@ import argparse
 import json
 import math
 import os
-import shutil
 import sys
 import time
 
@@ -30,7 +29,7 @@ from PIL import Image
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import stone_refiner as R  # noqa: E402
 from data import display_path  # noqa: E402
-from export import sha256_file, write_derived_version  # noqa: E402
+from export import copy_base_files, sha256_file, write_derived_version  # noqa: E402
 from run_checkpoint import RunCheckpoint  # noqa: E402
 
 THREADS = int(os.environ.get("LOUPE_TRAIN_THREADS", "2"))
@@ -198,10 +197,7 @@ def main(argv=None) -> None:
 
     metrics = validate(model, args.val, args.limit, args.seed)
     log(f"validation: {metrics}")
-    os.makedirs(args.out, exist_ok=True)
-    for f in os.listdir(args.seg):
-        if os.path.isfile(os.path.join(args.seg, f)) and f != "model.json" and not f.endswith(".md"):
-            shutil.copyfile(os.path.join(args.seg, f), os.path.join(args.out, f))
+    copy_base_files(args.seg, args.out)
     onnx_path = os.path.join(args.out, "stone-refiner.onnx")
     R.export_onnx(model, onnx_path)
     torch.save({"config": model.config, "model": model.state_dict()}, os.path.join(args.out, "stone-refiner.pt"))

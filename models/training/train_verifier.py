@@ -13,7 +13,6 @@ import argparse
 import hashlib
 import json
 import os
-import shutil
 import sys
 import time
 
@@ -26,7 +25,7 @@ import net  # noqa: E402
 import verifier as V  # noqa: E402
 from calibrate import auroc  # noqa: E402
 from data import BIT, MEAN, STD, _photometric, display_path, load_dirs  # noqa: E402
-from export import sha256_file, write_derived_version  # noqa: E402
+from export import copy_base_files, sha256_file, write_derived_version  # noqa: E402
 from run_checkpoint import RunCheckpoint  # noqa: E402
 
 THREADS = 2
@@ -314,9 +313,7 @@ def main(argv=None) -> None:
     for k, m in metrics.items():
         log(f"validation {k}: {m}")
 
-    os.makedirs(args.out, exist_ok=True)
-    for f in ("model.onnx", seg_json.get("weights", "weights.pt")):
-        shutil.copyfile(os.path.join(args.seg, f), os.path.join(args.out, f))
+    copy_base_files(args.seg, args.out)
     onnx_path = os.path.join(args.out, "verifier.onnx")
     V.export_onnx(model, onnx_path)
     torch.save({"config": model.config, "model": model.state_dict()}, os.path.join(args.out, "verifier.pt"))

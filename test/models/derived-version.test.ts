@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -32,5 +32,22 @@ export.write_derived_version(${JSON.stringify(out)}, json.load(open(${JSON.strin
     expect(derived.operatingPoints.downsampledGates).toBeUndefined();
     expect(derived.operatingPoints.porosity).toEqual(base.operatingPoints.porosity);
     expect(derived.operatingPoints.imageGates).toEqual(base.operatingPoints.imageGates);
+  });
+
+  // A verifier trained behind a version that has a stone refiner must not ship a model.json naming a file it lacks.
+  it.skipIf(skipTorch)("carries every network file of its base, not its base's model.json or card", () => {
+    expect(hasTorch, TORCH_MISSING).toBe(true);
+    const base = join(dir, 'base');
+    mkdirSync(base);
+    for (const f of ['model.onnx', 'weights.pt', 'verifier.onnx', 'verifier.pt', 'stone-refiner.onnx', 'stone-refiner.pt', 'model.json', 'MODEL_CARD.md']) {
+      writeFileSync(join(base, f), f);
+    }
+    mkdirSync(join(base, 'eval'));
+    const out = join(dir, '9.2.0');
+    execFileSync(PYTHON, ['-c', `import sys; sys.path.insert(0, ${JSON.stringify(TRAINING)})
+import export
+export.copy_base_files(${JSON.stringify(base)}, ${JSON.stringify(out)})`], { timeout: 60_000 });
+    expect(readdirSync(out).sort()).toEqual(['model.onnx', 'stone-refiner.onnx', 'stone-refiner.pt', 'verifier.onnx', 'verifier.pt', 'weights.pt']);
+    expect(readFileSync(join(out, 'stone-refiner.onnx'), 'utf8')).toBe('stone-refiner.onnx');
   });
 });
