@@ -21,8 +21,8 @@ class RunCheckpoint:
         self.run_dir = run_dir
         self.plan = plan
 
-    def begin(self, resume: bool, model, opt, rng: np.random.Generator, log) -> tuple[int, float]:
-        """The step to start from and the training seconds already spent (0, 0.0 for a new run)."""
+    def begin(self, resume: bool, model, opt, rng: np.random.Generator, log) -> int:
+        """The step to start from (0 for a new run); the training seconds already spent go into `spent_s`."""
         start, elapsed = 0, 0.0
         if resume:
             if not os.path.exists(self.path):
@@ -40,7 +40,7 @@ class RunCheckpoint:
             raise SystemExit(f"{self.path} exists: pass --resume to continue it, or remove it")
         os.makedirs(self.run_dir, exist_ok=True)
         self.start, self.elapsed_before, self.t0 = start, elapsed, time.time()
-        return start, elapsed
+        return start
 
     def spent_s(self) -> float:
         """Training seconds of the whole run: those before a resume and this process's since its loop began."""

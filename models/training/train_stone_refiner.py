@@ -178,7 +178,7 @@ def main(argv=None) -> None:
     run_dir = args.run_dir or os.path.join(os.path.dirname(os.path.abspath(__file__)), "runs", f"stone-refiner-{version}")
     plan = {"data": args.data, "val": args.val, "steps": args.steps, "batch": args.batch, "lr": args.lr, "seed": args.seed, "limit": args.limit}
     checkpoint = RunCheckpoint(run_dir, plan)
-    start, _ = checkpoint.begin(args.resume, model, opt, rng, log)
+    start = checkpoint.begin(args.resume, model, opt, rng, log)
 
     model.train()
     for step in checkpoint.steps(args.steps, args.checkpoint_every, args.max_minutes, args.lr, model, opt, rng, log):

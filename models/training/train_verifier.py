@@ -270,7 +270,7 @@ def main(argv=None) -> None:
             **({"init": sha256_file(args.init), "hardNegatives": args.hard_negatives} if args.init else {}),
             **({"widenTo": args.widen_to} if args.widen_to else {})}
     checkpoint = RunCheckpoint(run_dir, plan)
-    start, _ = checkpoint.begin(args.resume, model, opt, rng, log)
+    start = checkpoint.begin(args.resume, model, opt, rng, log)
 
     for step in checkpoint.steps(args.steps, args.checkpoint_every, args.max_minutes, args.lr, model, opt, rng, log):
         # Half positives, kinds drawn evenly; half the seg model's own candidates on clean metal (its mistakes).
