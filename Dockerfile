@@ -34,5 +34,6 @@ EXPOSE 3000
 # Readiness (Redis, database, an active model), not just liveness: an instance that cannot serve is reported unhealthy.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=40s --retries=3 \
   CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.PORT || 3000}/readyz`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-ENTRYPOINT ["node", "cli/bin/loupe.js"]
+# tuned-node.sh: glibc keeps freed memory mapped (see the script); it execs node, so node is still PID 1.
+ENTRYPOINT ["sh", "cli/bin/tuned-node.sh", "cli/bin/loupe.js"]
 CMD ["serve"]

@@ -23,8 +23,9 @@ export interface InferOptions {
   /** Most tiles per `session.run`; bigger batches amortise per-call overhead at the cost of memory. */
   batchSize: number;
   /**
-   * Output channels the caller never reads: computed by the network (one graph), but not stitched into planes, which
-   * at 12 MP cost a full-size allocation and copy each.
+   * Output channels the caller never reads: not stitched into planes, which at 12 MP cost a full-size allocation and
+   * copy each. An output all of whose channels are skipped is not fetched at all, so onnxruntime skips the nodes only
+   * it needs (the evidence head and its full-size upsample when the verifier scores every kind).
    */
   skipChannels?: ReadonlySet<string>;
 }
@@ -60,9 +61,11 @@ export async function runModel(model: LoadedModel, rgb: DecodedRgb, options: Inf
   const offX = place?.rect.x ?? 0;
   const offY = place?.rect.y ?? 0;
   const planes = new Map<string, Float32Array>();
-  for (const out of manifest.outputs) {
+  const fetched = manifest.outputs.filter((out) => out.channels.some((ch) => !options.skipChannels?.has(ch)));
+  for (const out of fetched) {
     for (const ch of out.channels) if (!options.skipChannels?.has(ch)) planes.set(ch, new Float32Array(outW * outH));
   }
+  const fetchNames = fetched.map((out) => out.name);
 
   for (let first = 0; first < plan.tiles.length; first += batch) {
     const count = Math.min(batch, plan.tiles.length - first);
@@ -72,11 +75,11 @@ export async function runModel(model: LoadedModel, rgb: DecodedRgb, options: Inf
 
     t0 = performance.now();
     const feed = new Tensor('float32', count === batch ? input : input.subarray(0, count * 3 * tw * th), [count, 3, th, tw]);
-    const results = await session.run({ [manifest.input.name]: feed });
+    const results = await session.run({ [manifest.input.name]: feed }, fetchNames);
     timings.inferenceMs += performance.now() - t0;
 
     t0 = performance.now();
-    for (const out of manifest.outputs) {
+    for (const out of fetched) {
       const tensor = results[out.name];
       const dims = tensor?.dims ?? [];
       const channels = out.channels.length;

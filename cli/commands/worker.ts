@@ -8,9 +8,14 @@ export function register(program: Command): void {
       const { loadConfig } = await import('../../core/config.schema.js');
       const { startWorkerProcess } = await import('../../workers/main.js');
       const { closeOnSignals } = await import('../../core/shutdown.js');
+      const { mallocTuned } = await import('../../core/malloc-tuning.js');
       const config = loadConfig();
       const proc = await startWorkerProcess(config);
-      proc.log.info({ queuePrefix: config.queuePrefix, database: config.database.kind }, 'worker ready');
+      const tuned = mallocTuned();
+      if (!tuned && process.platform === 'linux') {
+        proc.log.warn('glibc allocator not tuned: start workers through cli/bin/tuned-node.sh (npm run worker and the Docker image do), or each 12 MP photo may take ~200 ms longer');
+      }
+      proc.log.info({ queuePrefix: config.queuePrefix, database: config.database.kind, mallocTuned: tuned }, 'worker ready');
       closeOnSignals(proc.close, proc.log, config.shutdownTimeoutMs);
     });
 }

@@ -219,11 +219,14 @@ describe.skipIf(skipUnless(redisUp, 'Redis'))('production install (the Dockerfil
     expect(user.uid).not.toBe(0);
     expect((await fetch(`http://127.0.0.1:${port}/v1/inspections`)).status).toBe(401);
 
-    const worker = start(user.wrap([process.execPath, 'cli/bin/loupe.js', 'worker']), env, app);
+    // The worker as the image starts it: its ENTRYPOINT, a shell script that sets the allocator and execs node.
+    const entrypoint = JSON.parse(/^ENTRYPOINT (.+)$/m.exec(fs.readFileSync(path.join(PROJECT_ROOT, 'Dockerfile'), 'utf8'))![1]!) as string[];
+    const worker = start(user.wrap([...entrypoint, 'worker']), env, app);
     procs.push(worker.proc);
     const wDeadline = Date.now() + 90_000;
     while (!/"msg":"worker ready"/.test(worker.out()) && worker.proc.exitCode === null && Date.now() < wDeadline) await new Promise((r) => setTimeout(r, 300));
     expect(worker.out(), worker.out().slice(-3000)).toMatch(/"msg":"worker ready"/);
+    expect(worker.out()).toMatch(/"mallocTuned":true/);
     expect(uidOf(worker.proc.pid!)).toBe(user.uid);
 
     for (const p of [api.proc, worker.proc]) {
@@ -232,5 +235,7 @@ describe.skipIf(skipUnless(redisUp, 'Redis'))('production install (the Dockerfil
       await exited;
     }
     expect(api.proc.exitCode).toBe(0);
+    // exec, not a wrapper: SIGTERM reached node itself, which drained and exited cleanly.
+    expect(worker.proc.exitCode).toBe(0);
   });
 });
