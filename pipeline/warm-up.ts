@@ -1,7 +1,7 @@
 import { Tensor } from 'onnxruntime-node';
-import { patchChannels, patchViews, VERIFIER_BATCH } from './verify.js';
-import type { Verifier } from './model-manifest.schema.js';
+import type { StoneRefiner, Verifier } from './model-manifest.schema.js';
 import type { LoadedModel } from './registry.js';
+import { patchChannels, patchViews, VERIFIER_BATCH } from './verify.js';
 
 /**
  * A fresh onnxruntime session's first runs at a new input size are several times slower than the ones after (its
@@ -19,15 +19,24 @@ export async function warmUpModel(model: LoadedModel, runs: number): Promise<num
   const image = new Tensor('float32', new Float32Array(3 * side * side), [1, 3, side, side]);
   const spec = model.manifest.verifier;
   const verifier = spec && model.verifier ? { session: model.verifier, feed: { [spec.input]: zeroPatches(spec) } } : null;
+  const refinerSpec = model.manifest.stoneRefiner;
+  const refiner = refinerSpec && model.stoneRefiner ? { session: model.stoneRefiner, feed: { [refinerSpec.input]: zeroCrops(refinerSpec) } } : null;
   for (let i = 0; i < runs; i++) {
     const out = await model.session.run({ [input.name]: image });
     for (const t of Object.values(out)) t.dispose?.();
-    if (verifier) {
-      const v = await verifier.session.run(verifier.feed);
+    for (const part of [verifier, refiner]) {
+      if (!part) continue;
+      const v = await part.session.run(part.feed);
       for (const t of Object.values(v)) t.dispose?.();
     }
   }
   return performance.now() - t0;
+}
+
+/** A few stones' crops: the refiner's input size is fixed but for the stone count, which varies by photo. */
+function zeroCrops(spec: StoneRefiner): Tensor {
+  const dims = [8, 3, spec.cropPx, spec.cropPx];
+  return new Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
 }
 
 /** The verifier's largest input: a full batch of candidates, each in all its `tta` views. */

@@ -11,11 +11,13 @@ import { webhooksDal } from '../core/store/webhooks-dal.js';
 import { createWebhookEmitter } from '../core/webhooks/emitter.js';
 import { createSignalWatcher, webhookNotifier } from '../core/reports/alerts.js';
 import { createModelRegistry, inspect, loadProfiles, type ModelRegistry } from '../pipeline/index.js';
+import { warmUpPipeline } from '../pipeline/warm-up-pipeline.js';
 import { inspectHandler, type InspectPhoto } from './handlers/inspect.handler.js';
 import { webhookHandler } from './handlers/webhook.handler.js';
 import { startLoopLagMonitor } from './loop-lag.js';
 import { startWorkers } from './queues.js';
 import { startSweeper } from './sweeper.js';
+import { warmUpPhotos } from './warm-up-photos.js';
 
 export interface WorkerProcess {
   workers: Worker[];
@@ -55,6 +57,16 @@ export async function startWorkerProcess(config: Config, opts: { log?: Logger } 
   await recordModels(lease.models);
   lease.release();
   log.info({ models: registry.list().map((m) => `${m.id}@${m.version}`), threads: config.worker.intraOpThreads, concurrency: config.worker.concurrency }, 'models loaded');
+  if (config.worker.warmUpRuns > 0) {
+    const samples = await warmUpPhotos();
+    const l = await registry.lease();
+    try {
+      const ms = await warmUpPipeline(samples, profiles.get('ring'), { models: l.models });
+      log.info({ photos: samples.length, ms: Math.round(ms) }, 'pipeline warmed up');
+    } finally {
+      l.release();
+    }
+  }
 
   const inspectPhoto: InspectPhoto = async (bytes, metadata, profile) => {
     // A lease per photo: a model promoted meanwhile is used from the next photo on, never halfway through one.

@@ -7,7 +7,8 @@
  * non-model to model time, and the same network in PyTorch eager on the same working-scale tensor (when
  * /usr/bin/python3 has torch and the model folder ships weights.pt). Then a piece framed with room around it (seed 300
  * index 0, a pendant, 4000×2667) with the models on the piece's box (`inference.cropToPiece`, the default) and on
- * the whole frame, alternated: the band above fills too much of its frame for the crop to apply.
+ * the whole frame, alternated: the band above fills too much of its frame for the crop to apply. Last, eight other
+ * 12 MP photos (seed 300 indices 2-9) inspected once each, since one photo repeated flatters the median.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -16,10 +17,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
+import { mallocTuned } from '../../core/malloc-tuning.js';
 import { renderSample } from '../../datasets/synth/render-sample.js';
 import { createModelRegistry, inspect, loadProfiles, renderOverlay } from '../../pipeline/index.js';
 import type { VerifierPass } from '../../pipeline/inspect.js';
 import { workingScale } from '../../pipeline/preprocess.js';
+import { warmUpPipeline } from '../../pipeline/warm-up-pipeline.js';
+import { warmUpPhotos } from '../../workers/warm-up-photos.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const args = process.argv.slice(2);
@@ -29,6 +33,8 @@ const runs = Number(arg('--runs', '5'));
 const modelsDir = arg('--models', join(ROOT, 'models'));
 /** As a worker loads its models (core/config.schema.ts WORKER_WARMUP_RUNS default). */
 const WORKER_WARMUP_RUNS = 2;
+/** Seed 300 indices 2.. rendered at 4000 px; ~5 s each to render. */
+const DISTINCT_PHOTOS = 8;
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -56,6 +62,8 @@ async function main(): Promise<void> {
   const lease = await registry.lease();
   const model = lease.models[0]!;
   try {
+    // Then the committed samples through the whole pipeline, as a worker does before its first job.
+    warmUpMs += await warmUpPipeline(await warmUpPhotos(), profile, { models: lease.models });
     const meta = { mmPerPx, view: 'top' };
     const t0Warm = performance.now();
     await inspect(photo, meta, profile, { models: lease.models });
@@ -130,12 +138,26 @@ async function main(): Promise<void> {
       msWholeFrame: median(framedMs.whole),
     };
 
+    // Distinct 12 MP photos, each inspected once, as a worker meets them: the photo above is one scene at one scale,
+    // inspected again and again; working size (the piece's scale) and content move the time per photo.
+    const distinct: Array<{ index: number; working: string; ms: number }> = [];
+    for (let index = 2; index < 2 + DISTINCT_PHOTOS; index++) {
+      const s = await renderSample({ seed: 300, index, size: 4000 });
+      const w = workingScale({ width: s.entry.width, height: s.entry.height }, s.entry.mmPerPx!, model.manifest.input.workingMmPerPx);
+      const r = await inspect(s.jpeg, { mmPerPx: s.entry.mmPerPx!, view: 'top' }, profile, { models: lease.models });
+      distinct.push({ index, working: `${w.width}×${w.height}`, ms: r.timingsMs.total });
+    }
+    const distinctMs = distinct.map((d) => d.ms);
+
     const result = {
       photo: { ...size, bytes: photo.length, mmPerPx },
       working: { width: ws.width, height: ws.height, mmPerPx: ws.mmPerPx },
       model: { id: model.id, version: model.version },
       runs,
       cores: availableParallelism(),
+      // glibc's allocator as cli/bin/tuned-node.sh sets it (npm run bench does), or its defaults (tsx run directly).
+      mallocTuned: mallocTuned(),
+      rssMb: Math.round(process.memoryUsage().rss / 1048576),
       msPerStage: med,
       overlayMs: median(overlayMs),
       nonModelToModelRatio: nonModel / med.inference!,
@@ -147,10 +169,13 @@ async function main(): Promise<void> {
         ? { candidates: passes[0]!.candidates, searchMs: median(passes.map((p) => p.searchMs)), patchMs: median(passes.map((p) => p.patchMs)), networkMs: median(passes.map((p) => p.networkMs)) }
         : null,
       framedPiece,
+      distinctPhotos: { seed: 300, photos: distinct, msMedian: median(distinctMs), msMax: Math.max(...distinctMs) },
       coldStart: { firstInspectMs: coldFirstMs, warmUpRuns: WORKER_WARMUP_RUNS, warmUpMs, firstInspectAfterWarmUpMs: warmFirstMs },
       createdAt: new Date().toISOString(),
     };
     const rows: Array<[string, string]> = [
+      ['glibc allocator', result.mallocTuned ? 'tuned (cli/bin/tuned-node.sh)' : 'defaults (run through npm run bench to tune)'],
+      ['resident memory after the runs', `${result.rssMb} MB`],
       ['photo', `${size.width}×${size.height} JPEG ${(photo.length / 1e6).toFixed(1)} MB at ${mmPerPx.toFixed(4)} mm/px → working ${ws.width}×${ws.height}`],
       ...Object.entries(med).map(([k, v]) => [k, `${v.toFixed(0)} ms`] as [string, string]),
       ['overlay (not on the timed path)', `${result.overlayMs.toFixed(0)} ms`],
@@ -163,10 +188,14 @@ async function main(): Promise<void> {
           : 'none in this model',
       ],
       ['PyTorch eager, same tensor', 'msMedian' in torch ? `${torch.msMedian.toFixed(0)} ms (×${result.torchToOrtRatio!.toFixed(2)} of onnxruntime)` : torch.error],
-      ['first photo, cold session', `${coldFirstMs.toFixed(0)} ms; after the worker's warm-up (${WORKER_WARMUP_RUNS} runs, ${warmUpMs.toFixed(0)} ms) ${warmFirstMs.toFixed(0)} ms`],
+      ['first photo, cold session', `${coldFirstMs.toFixed(0)} ms; after the worker's warm-up (networks ${WORKER_WARMUP_RUNS} runs, then the samples: ${warmUpMs.toFixed(0)} ms) ${warmFirstMs.toFixed(0)} ms`],
       [
         'framed pendant, total',
         `${framed.entry.width}×${framed.entry.height}: ${framedPiece.msCropToPiece.toFixed(0)} ms on the piece's box, ${framedPiece.msWholeFrame.toFixed(0)} ms on the whole frame`,
+      ],
+      [
+        `${DISTINCT_PHOTOS} other 12 MP photos, once each`,
+        `median ${median(distinctMs).toFixed(0)} ms, max ${Math.max(...distinctMs).toFixed(0)} ms (${distinct.map((d) => `${d.working} ${d.ms.toFixed(0)}`).join(', ')})`,
       ],
     ];
     process.stdout.write(rows.map(([k, v]) => `${k.padEnd(34)} ${v}`).join('\n') + '\n');

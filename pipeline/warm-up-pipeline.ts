@@ -1,0 +1,21 @@
+import { inspect, type InspectDeps } from './inspect.js';
+import type { Profile } from './profile.schema.js';
+
+/** A photo to warm the whole pipeline on, with what `inspect` needs to know about it. */
+export interface WarmUpPhoto {
+  bytes: Uint8Array;
+  mmPerPx: number;
+}
+
+/**
+ * Inspects `photos` once each, results discarded; resolves to the wall time in ms. The networks' warm-up
+ * (`warmUpModel`) leaves the JavaScript around them cold: decoding, the piece mask, post-processing and the patch building run
+ * unoptimised on a worker's first photos, and the process's heap has not yet grown to a photo's size. Measured on
+ * 12 MP photos after the networks' warm-up: the first took 1190 ms cold, 396 ms after three 1024 px samples
+ * (session 18, docs/benchmarks.md).
+ */
+export async function warmUpPipeline(photos: readonly WarmUpPhoto[], profile: Profile, deps: InspectDeps): Promise<number> {
+  const t0 = performance.now();
+  for (const photo of photos) await inspect(photo.bytes, { mmPerPx: photo.mmPerPx, view: 'top' }, profile, deps);
+  return performance.now() - t0;
+}
