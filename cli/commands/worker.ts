@@ -13,7 +13,7 @@ export function register(program: Command): void {
       const proc = await startWorkerProcess(config);
       const tuned = mallocTuned();
       if (!tuned && process.platform === 'linux') {
-        proc.log.warn('glibc allocator not tuned: start workers through cli/bin/tuned-node.sh (npm run worker and the Docker image do), or each 12 MP photo may take ~200 ms longer');
+        proc.log.warn('glibc allocator not tuned: start workers through cli/bin/tuned-node.sh (npm run worker and the Docker image do), or each 12 MP photo may take 200-300 ms longer');
       }
       proc.log.info({ queuePrefix: config.queuePrefix, database: config.database.kind, mallocTuned: tuned }, 'worker ready');
       closeOnSignals(proc.close, proc.log, config.shutdownTimeoutMs);
