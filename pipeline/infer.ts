@@ -24,8 +24,8 @@ export interface InferOptions {
   batchSize: number;
   /**
    * Output channels the caller never reads: not stitched into planes, which at 12 MP cost a full-size allocation and
-   * copy each. An output all of whose channels are skipped is not fetched at all, so onnxruntime skips the nodes only
-   * it needs (the evidence head and its full-size upsample when the verifier scores every kind).
+   * copy each. An output all of whose channels are skipped is not fetched either, which saves copying it out of
+   * onnxruntime; its nodes still run (onnxruntime runs the whole graph: models/training/prune_outputs.py cuts them).
    */
   skipChannels?: ReadonlySet<string>;
 }

@@ -9,10 +9,9 @@ export interface WarmUpPhoto {
 
 /**
  * Inspects `photos` once each, results discarded; resolves to the wall time in ms. The networks' warm-up
- * (`warmUpModel`) leaves the JavaScript around them cold: decoding, the piece mask, post-processing and the patch building run
- * unoptimised on a worker's first photos, and the process's heap has not yet grown to a photo's size. Measured on
- * 12 MP photos after the networks' warm-up: the first took 1190 ms cold, 396 ms after three 1024 px samples
- * (session 18, docs/benchmarks.md).
+ * (`warmUpModel`) leaves the JavaScript around them cold: decoding, the piece mask, post-processing and the patch
+ * building run unoptimised on a worker's first photos. Measured on one 12 MP photo after the networks' warm-up
+ * (session 18): 1190 ms as a worker's first photo, 681 ms after one 1024 px sample, 396 ms after three.
  */
 export async function warmUpPipeline(photos: readonly WarmUpPhoto[], profile: Profile, deps: InspectDeps): Promise<number> {
   const t0 = performance.now();

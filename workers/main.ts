@@ -63,6 +63,9 @@ export async function startWorkerProcess(config: Config, opts: { log?: Logger } 
     try {
       const ms = await warmUpPipeline(samples, profiles.get('ring'), { models: l.models });
       log.info({ photos: samples.length, ms: Math.round(ms) }, 'pipeline warmed up');
+    } catch (err) {
+      // Only speed is at stake: a worker that cannot warm up on the samples still takes jobs, and reports each failure.
+      log.warn({ err }, 'pipeline warm-up failed; the first photos run cold');
     } finally {
       l.release();
     }

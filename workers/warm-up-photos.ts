@@ -4,7 +4,7 @@ import { PROJECT_ROOT } from '../core/config.schema.js';
 import { loadManifest } from '../datasets/manifest-io.js';
 import type { WarmUpPhoto } from '../pipeline/warm-up-pipeline.js';
 
-/** The committed synthetic samples (shipped in the image beside the code); three warm the pipeline as well as more. */
+/** The committed synthetic samples, shipped in the image beside the code (`pipeline/warm-up-pipeline.ts` on why three). */
 export const WARM_UP_SAMPLES_DIR = join(PROJECT_ROOT, 'datasets', 'samples');
 const WARM_UP_PHOTOS = 3;
 
