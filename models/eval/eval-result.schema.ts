@@ -86,7 +86,8 @@ export const EvalResultSchema = z.object({
   byMmPerPx: z.array(
     z.object({ bin: z.string(), images: z.number().int(), porosityAuroc: metric, polishAuroc: metric, spacingAuroc: metric }),
   ),
-  timing: z.object({ msPerImage: z.number(), totalS: z.number() }),
+  // The spread per photo arrived in session 18; earlier runs' JSONs have the mean only.
+  timing: z.object({ msPerImage: z.number(), totalS: z.number(), msMedian: z.number().optional(), msP90: z.number().optional(), msMax: z.number().optional() }),
   createdAt: z.string(),
 });
 export type EvalResult = z.infer<typeof EvalResultSchema>;

@@ -21,7 +21,7 @@ export function formatEvalSummary(r: EvalResult): string {
   const byText = by && by.images > 0 ? ` (of ${by.images}: porosity ${by.porosity}, spacing ${by.stone_spacing}, polish ${by.polish}, retake ${by.retake})` : '';
   const reasons = Object.entries(r.retakeReasons ?? {}).map(([code, n]) => `${code} ${n}`).join(', ');
   const defect = r.cleanDefectFlagRate !== undefined ? ` · for a defect ${f(r.cleanDefectFlagRate)} of those not sent to retake` : '';
-  lines.push(`clean pieces flagged ${f(r.cleanFalseFlagRate)}${byText}${defect} · retakes ${r.retakes}${reasons ? ` (${reasons})` : ''} · ${r.timing.msPerImage.toFixed(0)} ms/image`);
+  lines.push(`clean pieces flagged ${f(r.cleanFalseFlagRate)}${byText}${defect} · retakes ${r.retakes}${reasons ? ` (${reasons})` : ''} · ${r.timing.msPerImage.toFixed(0)} ms/image${r.timing.msMax !== undefined ? ` (median ${r.timing.msMedian!.toFixed(0)}, p90 ${r.timing.msP90!.toFixed(0)}, slowest ${r.timing.msMax.toFixed(0)})` : ''}`);
   lines.push(`pore recall by size: ${r.byPoreSizeMm.map((b) => `${b.bin} mm ${f(b.recall, 2)} (${b.detected}/${b.defects})`).join(' · ')}`);
   if (r.polishKinds) {
     const kinds = Object.entries(r.polishKinds).map(([k, m]) => `${k} ${f(m.auroc)} (${m.positives}/${m.negatives})`);

@@ -223,6 +223,8 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
     let retakes = 0;
     const retakeReasons: Record<string, number> = {};
     let inspectMs = 0;
+    // Each photo's own time: the mean hides the slow framings (a coarse mm/px leaves a large working image).
+    const photoMs: number[] = [];
     const images: ImageOutcome[] = [];
     // Per polish kind: the kind's score on photos holding it, and on photos with no polish defect.
     const kindScores = new Map<PolishKind, { pos: number[]; neg: number[] }>(POLISH_KINDS.map((k) => [k, { pos: [], neg: [] }]));
@@ -258,6 +260,7 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
         },
       );
       inspectMs += performance.now() - t0;
+      photoMs.push(performance.now() - t0);
       if (options.candidatesOut) {
         const line: KindCandidatesLine = {
           file: entry.file,
@@ -429,7 +432,7 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
           polishAuroc: sub('polish', b.idx),
           spacingAuroc: sub('stone_spacing', b.idx),
         })),
-      timing: { msPerImage: selected.length ? inspectMs / selected.length : 0, totalS: (performance.now() - started) / 1000 },
+      timing: { msPerImage: selected.length ? inspectMs / selected.length : 0, totalS: (performance.now() - started) / 1000, ...photoTimeSpread(photoMs) },
       createdAt: new Date().toISOString(),
     };
     const parsed = EvalResultSchema.parse(result);
@@ -440,4 +443,12 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
     lease.release();
     await registry.close();
   }
+}
+
+/** Median, 90th percentile and slowest of the photos' times (nearest rank); none without photos. */
+export function photoTimeSpread(ms: readonly number[]): { msMedian?: number; msP90?: number; msMax?: number } {
+  if (ms.length === 0) return {};
+  const sorted = [...ms].sort((a, b) => a - b);
+  const rank = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+  return { msMedian: rank(0.5), msP90: rank(0.9), msMax: sorted[sorted.length - 1]! };
 }

@@ -108,14 +108,14 @@ const f = (v: number | null | undefined, digits = 3) => (v === null || v === und
 /** The model card's table: one row per set, the issue's headline figures. */
 export function suiteMarkdown(rows: readonly SuiteRow[]): string {
   const lines = [
-    '| set | images | porosity AUROC | spacing AUROC | polish AUROC | porosity pixel AUROC | stone F1 | gap MAE mm | clean flagged (any · for a defect, retakes apart) | pore recall <0.1 / 0.1–0.3 / >0.3 mm | ms/photo |',
+    '| set | images | porosity AUROC | spacing AUROC | polish AUROC | porosity pixel AUROC | stone F1 | gap MAE mm | clean flagged (any · for a defect, retakes apart) | pore recall <0.1 / 0.1–0.3 / >0.3 mm | ms/photo (mean · p90 · slowest) |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const { set, result: r } of rows) {
     const bins = ['<0.1', '0.1-0.3', '>0.3'].map((b) => f(r.byPoreSizeMm.find((x) => x.bin === b)?.recall ?? null, 2)).join(' / ');
     lines.push(
       `| ${set.name} | ${r.images} | ${f(r.families.porosity.auroc)} | ${f(r.families.stone_spacing.auroc)} | ${f(r.families.polish.auroc)} | ` +
-        `${f(r.pixel.porosity.auroc)} | ${f(r.stones.f1)} | ${f(r.stones.gapMaeMm)} | ${f(r.cleanFalseFlagRate, 2)} · ${f(r.cleanDefectFlagRate, 2)} | ${bins} | ${Math.round(r.timing.msPerImage)} |`,
+        `${f(r.pixel.porosity.auroc)} | ${f(r.stones.f1)} | ${f(r.stones.gapMaeMm)} | ${f(r.cleanFalseFlagRate, 2)} · ${f(r.cleanDefectFlagRate, 2)} | ${bins} | ${Math.round(r.timing.msPerImage)}${r.timing.msMax !== undefined ? ` · ${Math.round(r.timing.msP90!)} · ${Math.round(r.timing.msMax)}` : ''} |`,
     );
   }
   // Where polish fails, by kind: each kind's score ranking photos that hold it against polish-clean photos.

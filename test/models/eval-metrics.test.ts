@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { auroc, averagePrecision, classificationMetrics, matchStones, PooledPixelAuroc } from '../../models/eval/metrics.js';
+import { photoTimeSpread } from '../../models/eval/run-eval.js';
 
 describe('eval metrics', () => {
   it('computes AUROC as the probability a positive outranks a negative, ties as half', () => {
@@ -53,5 +54,14 @@ describe('eval metrics', () => {
       { cx: 24, cy: 10, r: 4 },
     ];
     expect(matchStones(truth, predicted)).toEqual([[0, 1]]);
+  });
+});
+
+describe('the per-photo time spread in an eval', () => {
+  // The mean hides the slow framings; the report's slowest photo is what a shop floor waits for.
+  it('gives the median, 90th percentile and slowest photo by nearest rank, and nothing without photos', () => {
+    expect(photoTimeSpread([5, 1, 3, 2, 4, 10, 6, 7, 8, 9])).toEqual({ msMedian: 5, msP90: 9, msMax: 10 });
+    expect(photoTimeSpread([700])).toEqual({ msMedian: 700, msP90: 700, msMax: 700 });
+    expect(photoTimeSpread([])).toEqual({});
   });
 });
