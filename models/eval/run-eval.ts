@@ -5,6 +5,8 @@ import { loadManifest } from '../../datasets/manifest-io.js';
 import type { Defect, ManifestEntry } from '../../datasets/manifest.schema.js';
 import { createModelRegistry, inspect, loadProfiles, POLISH_KINDS, type InspectionReport, type PipelineMaps, type PolishKind, type Profile } from '../../pipeline/index.js';
 import { gateFor } from '../../pipeline/score.js';
+import { warmUpPipeline } from '../../pipeline/warm-up-pipeline.js';
+import { warmUpPhotos } from '../../workers/warm-up-photos.js';
 import { canMeasureVisibility, defectVisibility } from '../../datasets/synth/visibility.js';
 import { EvalResultSchema, type EvalResult } from './eval-result.schema.js';
 import { aurocOf, classificationMetrics, gapErrorsMm, matchStones, mean, PooledPixelAuroc } from './metrics.js';
@@ -197,10 +199,13 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
   const entries: ManifestEntry[] = await loadManifest(options.data);
   const selected = options.limit ? entries.slice(0, options.limit) : entries;
   const profiles = loadProfiles();
-  const registry = await createModelRegistry({ dir: options.modelsDir });
+  // Warmed up as a worker is before its first job (workers/main.ts), so each photo's time is the service's, not a cold
+  // session's: the first photo of a cold run took 2.8 s of a 12 MP set whose median is 0.4 s.
+  const registry = await createModelRegistry({ dir: options.modelsDir, warmUpRuns: EVAL_WARMUP_RUNS });
   const pin = parseModelRef(options.model);
   const lease = await registry.lease(pin ? [pin] : undefined);
   try {
+    await warmUpPipeline(await warmUpPhotos(), profiles.get(options.profile), { models: lease.models });
     const model = lease.models[0]!;
     const scores: Record<FamilyKey, number[]> = { porosity: [], stone_spacing: [], polish: [] };
     const flags: Record<FamilyKey, boolean[]> = { porosity: [], stone_spacing: [], polish: [] };
@@ -444,6 +449,9 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
     await registry.close();
   }
 }
+
+/** As a worker's default (core/config.schema.ts WORKER_WARMUP_RUNS). */
+const EVAL_WARMUP_RUNS = 2;
 
 /** Median, 90th percentile and slowest of the photos' times (nearest rank); none without photos. */
 export function photoTimeSpread(ms: readonly number[]): { msMedian?: number; msP90?: number; msMax?: number } {

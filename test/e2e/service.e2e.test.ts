@@ -96,7 +96,7 @@ for (const { name, create } of DATABASES) {
         500,
       );
       // The worker inspected committed samples before its first job, so its first photos are not run cold.
-      expect(worker.logs()).toMatch(/"photos":3,"ms":\d+,"msg":"pipeline warmed up"/);
+      expect(worker.logs()).toMatch(/"photos":4,"ms":\d+,"msg":"pipeline warmed up"/);
       for (const [k, body] of finished.entries()) {
         const { s, id } = accepted[k]!;
         expect(body.status, `${s.name}: ${body.failureReason}`).toBe('done');
