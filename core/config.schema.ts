@@ -78,7 +78,7 @@ const EnvSchema = z.object({
   ),
   ORT_INTER_OP_THREADS: int(1, 1).describe('onnxruntime inter-op threads per session.'),
   WORKER_WARMUP_RUNS: int(2, 0).describe(
-    'Runs of each model on its largest input when a worker loads it (at start and after a promotion), before it takes jobs: a fresh session runs its first inputs several times slower.',
+    'Runs of each model on its largest input when a worker loads it (at start and after a promotion), before it takes jobs: a fresh session runs its first inputs several times slower. Above 0, the worker also inspects the committed samples once at start (the code around the networks warms up too); 0 skips both.',
   ),
   JOB_ATTEMPTS: int(5, 1).describe('Attempts per inspection job before it is marked failed (retryable errors only).'),
   JOB_BACKOFF_MS: int(2000, 1).describe('First retry delay; doubles on each attempt (exponential backoff).'),
