@@ -47,6 +47,7 @@ export function register(program: Command): void {
         ...(limit ? { limit } : {}),
         visibility: options.visibility,
         ...(options.candidates ? { candidatesOut: options.candidates } : {}),
+        warmUp: true,
         onProgress: (done: number, total: number) => {
           bar ??= new ProgressBar(total, `eval ${options.data}`);
           bar.tick();

@@ -26,6 +26,12 @@ export interface EvalOptions {
    * `models/eval/score-rules.ts` pools offline.
    */
   candidatesOut?: string;
+  /**
+   * Warm up as a worker does before its first job (networks, then the committed samples; ~7 s), so the per-photo times
+   * are the service's: what `loupe eval` and `loupe eval-suite` publish. Calibration and retraining runs, which read
+   * only the scores, leave it off.
+   */
+  warmUp?: boolean;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -199,13 +205,13 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
   const entries: ManifestEntry[] = await loadManifest(options.data);
   const selected = options.limit ? entries.slice(0, options.limit) : entries;
   const profiles = loadProfiles();
-  // Warmed up as a worker is before its first job (workers/main.ts), so each photo's time is the service's: without the
-  // enlarged sample, the 12 MP test set's largest photo paid for growing the process's memory (2.7 s against 1.5 s).
-  const registry = await createModelRegistry({ dir: options.modelsDir, warmUpRuns: EVAL_WARMUP_RUNS });
+  // With `warmUp`, as a worker before its first job (workers/main.ts): without the enlarged sample, the 12 MP test set's
+  // largest photo paid for growing the process's memory (2.7 s against 1.5 s).
+  const registry = await createModelRegistry({ dir: options.modelsDir, ...(options.warmUp ? { warmUpRuns: EVAL_WARMUP_RUNS } : {}) });
   const pin = parseModelRef(options.model);
   const lease = await registry.lease(pin ? [pin] : undefined);
   try {
-    await warmUpPipeline(await warmUpPhotos(), profiles.get(options.profile), { models: lease.models });
+    if (options.warmUp) await warmUpPipeline(await warmUpPhotos(), profiles.get(options.profile), { models: lease.models });
     const model = lease.models[0]!;
     const scores: Record<FamilyKey, number[]> = { porosity: [], stone_spacing: [], polish: [] };
     const flags: Record<FamilyKey, boolean[]> = { porosity: [], stone_spacing: [], polish: [] };

@@ -174,6 +174,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteRow[]> {
       profile: set.profile,
       ...(o.model ? { model: o.model } : {}),
       ...(o.visibility ? { visibility: true } : {}),
+      warmUp: true,
     };
     if (!o.failures) {
       rows.push({ set, result: await runEval(evalOptions) });
