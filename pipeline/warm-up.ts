@@ -1,5 +1,5 @@
 import { Tensor } from 'onnxruntime-node';
-import type { StoneRefiner, Verifier } from './model-manifest.schema.js';
+import type { Verifier } from './model-manifest.schema.js';
 import type { LoadedModel } from './registry.js';
 import { patchChannels, patchViews, VERIFIER_BATCH } from './verify.js';
 
@@ -14,33 +14,31 @@ import { patchChannels, patchViews, VERIFIER_BATCH } from './verify.js';
 /** Runs the model's networks `runs` times on zeros of their largest input; resolves to the wall time in ms. */
 export async function warmUpModel(model: LoadedModel, runs: number): Promise<number> {
   const t0 = performance.now();
-  const { input } = model.manifest;
+  const { input, verifier, stoneRefiner } = model.manifest;
   const side = input.tile.size;
-  const image = new Tensor('float32', new Float32Array(3 * side * side), [1, 3, side, side]);
-  const spec = model.manifest.verifier;
-  const verifier = spec && model.verifier ? { session: model.verifier, feed: { [spec.input]: zeroPatches(spec) } } : null;
-  const refinerSpec = model.manifest.stoneRefiner;
-  const refiner = refinerSpec && model.stoneRefiner ? { session: model.stoneRefiner, feed: { [refinerSpec.input]: zeroCrops(refinerSpec) } } : null;
+  const parts = [
+    { session: model.session, feed: { [input.name]: zeros([1, 3, side, side]) } },
+    verifier && model.verifier ? { session: model.verifier, feed: { [verifier.input]: zeros(patchDims(verifier)) } } : null,
+    // A few stones' crops: the refiner's input is fixed in size but for the stone count, which varies by photo.
+    stoneRefiner && model.stoneRefiner
+      ? { session: model.stoneRefiner, feed: { [stoneRefiner.input]: zeros([8, 3, stoneRefiner.cropPx, stoneRefiner.cropPx]) } }
+      : null,
+  ];
   for (let i = 0; i < runs; i++) {
-    const out = await model.session.run({ [input.name]: image });
-    for (const t of Object.values(out)) t.dispose?.();
-    for (const part of [verifier, refiner]) {
+    for (const part of parts) {
       if (!part) continue;
-      const v = await part.session.run(part.feed);
-      for (const t of Object.values(v)) t.dispose?.();
+      const out = await part.session.run(part.feed);
+      for (const t of Object.values(out)) t.dispose?.();
     }
   }
   return performance.now() - t0;
 }
 
-/** A few stones' crops: the refiner's input size is fixed but for the stone count, which varies by photo. */
-function zeroCrops(spec: StoneRefiner): Tensor {
-  const dims = [8, 3, spec.cropPx, spec.cropPx];
+function zeros(dims: number[]): Tensor {
   return new Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
 }
 
 /** The verifier's largest input: a full batch of candidates, each in all its `tta` views. */
-function zeroPatches(spec: Verifier): Tensor {
-  const dims = [VERIFIER_BATCH * patchViews(spec), patchChannels(spec), spec.patchPx, spec.patchPx];
-  return new Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
+function patchDims(spec: Verifier): number[] {
+  return [VERIFIER_BATCH * patchViews(spec), patchChannels(spec), spec.patchPx, spec.patchPx];
 }

@@ -38,10 +38,11 @@ def prune(base_dir: str, out_dir: str, keep: list[str]) -> dict:
     if unknown:
         raise SystemExit(f"{base_dir}: no output named {', '.join(unknown)} (it has {', '.join(names)})")
     dropped = [n for n in names if n not in keep]
-    read = [n for n in dropped if n not in unread_outputs(base)]
+    unread = unread_outputs(base)
+    read = [n for n in dropped if n not in unread]
     if read:
         raise SystemExit(f"{base_dir}: the pipeline reads {', '.join(read)} for this version; only outputs it never "
-                         f"reads may go ({', '.join(sorted(unread_outputs(base))) or 'none here'})")
+                         f"reads may go ({', '.join(sorted(unread)) or 'none here'})")
     copy_base_files(base_dir, out_dir)
     model = onnx.load(os.path.join(base_dir, base["file"]))
     cut = Extractor(model).extract_model([i.name for i in model.graph.input], keep)
