@@ -40,18 +40,22 @@ export function planAxis(length: number, tile: number, overlap: number, multiple
     const size = Math.ceil(length / multiple) * multiple;
     return { size, starts: [0], ownFrom: [0], ownTo: [length] };
   }
-  const step = tile - overlap;
-  const starts: number[] = [];
-  for (let s = 0; s + tile < length; s += step) starts.push(s);
-  starts.push(length - tile);
+  // As many tiles as the longest allowed one needs, each only as long as that many need: a 2378 px axis is two tiles
+  // of 1264 px, not two of 2048 (the second pulled back to the end, 1.7 x the axis's pixels through the network).
+  const count = Math.ceil((length - overlap) / (tile - overlap));
+  let size = Math.min(tile, Math.ceil((length + (count - 1) * overlap) / count / multiple) * multiple);
+  const startsOf = (sz: number) => Array.from({ length: count }, (_, i) => Math.floor((i * (length - sz)) / (count - 1)));
+  let starts = startsOf(size);
+  // Rounding the starts down can take a pixel off an overlap; a longer tile gives it back.
+  while (size < tile && starts.some((s, i) => i > 0 && starts[i - 1]! + size - s < overlap)) starts = startsOf((size = Math.min(tile, size + multiple)));
   const ownFrom: number[] = [];
   const ownTo: number[] = [];
   for (let i = 0; i < starts.length; i++) {
     // Boundaries at the middle of each overlap: every pixel comes from the tile where it is farthest from an edge.
-    ownFrom.push(i === 0 ? 0 : Math.floor((starts[i - 1]! + tile + starts[i]!) / 2));
-    ownTo.push(i === starts.length - 1 ? length : Math.floor((starts[i]! + tile + starts[i + 1]!) / 2));
+    ownFrom.push(i === 0 ? 0 : Math.floor((starts[i - 1]! + size + starts[i]!) / 2));
+    ownTo.push(i === starts.length - 1 ? length : Math.floor((starts[i]! + size + starts[i + 1]!) / 2));
   }
-  return { size: tile, starts, ownFrom, ownTo };
+  return { size, starts, ownFrom, ownTo };
 }
 
 export interface TilePlan {
