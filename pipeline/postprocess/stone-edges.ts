@@ -609,11 +609,11 @@ export function refineCentre(lum: Float32Array, width: number, height: number, x
  */
 function stoneCentre(plane: Plane, at: Sampler, x0: number, y0: number, r: number, rays: number): { x: number; y: number } {
   const votes = outlineVotes(plane, x0, y0, r);
-  const near = sharpestCentre(at, x0, y0, r, rays, CENTRE_SPAN) ?? wanderedCentre(at, votes, x0, y0, r, rays);
+  const sharpness = girdleSharpness(at, r, rays);
+  const near = sharpestCentre(sharpness, x0, y0, CENTRE_SPAN) ?? wanderedCentre(at, sharpness, votes, x0, y0, r, rays);
   if (!votes || votes.peakValue < OUTLINE_GAIN * votes.at(near.x, near.y)) return near;
-  const far = sharpestCentre(at, votes.peak.x, votes.peak.y, r, rays, CENTRE_SPAN) ?? votes.peak;
-  const sharpness = (c: { x: number; y: number }) => profileSharpness(at, c.x, c.y, 0.85 * r, 1.12 * r, rays);
-  const better = votes.at(far.x, far.y) >= OUTLINE_GAIN * votes.at(near.x, near.y) && sharpness(far) >= SHARPNESS_GAIN * sharpness(near);
+  const far = sharpestCentre(sharpness, votes.peak.x, votes.peak.y, CENTRE_SPAN) ?? votes.peak;
+  const better = votes.at(far.x, far.y) >= OUTLINE_GAIN * votes.at(near.x, near.y) && sharpness(far.x, far.y) >= SHARPNESS_GAIN * sharpness(near.x, near.y);
   return better ? far : near;
 }
 
@@ -725,6 +725,24 @@ function peakOffset(ym: number, y0: number, yp: number): number {
   return den < 0 ? Math.max(-0.5, Math.min(0.5, (0.5 * (ym - yp)) / den)) : 0;
 }
 
+/** The girdle region's sharpness seen from a centre, for one stone. */
+type Sharpness = (x: number, y: number) => number;
+
+/**
+ * `profileSharpness` over the girdle region (0.85-1.12 r) of a stone of radius `r`, each centre computed once: the
+ * searches of one stone revisit ~40 % of their points (the 3 x 3 neighbourhoods of neighbouring steps overlap, and
+ * the wide search starts where the near one did). Centres on one search's lattice are exact sums of powers of two.
+ */
+function girdleSharpness(at: Sampler, r: number, rays: number): Sharpness {
+  const seen = new Map<string, number>();
+  return (x, y) => {
+    const key = `${x} ${y}`;
+    let e = seen.get(key);
+    if (e === undefined) seen.set(key, (e = profileSharpness(at, x, y, 0.85 * r, 1.12 * r, rays)));
+    return e;
+  };
+}
+
 /** Energy of the ray-averaged luminance profile's radial derivative over [lo, hi] seen from (x, y). */
 function profileSharpness(at: Sampler, x: number, y: number, lo: number, hi: number, rays: number): number {
   const { mean } = profiles(polar(at, x, y, lo, hi, rays));
@@ -738,8 +756,8 @@ function profileSharpness(at: Sampler, x: number, y: number, lo: number, hi: num
  * Where a search from the heat peak (x0, y0) that wandered past CENTRE_SPAN ends within WIDE_SPAN, when the photo
  * clearly prefers it (see WIDE_SPAN); else the heat peak. Without votes (the stone at the photo's edge), the peak.
  */
-function wanderedCentre(at: Sampler, votes: OutlineVotes | null, x0: number, y0: number, r: number, rays: number): { x: number; y: number } {
-  const wide = votes ? sharpestCentre(at, x0, y0, r, rays, WIDE_SPAN) : null;
+function wanderedCentre(at: Sampler, sharpness: Sharpness, votes: OutlineVotes | null, x0: number, y0: number, r: number, rays: number): { x: number; y: number } {
+  const wide = votes ? sharpestCentre(sharpness, x0, y0, WIDE_SPAN) : null;
   if (!wide || !votes) return { x: x0, y: y0 };
   const clearer = girdleSteepness(at, wide.x, wide.y, r, rays) >= EDGE_GAIN * girdleSteepness(at, x0, y0, r, rays);
   return clearer && votes.at(wide.x, wide.y) >= votes.at(x0, y0) ? wide : { x: x0, y: y0 };
@@ -759,12 +777,10 @@ function girdleSteepness(at: Sampler, x: number, y: number, r: number, rays: num
  * peak (steps of 1/2, 1/4, 1/8 px to the best of the 8 neighbours); null when it wanders `span` px away (no optimum
  * near the peak).
  */
-function sharpestCentre(at: Sampler, x0: number, y0: number, r: number, rays: number, span: number): { x: number; y: number } | null {
-  const lo = 0.85 * r;
-  const hi = 1.12 * r;
+function sharpestCentre(sharpness: Sharpness, x0: number, y0: number, span: number): { x: number; y: number } | null {
   let bx = x0;
   let by = y0;
-  let best = profileSharpness(at, bx, by, lo, hi, rays);
+  let best = sharpness(bx, by);
   for (let step = CENTRE_COARSE; step >= CENTRE_FINE; step /= 2) {
     for (let moves = 0; moves < (4 * span) / step; moves++) {
       let nx = bx;
@@ -772,7 +788,7 @@ function sharpestCentre(at: Sampler, x0: number, y0: number, r: number, rays: nu
       for (let dy = -1; dy <= 1; dy++) {
         for (let dx = -1; dx <= 1; dx++) {
           if (dx === 0 && dy === 0) continue;
-          const e = profileSharpness(at, bx + dx * step, by + dy * step, lo, hi, rays);
+          const e = sharpness(bx + dx * step, by + dy * step);
           if (e > best) {
             best = e;
             nx = bx + dx * step;
