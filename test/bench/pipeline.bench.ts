@@ -7,7 +7,9 @@
  * non-model to model time, and the same network in PyTorch eager on the same working-scale tensor (when
  * /usr/bin/python3 has torch and the model folder ships weights.pt). Then a piece framed with room around it (seed 300
  * index 0, a pendant, 4000×2667) with the models on the piece's box (`inference.cropToPiece`, the default) and on
- * the whole frame, alternated: the band above fills too much of its frame for the crop to apply. Last, eight other
+ * the whole frame, alternated: the band above fills too much of its frame for the crop to apply; and the same photo
+ * read as a 29 mm field of view on the whole frame (wider than one seg tile, as a photo whose piece the mask cannot
+ * find). Last, eight other
  * 12 MP photos (seed 300 indices 2-9) inspected once each, since one photo repeated flatters the median.
  */
 import { execFileSync } from 'node:child_process';
@@ -31,6 +33,8 @@ const arg = (name: string, fallback: string) => (args.includes(name) ? args[args
 const outFile = arg('--out', join(ROOT, 'bench', 'pipeline.json'));
 const runs = Number(arg('--runs', '5'));
 const modelsDir = arg('--models', join(ROOT, 'models'));
+/** Field of view of the bench's widest framing, mm: the widest the generator renders is 30 mm. */
+const WIDE_FIELD_MM = 29;
 /** As a worker loads its models (core/config.schema.ts WORKER_WARMUP_RUNS default). */
 const WORKER_WARMUP_RUNS = 2;
 /** Seed 300 indices 2.. rendered at 4000 px; ~5 s each to render. */
@@ -126,16 +130,23 @@ async function main(): Promise<void> {
     const framed = await renderSample({ seed: 300, index: 0, size: 4000 });
     const framedMeta = { mmPerPx: Number(framed.entry.mmPerPx), view: 'top' };
     const wholeFrame = { ...profile, inference: { ...profile.inference, cropToPiece: false } };
-    const framedMs = { crop: [] as number[], whole: [] as number[] };
+    // The same photo read as a 29 mm field of view: the whole frame is then wider than one seg tile (2048 px), as for
+    // a photo whose piece the mask cannot find (the slowest 12 MP photos).
+    const wideMeta = { ...framedMeta, mmPerPx: WIDE_FIELD_MM / framed.entry.width };
+    const wideWorking = workingScale({ width: framed.entry.width, height: framed.entry.height }, wideMeta.mmPerPx, model.manifest.input.workingMmPerPx);
+    const framedMs = { crop: [] as number[], whole: [] as number[], wide: [] as number[] };
     await inspect(framed.jpeg, framedMeta, profile, { models: lease.models });
+    await inspect(framed.jpeg, wideMeta, wholeFrame, { models: lease.models });
     for (let i = 0; i < runs; i++) {
       framedMs.crop.push((await inspect(framed.jpeg, framedMeta, profile, { models: lease.models })).timingsMs.total);
       framedMs.whole.push((await inspect(framed.jpeg, framedMeta, wholeFrame, { models: lease.models })).timingsMs.total);
+      framedMs.wide.push((await inspect(framed.jpeg, wideMeta, wholeFrame, { models: lease.models })).timingsMs.total);
     }
     const framedPiece = {
       photo: { width: framed.entry.width, height: framed.entry.height, mmPerPx: framed.entry.mmPerPx },
       msCropToPiece: median(framedMs.crop),
       msWholeFrame: median(framedMs.whole),
+      wideField: { mmPerPx: wideMeta.mmPerPx, working: { width: wideWorking.width, height: wideWorking.height }, msWholeFrame: median(framedMs.wide) },
     };
 
     // Distinct 12 MP photos, each inspected once, as a worker meets them: the photo above is one scene at one scale,
@@ -198,7 +209,7 @@ async function main(): Promise<void> {
       ['first photo, cold session', `${coldFirstMs.toFixed(0)} ms; after the worker's warm-up (networks ${WORKER_WARMUP_RUNS} runs, then the samples: ${warmUpMs.toFixed(0)} ms) ${warmFirstMs.toFixed(0)} ms`],
       [
         'framed pendant, total',
-        `${framed.entry.width}×${framed.entry.height}: ${framedPiece.msCropToPiece.toFixed(0)} ms on the piece's box, ${framedPiece.msWholeFrame.toFixed(0)} ms on the whole frame`,
+        `${framed.entry.width}×${framed.entry.height}: ${framedPiece.msCropToPiece.toFixed(0)} ms on the piece's box, ${framedPiece.msWholeFrame.toFixed(0)} ms on the whole frame; as a ${WIDE_FIELD_MM} mm field (working ${wideWorking.width}×${wideWorking.height}) on the whole frame ${framedPiece.wideField.msWholeFrame.toFixed(0)} ms`,
       ],
       [
         `${DISTINCT_PHOTOS} other 12 MP photos, once each`,
