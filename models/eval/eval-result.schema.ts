@@ -62,6 +62,9 @@ export const EvalResultSchema = z.object({
   retakes: z.number().int(),
   /** Retakes by quality-gate reason code (a photo can have several); absent in older results. */
   retakeReasons: z.record(z.string(), z.number().int()).optional(),
+  /** Photos whose piece the mask found, and the others by why it fell back to the whole frame (`PieceMask.fallback`);
+   * absent in older results. */
+  pieceMask: z.object({ found: z.number().int(), fallbacks: z.record(z.string(), z.number().int()) }).optional(),
   byPoreSizeMm: z.array(BinSchema),
   byKind: z.record(z.string(), BinSchema),
   /**

@@ -22,6 +22,10 @@ export function formatEvalSummary(r: EvalResult): string {
   const reasons = Object.entries(r.retakeReasons ?? {}).map(([code, n]) => `${code} ${n}`).join(', ');
   const defect = r.cleanDefectFlagRate !== undefined ? ` · for a defect ${f(r.cleanDefectFlagRate)} of those not sent to retake` : '';
   lines.push(`clean pieces flagged ${f(r.cleanFalseFlagRate)}${byText}${defect} · retakes ${r.retakes}${reasons ? ` (${reasons})` : ''} · ${r.timing.msPerImage.toFixed(0)} ms/image${r.timing.msMax !== undefined ? ` (median ${r.timing.msMedian!.toFixed(0)}, p90 ${r.timing.msP90!.toFixed(0)}, slowest ${r.timing.msMax.toFixed(0)})` : ''}`);
+  if (r.pieceMask) {
+    const fallbacks = Object.entries(r.pieceMask.fallbacks).sort((x, y) => y[1] - x[1]).map(([why, n]) => `${why} ${n}`).join(', ');
+    lines.push(`piece mask found on ${r.pieceMask.found} of ${r.images} photos${fallbacks ? ` · whole frame: ${fallbacks}` : ''}`);
+  }
   lines.push(`pore recall by size: ${r.byPoreSizeMm.map((b) => `${b.bin} mm ${f(b.recall, 2)} (${b.detected}/${b.defects})`).join(' · ')}`);
   if (r.polishKinds) {
     const kinds = Object.entries(r.polishKinds).map(([k, m]) => `${k} ${f(m.auroc)} (${m.positives}/${m.negatives})`);

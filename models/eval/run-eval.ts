@@ -233,6 +233,9 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
     const cleanFlaggedBy = { porosity: 0, stone_spacing: 0, polish: 0, retake: 0 };
     let retakes = 0;
     const retakeReasons: Record<string, number> = {};
+    // Where the piece mask found the piece, and why it fell back to the whole frame elsewhere: a fallback costs time
+    // (the models run on the whole frame) and puts the backdrop under every family's candidates.
+    const pieceMask = { found: 0, fallbacks: {} as Record<string, number> };
     let inspectMs = 0;
     // Each photo's own time: the mean hides the slow framings (a coarse mm/px leaves a large working image).
     const photoMs: number[] = [];
@@ -283,6 +286,9 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
         };
         await appendFile(options.candidatesOut, JSON.stringify(line) + '\n');
       }
+      const fallback = report.pieceMask?.fallback;
+      if (report.pieceMask?.source === 'piece') pieceMask.found++;
+      else if (fallback) pieceMask.fallbacks[fallback] = (pieceMask.fallbacks[fallback] ?? 0) + 1;
       if (report.verdict === 'retake') {
         retakes++;
         for (const r of report.quality.reasons) retakeReasons[r.code] = (retakeReasons[r.code] ?? 0) + 1;
@@ -424,6 +430,7 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
       cleanFlaggedBy: { images: cleanImages, ...cleanFlaggedBy },
       retakes,
       retakeReasons,
+      pieceMask,
       byPoreSizeMm: poreBins.map((b) => ({ bin: b.bin, defects: b.defects, detected: b.detected, recall: b.defects ? b.detected / b.defects : null })),
       byKind: Object.fromEntries(
         [...kinds.entries()].sort().map(([k, v]) => [k, { bin: k, defects: v.defects, detected: v.detected, recall: v.defects ? v.detected / v.defects : null }]),

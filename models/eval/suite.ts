@@ -136,6 +136,15 @@ export function suiteMarkdown(rows: readonly SuiteRow[]): string {
       lines.push(`| ${set.name} | ${r.polishVisibility!.family.map((b) => `${f(b.auroc)} (${b.caught} / ${b.images})`).join(' | ')} |`);
     }
   }
+  // Where the piece mask found the piece: elsewhere the models read the whole frame, backdrop and all.
+  const withMask = rows.filter((row) => row.result.pieceMask);
+  if (withMask.length > 0) {
+    lines.push('', '| set | piece mask found | whole frame instead (why) |', '|---|---|---|');
+    for (const { set, result: r } of withMask) {
+      const why = Object.entries(r.pieceMask!.fallbacks).sort((x, y) => y[1] - x[1]).map(([k, n]) => `${k} ${n}`).join(', ');
+      lines.push(`| ${set.name} | ${r.pieceMask!.found} of ${r.images} | ${why || '–'} |`);
+    }
+  }
   return lines.join('\n');
 }
 

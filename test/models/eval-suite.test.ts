@@ -44,6 +44,18 @@ describe('eval suite table', () => {
     expect(table).not.toContain('visibility');
   });
 
+  it('adds a table of where the piece mask found the piece, for the runs that counted it', async () => {
+    const base = await result('1.4.1', 'in-distribution');
+    const table = suiteMarkdown([
+      { set: setNamed('in-distribution'), result: { ...base, pieceMask: { found: 250, fallbacks: { no_outline: 12, low_contrast: 38 } } } },
+      { set: setNamed('real'), result: await result('1.4.1', 'real') },
+    ]);
+    expect(table).toMatch(/^\| in-distribution \| 250 of 300 \| low_contrast 38, no_outline 12 \|$/m);
+    // Results from before the count keep their main row and get none here.
+    expect(table.split('\n').filter((line) => line.startsWith('| real |'))).toHaveLength(1);
+    expect(suiteMarkdown([{ set: setNamed('in-distribution'), result: base }])).not.toContain('piece mask');
+  });
+
   it('adds a table of polish AUROC by visibility for the runs made with --visibility', async () => {
     const base = await result('1.4.1', 'in-distribution');
     const bins = [

@@ -49,6 +49,16 @@ describe('loupe eval', () => {
     expect(result.cleanFlaggedBy!.retake).toBe(clean.length - judged.length);
   }, 120_000);
 
+  it('counts the photos whose piece the mask found, and the others by why it fell back to the whole frame', async () => {
+    const { result, images } = await runEvalWithImages({ data: join(dir, 'data'), out: join(dir, 'mask.json'), modelsDir: FIXTURE_MODELS, profile: 'ring' });
+    const found = images.filter((o) => o.report.pieceMask?.source === 'piece').length;
+    const why: Record<string, number> = {};
+    for (const o of images) if (o.report.pieceMask?.source === 'frame') why[o.report.pieceMask.fallback!] = (why[o.report.pieceMask.fallback!] ?? 0) + 1;
+    expect(result.pieceMask).toEqual({ found, fallbacks: why });
+    expect(found).toBeGreaterThan(0);
+    expect(found + Object.values(why).reduce((a, b) => a + b, 0)).toBe(images.length);
+  }, 120_000);
+
   it("ranks each polish kind's score on the photos holding it against the polish-clean photos only", async () => {
     const { result, images } = await runEvalWithImages({ data: join(dir, 'data'), out: join(dir, 'eval-kinds.json'), modelsDir: FIXTURE_MODELS, profile: 'ring' });
     const clean = images.filter((o) => !o.entry.labels.polish);
