@@ -47,7 +47,10 @@ export function planAxis(length: number, tile: number, overlap: number, multiple
   const startsOf = (sz: number) => Array.from({ length: count }, (_, i) => Math.floor((i * (length - sz)) / (count - 1)));
   let starts = startsOf(size);
   // Rounding the starts down can take a pixel off an overlap; a longer tile gives it back.
-  while (size < tile && starts.some((s, i) => i > 0 && starts[i - 1]! + size - s < overlap)) starts = startsOf((size = Math.min(tile, size + multiple)));
+  while (size < tile && starts.some((s, i) => i > 0 && starts[i - 1]! + size - s < overlap)) {
+    size = Math.min(tile, size + multiple);
+    starts = startsOf(size);
+  }
   const ownFrom: number[] = [];
   const ownTo: number[] = [];
   for (let i = 0; i < starts.length; i++) {

@@ -609,7 +609,7 @@ export function refineCentre(lum: Float32Array, width: number, height: number, x
  */
 function stoneCentre(plane: Plane, at: Sampler, x0: number, y0: number, r: number, rays: number): { x: number; y: number } {
   const votes = outlineVotes(plane, x0, y0, r);
-  const sharpness = girdleSharpness(at, r, rays);
+  const sharpness = stoneSharpness(at, r, rays);
   const near = sharpestCentre(sharpness, x0, y0, CENTRE_SPAN) ?? wanderedCentre(at, sharpness, votes, x0, y0, r, rays);
   if (!votes || votes.peakValue < OUTLINE_GAIN * votes.at(near.x, near.y)) return near;
   const far = sharpestCentre(sharpness, votes.peak.x, votes.peak.y, CENTRE_SPAN) ?? votes.peak;
@@ -733,7 +733,7 @@ type Sharpness = (x: number, y: number) => number;
  * searches of one stone revisit ~40 % of their points (the 3 x 3 neighbourhoods of neighbouring steps overlap, and
  * the wide search starts where the near one did). Centres on one search's lattice are exact sums of powers of two.
  */
-function girdleSharpness(at: Sampler, r: number, rays: number): Sharpness {
+function stoneSharpness(at: Sampler, r: number, rays: number): Sharpness {
   const seen = new Map<string, number>();
   return (x, y) => {
     const key = `${x} ${y}`;
