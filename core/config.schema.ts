@@ -14,6 +14,9 @@ const MiB = 1024 * 1024;
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 const int = (d: number, min = 0) => z.coerce.number().int().min(min).default(d);
+
+/** `WORKER_WARMUP_RUNS` unset: also what `loupe eval` and the bench warm up with, so their times are a worker's. */
+export const DEFAULT_WORKER_WARMUP_RUNS = 2;
 const optionalInt = (min = 0) => z.coerce.number().int().min(min).optional();
 
 const PHOTO_TYPES = ['jpeg', 'png', 'tiff', 'webp'] as const;
@@ -77,7 +80,7 @@ const EnvSchema = z.object({
     'onnxruntime threads per inference. Default: CPU cores ÷ WORKER_CONCURRENCY (at least 1), so one host is not oversubscribed.',
   ),
   ORT_INTER_OP_THREADS: int(1, 1).describe('onnxruntime inter-op threads per session.'),
-  WORKER_WARMUP_RUNS: int(2, 0).describe(
+  WORKER_WARMUP_RUNS: int(DEFAULT_WORKER_WARMUP_RUNS, 0).describe(
     'Runs of each model on its largest input when a worker loads it (at start and after a promotion), before it takes jobs: a fresh session runs its first inputs several times slower. Above 0, the worker also inspects the committed samples once at start (the code around the networks warms up too); 0 skips both.',
   ),
   JOB_ATTEMPTS: int(5, 1).describe('Attempts per inspection job before it is marked failed (retryable errors only).'),

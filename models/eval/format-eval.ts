@@ -2,6 +2,11 @@ import type { EvalResult } from './eval-result.schema.js';
 
 const f = (v: number | null, digits = 3) => (v === null ? '—' : v.toFixed(digits));
 
+/** `reason n, reason n`, the most frequent first (ties in the record's order). */
+export function countsText(counts: Readonly<Record<string, number>>): string {
+  return Object.entries(counts).sort((x, y) => y[1] - x[1]).map(([k, n]) => `${k} ${n}`).join(', ');
+}
+
 /** The human summary printed after `loupe eval`; the JSON file holds everything. */
 export function formatEvalSummary(r: EvalResult): string {
   const lines = [
@@ -23,7 +28,7 @@ export function formatEvalSummary(r: EvalResult): string {
   const defect = r.cleanDefectFlagRate !== undefined ? ` · for a defect ${f(r.cleanDefectFlagRate)} of those not sent to retake` : '';
   lines.push(`clean pieces flagged ${f(r.cleanFalseFlagRate)}${byText}${defect} · retakes ${r.retakes}${reasons ? ` (${reasons})` : ''} · ${r.timing.msPerImage.toFixed(0)} ms/image${r.timing.msMax !== undefined ? ` (median ${r.timing.msMedian!.toFixed(0)}, p90 ${r.timing.msP90!.toFixed(0)}, slowest ${r.timing.msMax.toFixed(0)})` : ''}`);
   if (r.pieceMask) {
-    const fallbacks = Object.entries(r.pieceMask.fallbacks).sort((x, y) => y[1] - x[1]).map(([why, n]) => `${why} ${n}`).join(', ');
+    const fallbacks = countsText(r.pieceMask.fallbacks);
     lines.push(`piece mask found on ${r.pieceMask.found} of ${r.images} photos${fallbacks ? ` · whole frame: ${fallbacks}` : ''}`);
   }
   lines.push(`pore recall by size: ${r.byPoreSizeMm.map((b) => `${b.bin} mm ${f(b.recall, 2)} (${b.detected}/${b.defects})`).join(' · ')}`);

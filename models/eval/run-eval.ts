@@ -1,6 +1,7 @@
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import sharp from 'sharp';
+import { DEFAULT_WORKER_WARMUP_RUNS } from '../../core/config.schema.js';
 import { loadManifest } from '../../datasets/manifest-io.js';
 import type { Defect, ManifestEntry } from '../../datasets/manifest.schema.js';
 import { createModelRegistry, inspect, loadProfiles, POLISH_KINDS, type InspectionReport, type PipelineMaps, type PolishKind, type Profile } from '../../pipeline/index.js';
@@ -207,7 +208,7 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
   const profiles = loadProfiles();
   // With `warmUp`, as a worker before its first job (workers/main.ts): without the enlarged sample, the 12 MP test set's
   // largest photo paid for growing the process's memory (2.7 s against 1.5 s).
-  const registry = await createModelRegistry({ dir: options.modelsDir, ...(options.warmUp ? { warmUpRuns: EVAL_WARMUP_RUNS } : {}) });
+  const registry = await createModelRegistry({ dir: options.modelsDir, ...(options.warmUp ? { warmUpRuns: DEFAULT_WORKER_WARMUP_RUNS } : {}) });
   const pin = parseModelRef(options.model);
   const lease = await registry.lease(pin ? [pin] : undefined);
   try {
@@ -463,9 +464,6 @@ async function evaluate(options: EvalOptions, keepImages: boolean): Promise<Eval
     await registry.close();
   }
 }
-
-/** As a worker's default (core/config.schema.ts WORKER_WARMUP_RUNS). */
-const EVAL_WARMUP_RUNS = 2;
 
 /** Median, 90th percentile and slowest of the photos' times (nearest rank); none without photos. */
 export function photoTimeSpread(ms: readonly number[]): { msMedian?: number; msP90?: number; msMax?: number } {

@@ -3,6 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EvalResultSchema, type EvalResult } from './eval-result.schema.js';
 import { writeFailureGallery } from './failures-gallery.js';
+import { countsText } from './format-eval.js';
 import { runEval, runEvalWithImages } from './run-eval.js';
 
 /**
@@ -141,7 +142,7 @@ export function suiteMarkdown(rows: readonly SuiteRow[]): string {
   if (withMask.length > 0) {
     lines.push('', '| set | piece mask found | whole frame instead (why) |', '|---|---|---|');
     for (const { set, result: r } of withMask) {
-      const why = Object.entries(r.pieceMask!.fallbacks).sort((x, y) => y[1] - x[1]).map(([k, n]) => `${k} ${n}`).join(', ');
+      const why = countsText(r.pieceMask!.fallbacks);
       lines.push(`| ${set.name} | ${r.pieceMask!.found} of ${r.images} | ${why || '–'} |`);
     }
   }

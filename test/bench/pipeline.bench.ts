@@ -19,6 +19,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
+import { DEFAULT_WORKER_WARMUP_RUNS } from '../../core/config.schema.js';
 import { mallocTuned } from '../../core/malloc-tuning.js';
 import { renderSample } from '../../datasets/synth/render-sample.js';
 import { createModelRegistry, inspect, loadProfiles, renderOverlay } from '../../pipeline/index.js';
@@ -35,8 +36,6 @@ const runs = Number(arg('--runs', '5'));
 const modelsDir = arg('--models', join(ROOT, 'models'));
 /** Field of view of the bench's widest framing, mm: the widest the generator renders is 30 mm. */
 const WIDE_FIELD_MM = 29;
-/** As a worker loads its models (core/config.schema.ts WORKER_WARMUP_RUNS default). */
-const WORKER_WARMUP_RUNS = 2;
 /** Seed 300 indices 2.. rendered at 4000 px; ~5 s each to render. */
 const DISTINCT_PHOTOS = 8;
 
@@ -62,7 +61,7 @@ async function main(): Promise<void> {
   coldLease.release();
   await cold.close();
   let warmUpMs = 0;
-  const registry = await createModelRegistry({ dir: modelsDir, warmUpRuns: WORKER_WARMUP_RUNS, onWarmUp: (_m, ms) => (warmUpMs += ms) });
+  const registry = await createModelRegistry({ dir: modelsDir, warmUpRuns: DEFAULT_WORKER_WARMUP_RUNS, onWarmUp: (_m, ms) => (warmUpMs += ms) });
   const lease = await registry.lease();
   const model = lease.models[0]!;
   try {
@@ -183,7 +182,7 @@ async function main(): Promise<void> {
         : null,
       framedPiece,
       distinctPhotos: { seed: 300, photos: distinct, msMedian: median(distinctMs), msMax: Math.max(...distinctMs) },
-      coldStart: { firstInspectMs: coldFirstMs, warmUpRuns: WORKER_WARMUP_RUNS, warmUpMs, firstInspectAfterWarmUpMs: warmFirstMs },
+      coldStart: { firstInspectMs: coldFirstMs, warmUpRuns: DEFAULT_WORKER_WARMUP_RUNS, warmUpMs, firstInspectAfterWarmUpMs: warmFirstMs },
       createdAt: new Date().toISOString(),
     };
     const rows: Array<[string, string]> = [
@@ -206,7 +205,7 @@ async function main(): Promise<void> {
           ? `${torch.msMedian.toFixed(0)} ms (×${result.torchToOrtRatio!.toFixed(2)} of onnxruntime)${result.torchRunsMoreHeads ? ', every head: the ONNX graph leaves some out (prune_outputs.py)' : ''}`
           : torch.error,
       ],
-      ['first photo, cold session', `${coldFirstMs.toFixed(0)} ms; after the worker's warm-up (networks ${WORKER_WARMUP_RUNS} runs, then the samples: ${warmUpMs.toFixed(0)} ms) ${warmFirstMs.toFixed(0)} ms`],
+      ['first photo, cold session', `${coldFirstMs.toFixed(0)} ms; after the worker's warm-up (networks ${DEFAULT_WORKER_WARMUP_RUNS} runs, then the samples: ${warmUpMs.toFixed(0)} ms) ${warmFirstMs.toFixed(0)} ms`],
       [
         'framed pendant, total',
         `${framed.entry.width}×${framed.entry.height}: ${framedPiece.msCropToPiece.toFixed(0)} ms on the piece's box, ${framedPiece.msWholeFrame.toFixed(0)} ms on the whole frame; as a ${WIDE_FIELD_MM} mm field (working ${wideWorking.width}×${wideWorking.height}) on the whole frame ${framedPiece.wideField.msWholeFrame.toFixed(0)} ms`,
