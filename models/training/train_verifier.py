@@ -180,6 +180,9 @@ def parse_args(argv=None):
     p.add_argument("--hard-negatives", type=float, default=None, metavar="FRACTION",
                    help="score every training negative with the starting verifier first and draw half of each batch's "
                         "negatives from the FRACTION it scores highest (with --init)")
+    p.add_argument("--refresh-hard-negatives", type=int, default=None, metavar="STEPS",
+                   help="with --hard-negatives: mine them again from the verifier being trained every STEPS steps (a multiple of "
+                        "--checkpoint-every): once trained on, the starting verifier's worst negatives stop being the worst")
     p.add_argument("--steps", type=int, default=2500)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
@@ -261,6 +264,9 @@ def main(argv=None) -> None:
         if not args.init:
             raise SystemExit("--hard-negatives needs --init: the negatives are the ones a trained verifier gets wrong")
         neg_hard = hard_negatives(model, samples, train_rows, negatives, args.hard_negatives, wide_train)
+    refresh = args.refresh_hard_negatives
+    if refresh is not None and (args.hard_negatives is None or refresh <= 0 or refresh % args.checkpoint_every):
+        raise SystemExit("--refresh-hard-negatives needs --hard-negatives and a positive multiple of --checkpoint-every")
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     half = args.batch // 2
     run_dir = args.run_dir or os.path.join(os.path.dirname(os.path.abspath(__file__)), "runs", f"verifier-{os.path.basename(os.path.normpath(args.out))}")
@@ -268,11 +274,17 @@ def main(argv=None) -> None:
             "seed": args.seed, "kinds": args.kinds, "limit": args.limit, **({"widths": args.widths} if args.widths else {}),
             **({"wideFactor": args.wide_factor} if args.wide_factor else {}),
             **({"init": sha256_file(args.init), "hardNegatives": args.hard_negatives} if args.init else {}),
-            **({"widenTo": args.widen_to} if args.widen_to else {})}
+            **({"widenTo": args.widen_to} if args.widen_to else {}),
+            **({"refreshHardNegatives": refresh} if refresh else {})}
     checkpoint = RunCheckpoint(run_dir, plan)
     start = checkpoint.begin(args.resume, model, opt, rng, log)
+    if refresh and start >= refresh:
+        # A resumed run mines from the weights it resumes with (at a checkpoint; a refresh falls on one too).
+        neg_hard = hard_negatives(model, samples, train_rows, negatives, args.hard_negatives, wide_train)
 
     for step in checkpoint.steps(args.steps, args.checkpoint_every, args.max_minutes, args.lr, model, opt, rng, log):
+        if refresh and step > start and step % refresh == 0:
+            neg_hard = hard_negatives(model, samples, train_rows, negatives, args.hard_negatives, wide_train)
         # Half positives, kinds drawn evenly; half the seg model's own candidates on clean metal (its mistakes).
         kinds = rng.integers(0, len(args.kinds), half)
         pick = [pos_by_kind[k][rng.integers(0, len(pos_by_kind[k]))] for k in kinds if len(pos_by_kind[k])]
@@ -328,6 +340,7 @@ def main(argv=None) -> None:
             "steps": args.steps, "batch": args.batch, "lr": args.lr, "seed": args.seed, "maskPositivesPerKind": MASK_POSITIVES,
             **({"init": display_path(args.init), "hardNegatives": args.hard_negatives} if args.init else {}),
             **({"widenTo": args.widen_to} if args.widen_to else {}),
+            **({"refreshHardNegatives": refresh} if refresh else {}),
             **({"wideFactor": args.wide_factor} if args.wide_factor else {}),
             "labelRadiusPx": V.LABEL_RADIUS, "ignoreRadiusPx": V.IGNORE_RADIUS, "examples": len(train_rows), "durationS": round(time.time() - t_start, 1),
             "trainingS": round(checkpoint.spent_s(), 1), "resumedAtStep": start or None,

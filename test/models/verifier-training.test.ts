@@ -53,6 +53,17 @@ describe('train_verifier.py', () => {
     expect(c.verifier.training).toMatchObject({ init, hardNegatives: 0.2 });
     expect(c.verifier.sha256).not.toBe(a.verifier.sha256);
 
+    // Mined again from the verifier being trained, at checkpoints only (so a resumed run mines where the whole one did).
+    const offGrid = run(join(dir, 'd/loupe-seg/9.1.0'), join(dir, 'run-d'), ['--init', init, '--hard-negatives', '0.2', '--refresh-hard-negatives', '7']);
+    expect(offGrid.status).not.toBe(0);
+    expect(offGrid.stderr).toContain('a positive multiple of --checkpoint-every');
+    const refreshed = run(join(dir, 'd/loupe-seg/9.1.0'), join(dir, 'run-d'), ['--init', init, '--hard-negatives', '0.2', '--refresh-hard-negatives', '5']);
+    expect(refreshed.status, refreshed.stderr).toBe(0);
+    expect(refreshed.stdout.match(/hard negatives: \d+ of \d+/g)).toHaveLength(3);
+    const d = JSON.parse(readFileSync(join(dir, 'd/loupe-seg/9.1.0/model.json'), 'utf8'));
+    expect(d.verifier.training).toMatchObject({ hardNegatives: 0.2, refreshHardNegatives: 5 });
+    expect(d.verifier.sha256).not.toBe(c.verifier.sha256);
+
     const model = await loadModel(join(dir, 'a/loupe-seg/9.0.0'), 1);
     try {
       expect(model.verifier).toBeDefined();
