@@ -279,7 +279,8 @@ def main(argv=None) -> None:
     checkpoint = RunCheckpoint(run_dir, plan)
     start = checkpoint.begin(args.resume, model, opt, rng, log)
     if refresh and start >= refresh:
-        # A resumed run mines from the weights it resumes with (at a checkpoint; a refresh falls on one too).
+        # A resumed run mines from the weights it resumes with: the whole run's negatives when it resumes at a refresh
+        # step, later weights' otherwise (refreshes fall on checkpoints, but not every checkpoint is a refresh).
         neg_hard = hard_negatives(model, samples, train_rows, negatives, args.hard_negatives, wide_train)
 
     for step in checkpoint.steps(args.steps, args.checkpoint_every, args.max_minutes, args.lr, model, opt, rng, log):
