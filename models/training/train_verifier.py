@@ -206,6 +206,10 @@ def main(argv=None) -> None:
         if unknown:
             raise SystemExit(f"--candidates: unknown keys {sorted(unknown)}; the rule has {sorted(V.CANDIDATES)}")
         V.CANDIDATES.update(args.candidates)  # the rule the cache key, the examples and model.json all read
+    # Refused before the photos load and the seg candidates are made (minutes on a full set), not after.
+    refresh = args.refresh_hard_negatives
+    if refresh is not None and (args.hard_negatives is None or refresh <= 0 or refresh % args.checkpoint_every):
+        raise SystemExit("--refresh-hard-negatives needs --hard-negatives and a positive multiple of --checkpoint-every")
     torch.set_num_threads(THREADS)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -264,9 +268,6 @@ def main(argv=None) -> None:
         if not args.init:
             raise SystemExit("--hard-negatives needs --init: the negatives are the ones a trained verifier gets wrong")
         neg_hard = hard_negatives(model, samples, train_rows, negatives, args.hard_negatives, wide_train)
-    refresh = args.refresh_hard_negatives
-    if refresh is not None and (args.hard_negatives is None or refresh <= 0 or refresh % args.checkpoint_every):
-        raise SystemExit("--refresh-hard-negatives needs --hard-negatives and a positive multiple of --checkpoint-every")
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     half = args.batch // 2
     run_dir = args.run_dir or os.path.join(os.path.dirname(os.path.abspath(__file__)), "runs", f"verifier-{os.path.basename(os.path.normpath(args.out))}")

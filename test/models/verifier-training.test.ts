@@ -53,7 +53,7 @@ describe('train_verifier.py', () => {
     expect(c.verifier.training).toMatchObject({ init, hardNegatives: 0.2 });
     expect(c.verifier.sha256).not.toBe(a.verifier.sha256);
 
-    // Mined again from the verifier being trained, at checkpoints only (so a resumed run mines where the whole one did).
+    // Mined again from the verifier being trained, at checkpoints only; an off-grid interval is refused up front.
     const offGrid = run(join(dir, 'd/loupe-seg/9.1.0'), join(dir, 'run-d'), ['--init', init, '--hard-negatives', '0.2', '--refresh-hard-negatives', '7']);
     expect(offGrid.status).not.toBe(0);
     expect(offGrid.stderr).toContain('a positive multiple of --checkpoint-every');
