@@ -12,8 +12,7 @@ import type { PieceMaskSummary } from './report.schema.js';
  * The backdrop is learned from the border strip, as the quality gate always did, but as a smooth colour field rather
  * than one grey level (`BASIS`), fitted by least trimmed squares so that a piece crossing the border does not pull it.
  * A pixel is piece when its colour is unlike that field by more than the profile's `pieceContrast` (or 3 sigmas of the
- * backdrop's own noise) on any channel, or when it lies on an edge (a pale piece's outline on a pale card) stronger
- * than the backdrop's own texture (velvet's pile would otherwise read as outline all over the frame). The raw
+ * backdrop's own noise) on any channel, or when it lies on an edge (a pale piece's outline on a pale card). The raw
  * foreground is then cleaned: a closing bridges background-coloured reflections across the metal, holes are filled
  * unless they are large (a ring's inner opening stays background), an opening removes dust and fibres, and components
  * much smaller than the largest go.
@@ -48,12 +47,6 @@ const MIN_BORDER_INLIERS = 0.5;
  * on validation photos: real outlines 0.48-1.0 (soft shadows lower it), frame-filling pieces 0.02-0.05.
  */
 const MIN_OUTLINE_ON_EDGES = 0.25;
-/**
- * Share of the backdrop's border pixels whose colour step stays under the edge step (see `edgeStepOf`). The closing
- * joins edge pixels a few pixels apart, so the backdrop must be nearly free of them: at 5 % a velvet-like pile still
- * closed into a frame-filling mask.
- */
-const BACKDROP_EDGE_QUANTILE = 0.99;
 /**
  * A component with less of its outline on edges than this is smooth shading or a backdrop's gradient (0.00-0.05 on
  * validation photos), and goes when a larger one has an outline. Between this and `MIN_OUTLINE_ON_EDGES` the mask is
@@ -101,13 +94,6 @@ const MIN_DEPTH_FROM_FRAME = 0.1;
 const MIN_PIECE_CONTRAST = 1.5;
 /** Past this coverage the mask would exclude too little to be worth the risk of a wrong edge. */
 const MAX_COVERAGE = 0.95;
-/**
- * The same on a textured backdrop (`edgeStepOf` raised the edge step): there a mask this large is more likely a
- * textured surface that fills the frame, split along its own brightness (magnetic-tile validation and test crops:
- * 0.88-0.89), than a piece (pieces on velvet with tufts of the backdrop's brighter pile: 0.10-0.82, median 0.32, on
- * the 99 of dev set seed 302 whose piece it finds).
- */
-const MAX_COVERAGE_TEXTURED = 0.85;
 
 /**
  * How far in from the silhouette patch kinds (haze, orange peel) start, in working pixels: the bright rim of every
@@ -287,32 +273,6 @@ function borderNoise(rgb: Uint8Array, w: number, border: Border): number {
 }
 
 /**
- * The colour step that counts as an edge: half the piece threshold, or more on a textured backdrop (velvet's pile, a
- * linen card), where it is the step that `BACKDROP_EDGE_QUANTILE` of the backdrop's own border pixels stay under, so
- * that the backdrop's texture is not read as outline all over the frame.
- */
-function edgeStepOf(rgb: Uint8Array, w: number, h: number, border: Border, backdrop: Uint8Array, threshold: number): number {
-  const hist = new Uint32Array(256);
-  let n = 0;
-  for (let k = 0; k < border.xs.length; k++) {
-    const x = border.xs[k]!;
-    const y = border.ys[k]!;
-    if (!backdrop[k] || x === 0 || y === 0 || x === w - 1 || y === h - 1) continue;
-    const i = (y * w + x) * 3;
-    const dy = 3 * w;
-    let s = 0;
-    for (let c = 0; c < 3; c++) s = Math.max(s, Math.abs(rgb[i + 3 + c]! - rgb[i - 3 + c]!), Math.abs(rgb[i + dy + c]! - rgb[i - dy + c]!));
-    hist[s]!++;
-    n++;
-  }
-  if (n === 0) return threshold / 2;
-  let target = Math.ceil(BACKDROP_EDGE_QUANTILE * n);
-  let q = 0;
-  while (q < 255 && target > hist[q]!) target -= hist[q++]!;
-  return Math.max(threshold / 2, q + 1);
-}
-
-/**
  * Binary square dilation (`all = false`) or erosion (`all = true`) of radius `r`: separable running counts, O(pixels).
  * Beyond the frame counts as `outside`.
  */
@@ -417,8 +377,7 @@ function fillHoles(fg: Uint8Array, sealed: Uint8Array, w: number, h: number): vo
 
 /**
  * Per component of the mask (labels 1..count; index 0 unused), the share of its outline (away from the frame's edge)
- * that lies on an edge of the photo, a colour step of at least `step` (`edgeStepOf`) within 2 px. A piece has an
- * outline; a part of the mask that follows smooth shading (a frame-filling piece's highlight taken for piece against
+ * that lies on an edge of the photo, a colour step of at least `step` within 2 px. A piece has an outline; a part of the mask that follows smooth shading (a frame-filling piece's highlight taken for piece against
  * its darker metal, a lamp's hot spot on the backdrop) does not.
  */
 function outlineOnEdges(rgb: Uint8Array, w: number, h: number, labels: Int32Array, count: number, step: number): Float64Array {
@@ -518,7 +477,7 @@ export function pieceMaskOf(rgb: Uint8Array, w: number, h: number, limits: Quali
   // outline brings the face back.
   const field = separableField(coef, w, h);
   let fg: Uint8Array = new Uint8Array(n);
-  const edgeStep = edgeStepOf(rgb, w, h, border, use, threshold);
+  const edgeStep = threshold / 2;
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       const unlike = residualAt(rgb, w, h, field, x, y) > threshold;
@@ -585,7 +544,7 @@ export function pieceMaskOf(rgb: Uint8Array, w: number, h: number, limits: Quali
     return wholeFrame(w, h, 'piece_is_backdrop', found);
   }
   if (found.coverage < limits.minPieceFraction) return wholeFrame(w, h, 'no_piece', found);
-  if (found.coverage > (edgeStep > threshold / 2 ? MAX_COVERAGE_TEXTURED : MAX_COVERAGE)) return wholeFrame(w, h, 'fills_frame', found);
+  if (found.coverage > MAX_COVERAGE) return wholeFrame(w, h, 'fills_frame', found);
   if (found.outlineOnEdges < MIN_OUTLINE_ON_EDGES) return wholeFrame(w, h, 'no_outline', found);
   if (found.contrast < MIN_PIECE_CONTRAST) return wholeFrame(w, h, 'low_contrast', found);
   return { mask: fg, width: w, height: h, source: 'piece', fallback: null, ...found };
