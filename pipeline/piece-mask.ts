@@ -21,9 +21,9 @@ import type { PieceMaskSummary } from './report.schema.js';
  * cost a finding (`fallback` says why): most of the border is not one smooth backdrop (`background_not_uniform`); the
  * border's odd pixels are not on the piece, or the piece is a thin strip along the frame, i.e. the fit took a
  * frame-filling piece's metal for the backdrop (`piece_is_backdrop`); the outline does not follow edges in the photo,
- * i.e. shading was taken for piece (`no_outline`; shading beside a clearly outlined piece is dropped instead); the
- * "piece" barely differs from the backdrop, as a textured surface that fills the frame splits along its own brightness
- * (`low_contrast`, magnetic-tile crops); too little is piece (`no_piece`); nearly everything is (`fills_frame`).
+ * i.e. shading was taken for piece (`no_outline`); the "piece" barely differs from the backdrop, as a textured
+ * surface that fills the frame splits along its own brightness (`low_contrast`, magnetic-tile crops); too little is
+ * piece (`no_piece`); nearly everything is (`fills_frame`).
  *
  * Known gap: a frame-filling face whose border is all metal and which carries a sharp-edged stone setting is read as
  * "a stone setting on a backdrop", and findings on the face are dropped (2 of 150 validation photos, seed 202).
@@ -47,18 +47,6 @@ const MIN_BORDER_INLIERS = 0.5;
  * on validation photos: real outlines 0.48-1.0 (soft shadows lower it), frame-filling pieces 0.02-0.05.
  */
 const MIN_OUTLINE_ON_EDGES = 0.25;
-/**
- * A component with less of its outline on edges than this is smooth shading or a backdrop's gradient (0.00-0.05 on
- * validation photos), and goes when a larger one has an outline. Between this and `MIN_OUTLINE_ON_EDGES` the mask is
- * not trusted at all: a textured surface that fills the frame (magnetic-tile crops) splits into parts there.
- */
-const MAX_SHADING_OUTLINE_ON_EDGES = 0.1;
-/**
- * Shading goes only beside a component this clearly outlined (a lone band on a graded lightbox: 1.00). A frame-filling
- * face whose metal the fit took for the backdrop leaves a stone setting joined to strips along the frame (0.76 on the
- * validation photo that has one, seed 201), and its shading must keep sending the photo to the whole frame.
- */
-const CLEAR_OUTLINE_ON_EDGES = 0.9;
 /**
  * Morphology radii in mask pixels (~1 % and ~0.5 % of the long side): closing bridges background-coloured reflections
  * and seams up to ~2 % of the frame across; opening removes specks and fibres narrower than ~1 %. Both are far below
@@ -376,11 +364,13 @@ function fillHoles(fg: Uint8Array, sealed: Uint8Array, w: number, h: number): vo
 }
 
 /**
- * Per component of the mask (labels 1..count; index 0 unused), the share of its outline (away from the frame's edge)
- * that lies on an edge of the photo, a colour step of at least `step` within 2 px. A piece has an outline; a part of the mask that follows smooth shading (a frame-filling piece's highlight taken for piece against
- * its darker metal, a lamp's hot spot on the backdrop) does not.
+ * Per component of the mask (labels 1..count), the share of its outline (away from the frame's edge) that lies on an
+ * edge of the photo, a colour step of at least half the piece threshold within 2 px; the weakest component's share is
+ * returned. A piece has an outline; a part of the mask that follows smooth shading (a frame-filling piece's highlight
+ * taken for piece against its darker metal) does not.
  */
-function outlineOnEdges(rgb: Uint8Array, w: number, h: number, labels: Int32Array, count: number, step: number): Float64Array {
+function outlineOnEdges(rgb: Uint8Array, w: number, h: number, labels: Int32Array, count: number, threshold: number): number {
+  const step = threshold / 2;
   const outline = new Float64Array(count + 1);
   const onEdge = new Float64Array(count + 1);
   for (let y = 1; y < h - 1; y++) {
@@ -399,10 +389,9 @@ function outlineOnEdges(rgb: Uint8Array, w: number, h: number, labels: Int32Arra
       }
     }
   }
-  // A component with no outline inside the frame has nothing to say against it.
-  const share = new Float64Array(count + 1);
-  for (let l = 1; l <= count; l++) share[l] = outline[l]! > 0 ? onEdge[l]! / outline[l]! : 1;
-  return share;
+  let weakest = 1;
+  for (let l = 1; l <= count; l++) if (outline[l]! > 0) weakest = Math.min(weakest, onEdge[l]! / outline[l]!);
+  return weakest;
 }
 
 /** The piece's median difference from the backdrop field, in units of the piece threshold. */
@@ -495,44 +484,28 @@ export function pieceMaskOf(rgb: Uint8Array, w: number, h: number, limits: Quali
   const fgc = components(fg, w, h, 1);
   let largest = 0;
   for (const a of fgc.areas) if (a > largest) largest = a;
-  const big = new Int32Array(fgc.areas.length);
-  let bigCount = 0;
-  for (let l = 1; l < fgc.areas.length; l++) if (fgc.areas[l]! >= KEEP_COMPONENT_SHARE * largest) big[l] = ++bigCount;
-  const bigAreas = new Float64Array(bigCount + 1);
-  for (let l = 1; l < fgc.areas.length; l++) if (big[l]) bigAreas[big[l]!] = fgc.areas[l]!;
-  for (let i = 0; i < n; i++) fgc.labels[i] = big[fgc.labels[i]!]!;
-  // A component whose outline follows no edges in the photo is shading or a backdrop's gradient the field did not fit
-  // (a corner of a graded lightbox), not a silhouette: it goes when a larger component is clearly outlined (that one
-  // is the piece). Otherwise it stays, and the weakest outline decides (`no_outline` below).
-  const onEdges = outlineOnEdges(rgb, w, h, fgc.labels, bigCount, edgeStep);
-  let largestOutlined = 0;
-  for (let l = 1; l <= bigCount; l++) if (onEdges[l]! >= CLEAR_OUTLINE_ON_EDGES) largestOutlined = Math.max(largestOutlined, bigAreas[l]!);
-  const keep = new Int32Array(bigCount + 1);
+  const keep = new Int32Array(fgc.areas.length);
   let kept = 0;
-  let weakest = 1;
-  for (let l = 1; l <= bigCount; l++) {
-    if (onEdges[l]! < MAX_SHADING_OUTLINE_ON_EDGES && bigAreas[l]! < largestOutlined) continue;
-    keep[l] = ++kept;
-    weakest = Math.min(weakest, onEdges[l]!);
-  }
+  for (let l = 1; l < fgc.areas.length; l++) if (fgc.areas[l]! >= KEEP_COMPONENT_SHARE * largest) keep[l] = ++kept;
   let area = 0;
-  const shading = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
-    const l = fgc.labels[i]!;
-    const k = keep[l]!;
+    const k = keep[fgc.labels[i]!]!;
     fgc.labels[i] = k;
     fg[i] = k > 0 ? 1 : 0;
-    shading[i] = l > 0 && k === 0 ? 1 : 0;
     area += fg[i]!;
   }
-  const found = { coverage: area / n, borderInliers, outlineOnEdges: weakest, contrast: pieceContrast(rgb, w, h, field, fg, threshold) };
+  const found = {
+    coverage: area / n,
+    borderInliers,
+    outlineOnEdges: outlineOnEdges(rgb, w, h, fgc.labels, kept, threshold),
+    contrast: pieceContrast(rgb, w, h, field, fg, threshold),
+  };
 
   if (found.borderInliers < MIN_BORDER_INLIERS) return wholeFrame(w, h, 'background_not_uniform', found);
   let outliers = 0;
   let outliersOnPiece = 0;
   for (let k = 0; k < nb; k++) {
-    // Border pixels on shading that was dropped are explained by it (a gradient the field did not fit).
-    if (res[k]! <= threshold || shading[border.ys[k]! * w + border.xs[k]!]) continue;
+    if (res[k]! <= threshold) continue;
     outliers++;
     outliersOnPiece += fg[border.ys[k]! * w + border.xs[k]!]!;
   }

@@ -14,7 +14,7 @@ function photo(
   w: number,
   h: number,
   inPiece: (x: number, y: number) => boolean,
-  opts: { backdrop?: Rgb; metal?: Rgb; specks?: Array<[number, number, number]>; seed?: number; cornerGlow?: number } = {},
+  opts: { backdrop?: Rgb; metal?: Rgb; specks?: Array<[number, number, number]>; seed?: number } = {},
 ) {
   const backdrop = opts.backdrop ?? [200, 200, 206];
   const metal = opts.metal ?? [222, 190, 120];
@@ -28,10 +28,7 @@ function photo(
       const onPiece = inPiece(x, y);
       const base = onPiece ? metal : backdrop;
       // Backdrop: 12 % gradient and 10 % vignette; metal: shading across the piece.
-      // A glow in the top-right corner, brightest there and gone 40 % of the width away (a lamp's hot spot the
-      // backdrop's smooth field cannot follow): it differs from the field by far more than the piece threshold.
-      const glow = opts.cornerGlow ? opts.cornerGlow * Math.max(0, 1 - Math.hypot(x - (w - 1), y) / (0.4 * w)) ** 2 : 0;
-      const shade = onPiece ? 0.85 + 0.15 * Math.cos(3 * u + 2 * v) : 1 + 0.06 * u - 0.05 * (u * u + v * v) + glow;
+      const shade = onPiece ? 0.85 + 0.15 * Math.cos(3 * u + 2 * v) : 1 + 0.06 * u - 0.05 * (u * u + v * v);
       let speck = false;
       for (const [sx, sy, r] of opts.specks ?? []) if ((x - sx) ** 2 + (y - sy) ** 2 <= r * r) speck = true;
       for (let c = 0; c < 3; c++) {
@@ -89,21 +86,6 @@ describe('piece mask', () => {
     const m = pieceMaskAt(ringed, W, H);
     expect(share(m, W, H, (x, y) => Math.hypot(x - 240, y - 180) < 80)).toBe(0);
     expect(share(m, W, H, (x, y) => Math.abs(Math.hypot(x - 240, y - 180) - 110) < 15)).toBe(1);
-  });
-
-  it("leaves out a backdrop's hot spot beside a clearly outlined piece rather than reading the whole frame", async () => {
-    // The hot spot has no outline (it fades out smoothly); before, the mask's weakest outline was its, and the photo
-    // went to the whole frame (no_outline): twice the network time on a 12 MP photo and the backdrop under every
-    // family's candidates.
-    const backdrop: Rgb = [150, 150, 156];
-    const plain = await computePieceMask(photo(W, H, ring, { backdrop }), limits);
-    const glowing = await computePieceMask(photo(W, H, ring, { backdrop, cornerGlow: 0.45 }), limits);
-    expect(plain.source).toBe('piece');
-    expect(glowing.source).toBe('piece');
-    expect(glowing.coverage).toBeCloseTo(plain.coverage, 2);
-    const m = pieceMaskAt(glowing, W, H);
-    expect(share(m, W, H, (x, y) => Math.abs(Math.hypot(x - 240, y - 180) - 110) < 15)).toBe(1);
-    expect(share(m, W, H, (x, y) => Math.hypot(x - (W - 1), y) < 60)).toBe(0);
   });
 
   it('does not take dust on the backdrop for the piece', async () => {
