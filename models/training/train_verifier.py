@@ -206,10 +206,15 @@ def main(argv=None) -> None:
         if unknown:
             raise SystemExit(f"--candidates: unknown keys {sorted(unknown)}; the rule has {sorted(V.CANDIDATES)}")
         V.CANDIDATES.update(args.candidates)  # the rule the cache key, the examples and model.json all read
-    # Refused before the photos load and the seg candidates are made (minutes on a full set), not after.
+    # Refused before the photos load and the seg candidates are made (minutes on a full set), not after; a
+    # --recall-only run stops before training and never reads them.
     refresh = args.refresh_hard_negatives
     if refresh is not None and (args.hard_negatives is None or refresh <= 0 or refresh % args.checkpoint_every):
         raise SystemExit("--refresh-hard-negatives needs --hard-negatives and a positive multiple of --checkpoint-every")
+    if not args.recall_only and args.hard_negatives is not None and not args.init:
+        raise SystemExit("--hard-negatives needs --init: the negatives are the ones a trained verifier gets wrong")
+    if not args.recall_only and args.widen_to and not args.init:
+        raise SystemExit("--widen-to widens an --init verifier; for a new one give --widths")
     torch.set_num_threads(THREADS)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -259,14 +264,10 @@ def main(argv=None) -> None:
             log(f"widened its stages to {args.widen_to}")
         log(f"initialised the verifier from {args.init}")
     else:
-        if args.widen_to:
-            raise SystemExit("--widen-to widens an --init verifier; for a new one give --widths")
         model = V.build({"kinds": len(args.kinds), **({"widths": args.widths} if args.widths else {}),
                          **({"inputs": 9} if args.wide_factor else {})})
     wide_train, wide_val = WideViews(args.wide_factor), WideViews(args.wide_factor)
     if args.hard_negatives is not None:
-        if not args.init:
-            raise SystemExit("--hard-negatives needs --init: the negatives are the ones a trained verifier gets wrong")
         neg_hard = hard_negatives(model, samples, train_rows, negatives, args.hard_negatives, wide_train)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     half = args.batch // 2
