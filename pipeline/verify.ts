@@ -1,4 +1,5 @@
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
+import { contextBlocksFor, phaseKey, type ContextBlocks } from './context-blocks.js';
 import type { DecodedRgb } from './decode.js';
 import type { ModelManifest, Verifier } from './model-manifest.schema.js';
 import type { PolishCandidate } from './postprocess/polish-candidates.js';
@@ -78,6 +79,8 @@ export function patchTensorData(
    * second one took ~15 ms and 16 MB per 12 MP photo.
    */
   views = 1,
+  /** `contextBlocksFor` over the photo's candidates (these or more); made for these when not given. */
+  blocks?: Map<number, ContextBlocks>,
 ): Float32Array {
   const P = spec.patchPx;
   const f = spec.contextFactor;
@@ -93,6 +96,8 @@ export function patchTensorData(
   const [m0, m1, m2] = mean as [number, number, number];
   const [s0, s1, s2] = std as [number, number, number];
   const view = spec.wideFactor ? (wide ?? wideImage(rgb, spec.wideFactor)) : null;
+  const sums = blocks ?? contextBlocksFor(rgb, candidates, P, f);
+  const luts = sums.size > 0 ? patchLuts(f, inv, ctxInv, mean, std) : null;
   for (const [n, c] of candidates.entries()) {
     const base = n * C * plane;
     if (view) writeWideView(out, base + 6 * plane, view, c, P, inv, mean, std);
@@ -100,6 +105,11 @@ export function patchTensorData(
     const cy0 = c.y - (P >> 1);
     const bx0 = c.x - (big >> 1);
     const by0 = c.y - (big >> 1);
+    const shared = sums.get(phaseKey(bx0, by0, f));
+    if (shared && luts) {
+      writeFromBlocks(out, base, data, width, height, shared, luts, cx0, cy0, bx0, by0, P);
+      continue;
+    }
     // The context square holds the centre one: when it lies inside the photo no pixel needs a bounds test (most
     // candidates; the same sums in the same order as below, so the same floats).
     const inside = bx0 >= 0 && by0 >= 0 && bx0 + big <= width && by0 + big <= height;
@@ -161,6 +171,86 @@ export function patchTensorData(
   return out;
 }
 
+/**
+ * Each channel's normalised value per 8-bit level (centre) and per block sum (context): the same expressions as the
+ * direct path's, evaluated once per level instead of once per cell, so the same floats.
+ */
+interface PatchLuts {
+  centre: Float64Array[];
+  context: Float64Array[];
+}
+
+function patchLuts(f: number, inv: number, ctxInv: number, mean: readonly number[], std: readonly number[]): PatchLuts {
+  const centre: Float64Array[] = [];
+  const context: Float64Array[] = [];
+  for (let ch = 0; ch < 3; ch++) {
+    const m = mean[ch]!;
+    const s = std[ch]!;
+    const c = new Float64Array(256);
+    for (let v = 0; v < 256; v++) c[v] = (v * inv - m) / s;
+    const x = new Float64Array(f * f * 255 + 1);
+    for (let v = 0; v < x.length; v++) x[v] = (v * ctxInv - m) / s;
+    centre.push(c);
+    context.push(x);
+  }
+  return { centre, context };
+}
+
+/** One candidate's centre and context planes at `base`, its context cells looked up in `blocks` (its phase's). */
+function writeFromBlocks(
+  out: Float32Array,
+  base: number,
+  data: Buffer,
+  width: number,
+  height: number,
+  blocks: ContextBlocks,
+  luts: PatchLuts,
+  cx0: number,
+  cy0: number,
+  bx0: number,
+  by0: number,
+  P: number,
+): void {
+  const plane = P * P;
+  const [c0, c1, c2] = luts.centre as [Float64Array, Float64Array, Float64Array];
+  const [x0, x1, x2] = luts.context as [Float64Array, Float64Array, Float64Array];
+  const { sums, nx, ny, f } = blocks;
+  const kx0 = (bx0 - blocks.x0) / f;
+  const ky0 = (by0 - blocks.y0) / f;
+  for (let py = 0; py < P; py++) {
+    const y = cy0 + py;
+    const rowIn = y >= 0 && y < height;
+    const ky = ky0 + py;
+    const blockRowIn = ky >= 0 && ky < ny;
+    const row = base + py * P;
+    for (let px = 0; px < P; px++) {
+      const o = row + px;
+      const x = cx0 + px;
+      if (rowIn && x >= 0 && x < width) {
+        const si = (y * width + x) * 3;
+        out[o] = c0[data[si]!]!;
+        out[o + plane] = c1[data[si + 1]!]!;
+        out[o + 2 * plane] = c2[data[si + 2]!]!;
+      } else {
+        out[o] = c0[0]!;
+        out[o + plane] = c1[0]!;
+        out[o + 2 * plane] = c2[0]!;
+      }
+      const kx = kx0 + px;
+      if (blockRowIn && kx >= 0 && kx < nx) {
+        const j = (ky * nx + kx) * 3;
+        out[o + 3 * plane] = x0[sums[j]!]!;
+        out[o + 4 * plane] = x1[sums[j + 1]!]!;
+        out[o + 5 * plane] = x2[sums[j + 2]!]!;
+      } else {
+        out[o + 3 * plane] = x0[0]!;
+        out[o + 4 * plane] = x1[0]!;
+        out[o + 5 * plane] = x2[0]!;
+      }
+    }
+  }
+}
+
 /** Views 1.. of `out` from view 0 (its first `planes` planes of P x P), mirrored as `patchTensorData` says. */
 function mirrorViews(out: Float32Array, planes: number, P: number, views: number): void {
   const perView = planes * P * P;
@@ -219,11 +309,12 @@ export async function runVerifier(
   const out: VerifiedCandidate[] = [];
   const tWide = performance.now();
   const wide = spec.wideFactor && candidates.length > 0 ? wideImage(rgb, spec.wideFactor) : undefined;
+  const blocks = contextBlocksFor(rgb, candidates, spec.patchPx, spec.contextFactor);
   if (timings) timings.preprocessMs += performance.now() - tWide;
   for (let i = 0; i < candidates.length; i += VERIFIER_BATCH) {
     const chunk = candidates.slice(i, i + VERIFIER_BATCH);
     const t0 = performance.now();
-    const batch = patchTensorData(rgb, chunk, spec, norm, wide, views);
+    const batch = patchTensorData(rgb, chunk, spec, norm, wide, views, blocks);
     const t1 = performance.now();
     const result = await session.run({ [spec.input]: new Tensor('float32', batch, [views * chunk.length, patchChannels(spec), spec.patchPx, spec.patchPx]) });
     if (timings) {

@@ -4,6 +4,7 @@ import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import type { Verifier } from '../../pipeline/model-manifest.schema.js';
 import type { PolishCandidate } from '../../pipeline/postprocess/polish-candidates.js';
+import { contextBlocksFor, phaseKey } from '../../pipeline/context-blocks.js';
 import { sessionOptions } from '../../pipeline/registry.js';
 import { patchTensorData, runVerifier } from '../../pipeline/verify.js';
 import { REPO_ROOT } from './helpers.js';
@@ -83,6 +84,30 @@ describe('verifier patches', () => {
   it('add the wide view, on its fixed grid, for a verifier that reads one (1.5.0 on)', () => {
     // 150 x 110 is not a multiple of 7: the last blocks are partial and count the pixels beyond the photo as zero.
     expectContract([[75, 55], [0, 0], [149, 109], [6, 7], [7, 6], [70, 108]], 8, 3, 7);
+  });
+});
+
+describe('verifier patches from shared block sums (grid candidates)', () => {
+  const P = 16;
+  const f = 3;
+  const norm = { scale: 255, mean: mean as [number, number, number], std: std as [number, number, number] };
+  const image = { data: Buffer.from(data), width, height };
+  // A grid f x 6 px apart shares one phase of the block grid; with candidates off it, and the photo's edges inside
+  // most context squares (48 px wide on a 150 x 110 photo).
+  const grid = [];
+  for (let y = 2; y < height; y += 18) for (let x = 5; x < width; x += 18) grid.push({ x, y, value: 0, source: -1 });
+  const cands = [...grid, { x: 70, y: 41, value: 1, source: 0 }, { x: 149, y: 0, value: 1, source: 1 }];
+
+  it('are used for the grid, and give the same floats as summing each square directly', () => {
+    const blocks = contextBlocksFor(image, cands, P, f);
+    expect(blocks.has(phaseKey(5 - (P * f) / 2, 2 - (P * f) / 2, f))).toBe(true);
+    const shared = patchTensorData(image, cands, { patchPx: P, contextFactor: f } as Verifier, norm, undefined, 2, blocks);
+    const direct = patchTensorData(image, cands, { patchPx: P, contextFactor: f } as Verifier, norm, undefined, 2, new Map());
+    expect(shared).toEqual(direct);
+  });
+
+  it('match the contract written out plainly, candidate by candidate', () => {
+    expectContract(cands.map((c) => [c.x, c.y]), P, f);
   });
 });
 
