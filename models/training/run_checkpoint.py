@@ -21,6 +21,13 @@ class RunCheckpoint:
         self.run_dir = run_dir
         self.plan = plan
 
+    def saved_step(self, resume: bool) -> int:
+        """The step a `begin(resume, ...)` will start from, read before it loads anything (0 without a checkpoint);
+        what to do before training that depends on it (the first hard negatives) need not be done twice."""
+        if not resume or not os.path.exists(self.path):
+            return 0
+        return int(torch.load(self.path, map_location="cpu")["step"])
+
     def begin(self, resume: bool, model, opt, rng: np.random.Generator, log) -> int:
         """The step to start from (0 for a new run); the training seconds already spent go into `spent_s`."""
         start, elapsed = 0, 0.0

@@ -267,8 +267,6 @@ def main(argv=None) -> None:
         model = V.build({"kinds": len(args.kinds), **({"widths": args.widths} if args.widths else {}),
                          **({"inputs": 9} if args.wide_factor else {})})
     wide_train, wide_val = WideViews(args.wide_factor), WideViews(args.wide_factor)
-    if args.hard_negatives is not None:
-        neg_hard = hard_negatives(model, samples, train_rows, negatives, args.hard_negatives, wide_train)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     half = args.batch // 2
     run_dir = args.run_dir or os.path.join(os.path.dirname(os.path.abspath(__file__)), "runs", f"verifier-{os.path.basename(os.path.normpath(args.out))}")
@@ -279,10 +277,14 @@ def main(argv=None) -> None:
             **({"widenTo": args.widen_to} if args.widen_to else {}),
             **({"refreshHardNegatives": refresh} if refresh else {})}
     checkpoint = RunCheckpoint(run_dir, plan)
+    # A run mines its first hard negatives from the --init weights; a run resumed past a refresh mines from the
+    # weights it resumes with instead (the whole run's negatives when it resumes at a refresh step, later weights'
+    # otherwise: refreshes fall on checkpoints, but not every checkpoint is a refresh), and only from those.
+    mine_after_resume = bool(refresh) and checkpoint.saved_step(args.resume) >= refresh
+    if args.hard_negatives is not None and not mine_after_resume:
+        neg_hard = hard_negatives(model, samples, train_rows, negatives, args.hard_negatives, wide_train)
     start = checkpoint.begin(args.resume, model, opt, rng, log)
-    if refresh and start >= refresh:
-        # A resumed run mines from the weights it resumes with: the whole run's negatives when it resumes at a refresh
-        # step, later weights' otherwise (refreshes fall on checkpoints, but not every checkpoint is a refresh).
+    if mine_after_resume:
         neg_hard = hard_negatives(model, samples, train_rows, negatives, args.hard_negatives, wide_train)
 
     for step in checkpoint.steps(args.steps, args.checkpoint_every, args.max_minutes, args.lr, model, opt, rng, log):

@@ -64,6 +64,18 @@ describe('train_verifier.py', () => {
     expect(d.verifier.training).toMatchObject({ hardNegatives: 0.2, refreshHardNegatives: 5 });
     expect(d.verifier.sha256).not.toBe(c.verifier.sha256);
 
+    // Stopped at its first refresh and resumed: the resumed run mines once there, from the weights it resumes with
+    // (not first from --init as well, minutes wasted on a full set), and ends where the whole run did.
+    const refreshArgs = ['--init', init, '--hard-negatives', '0.2', '--refresh-hard-negatives', '5'];
+    const stoppedAtRefresh = run(join(dir, 'e/loupe-seg/9.1.0'), join(dir, 'run-e'), [...refreshArgs, '--max-minutes', '0']);
+    expect(stoppedAtRefresh.status, stoppedAtRefresh.stderr).toBe(2);
+    expect(stoppedAtRefresh.stdout.match(/hard negatives: \d+ of \d+/g)).toHaveLength(1);
+    const resumedAtRefresh = run(join(dir, 'e/loupe-seg/9.1.0'), join(dir, 'run-e'), [...refreshArgs, '--resume']);
+    expect(resumedAtRefresh.status, resumedAtRefresh.stderr).toBe(0);
+    expect(resumedAtRefresh.stdout.match(/hard negatives: \d+ of \d+/g)).toHaveLength(2);
+    const e = JSON.parse(readFileSync(join(dir, 'e/loupe-seg/9.1.0/model.json'), 'utf8'));
+    expect(e.verifier.sha256).toBe(d.verifier.sha256);
+
     const model = await loadModel(join(dir, 'a/loupe-seg/9.0.0'), 1);
     try {
       expect(model.verifier).toBeDefined();
