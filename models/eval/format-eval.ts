@@ -24,7 +24,7 @@ export function formatEvalSummary(r: EvalResult): string {
   lines.push(`stones P ${f(r.stones.precision)} R ${f(r.stones.recall)} F1 ${f(r.stones.f1)} · gap MAE ${f(r.stones.gapMaeMm, 4)} mm over ${r.stones.gapPairs} gaps${r.stones.gapPairsMatched !== undefined ? ` (of ${r.stones.gapPairsMatched} whose stones were both found)` : ''}`);
   const by = r.cleanFlaggedBy;
   const byText = by && by.images > 0 ? ` (of ${by.images}: porosity ${by.porosity}, spacing ${by.stone_spacing}, polish ${by.polish}, retake ${by.retake})` : '';
-  const reasons = Object.entries(r.retakeReasons ?? {}).map(([code, n]) => `${code} ${n}`).join(', ');
+  const reasons = countsText(r.retakeReasons ?? {});
   const defect = r.cleanDefectFlagRate !== undefined ? ` · for a defect ${f(r.cleanDefectFlagRate)} of those not sent to retake` : '';
   lines.push(`clean pieces flagged ${f(r.cleanFalseFlagRate)}${byText}${defect} · retakes ${r.retakes}${reasons ? ` (${reasons})` : ''} · ${r.timing.msPerImage.toFixed(0)} ms/image${r.timing.msMax !== undefined ? ` (median ${r.timing.msMedian!.toFixed(0)}, p90 ${r.timing.msP90!.toFixed(0)}, slowest ${r.timing.msMax.toFixed(0)})` : ''}`);
   if (r.pieceMask) {
