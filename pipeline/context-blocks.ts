@@ -66,7 +66,11 @@ export function contextBlocksFor(
 /** The key of a context square's phase (its top-left corner modulo f, both axes). */
 export const phaseKey = (bx0: number, by0: number, f: number): number => phase(by0, f) * f + phase(bx0, f);
 
-function blockSums(rgb: DecodedRgb, f: number, x0: number, y0: number, nx: number, ny: number): Int32Array {
+/**
+ * Interleaved RGB sums of the `nx` x `ny` blocks of `f` x `f` px whose first starts at photo pixel (x0, y0); pixels
+ * outside the photo count as zero. Integer sums (at most f^2 x 255 per block), so exact.
+ */
+export function blockSums(rgb: DecodedRgb, f: number, x0: number, y0: number, nx: number, ny: number): Int32Array {
   const { data, width, height } = rgb;
   const sums = new Int32Array(nx * ny * 3);
   const ya = Math.max(0, y0);
