@@ -193,7 +193,7 @@ function writeFromBlocks(
 ): void {
   const plane = P * P;
   const [c0, c1, c2] = luts.centre as [Float64Array, Float64Array, Float64Array];
-  const [x0, x1, x2] = luts.context as [Float64Array, Float64Array, Float64Array];
+  const [k0, k1, k2] = luts.context as [Float64Array, Float64Array, Float64Array];
   const { sums, nx, ny, f } = blocks;
   const kx0 = (bx0 - blocks.x0) / f;
   const ky0 = (by0 - blocks.y0) / f;
@@ -219,13 +219,13 @@ function writeFromBlocks(
       const kx = kx0 + px;
       if (blockRowIn && kx >= 0 && kx < nx) {
         const j = (ky * nx + kx) * 3;
-        out[o + 3 * plane] = x0[sums[j]!]!;
-        out[o + 4 * plane] = x1[sums[j + 1]!]!;
-        out[o + 5 * plane] = x2[sums[j + 2]!]!;
+        out[o + 3 * plane] = k0[sums[j]!]!;
+        out[o + 4 * plane] = k1[sums[j + 1]!]!;
+        out[o + 5 * plane] = k2[sums[j + 2]!]!;
       } else {
-        out[o + 3 * plane] = x0[0]!;
-        out[o + 4 * plane] = x1[0]!;
-        out[o + 5 * plane] = x2[0]!;
+        out[o + 3 * plane] = k0[0]!;
+        out[o + 4 * plane] = k1[0]!;
+        out[o + 5 * plane] = k2[0]!;
       }
     }
   }
