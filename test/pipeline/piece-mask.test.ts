@@ -150,21 +150,22 @@ describe('piece mask', () => {
   // Pendant faces that fill the frame: no backdrop shows but a corner of glow or velvet, and the metal matches the
   // backdrop fit, so only the stone setting is outlined. Dropping the unoutlined shading beside an outlined piece
   // (tried in session 21) kept the setting alone on such a face and lost its findings: 11 pore clusters of the
-  // second photo here. Seed 501 is rendered for regression tests only (no model is trained, calibrated or evaluated
-  // on it); seed 201 is validation.
+  // second photo here, the orange peel of the third. Seed 501 is rendered for regression tests only (no model is
+  // trained, calibrated or evaluated on it); seed 201 is validation.
   const PLAIN = { backgrounds: ['paper', 'grey_card', 'lightbox', 'tinted_card'], metals: ['au750_yellow', 'au750_white', 'ag925', 'pt950'] };
   const SHIFTED = { backgrounds: ['velvet'], metals: ['au750_rose'] };
   it.each([
     { seed: 201, index: 43, domain: PLAIN, what: 'white gold on a lightbox' },
-    { seed: 501, index: 263, domain: SHIFTED, what: 'rose gold on velvet' },
-  ])('keeps every pore of a pendant face that fills the frame in the area read ($what)', async ({ seed, index, domain }) => {
+    { seed: 501, index: 263, domain: SHIFTED, what: 'rose gold on velvet, pores' },
+    { seed: 501, index: 162, domain: SHIFTED, what: 'rose gold on velvet, orange peel' },
+  ])('keeps every defect of a pendant face that fills the frame in the area read ($what)', async ({ seed, index, domain }) => {
     const sample = await renderSample({ seed, index, size: 1024, domain } as Parameters<typeof renderSample>[0]);
     const { data, info } = await sharp(sample.jpeg).removeAlpha().raw().toBuffer({ resolveWithObject: true });
     const piece = await computePieceMask({ data, width: info.width, height: info.height }, limits);
     const mask = pieceMaskAt(piece, info.width, info.height);
-    const pores = sample.entry.defects.filter((d) => d.family === 'porosity');
-    expect(pores.length).toBeGreaterThan(3);
-    for (const d of pores) {
+    const defects = sample.entry.defects;
+    expect(defects.length).toBeGreaterThan(1);
+    for (const d of defects) {
       const [x0, y0, x1, y1] = d.bbox;
       expect(mask[Math.round((y0 + y1) / 2) * info.width + Math.round((x0 + x1) / 2)], `${d.kind} at ${d.bbox.join(',')}`).toBe(1);
     }
