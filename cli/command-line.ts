@@ -8,6 +8,15 @@ export function positiveInt(flag: string, value: string | undefined): number | u
   return n;
 }
 
+/** The flag's value as an mm range `LOW-HIGH` with 1 <= LOW <= HIGH <= 200 (a field of view). */
+export function mmRange(flag: string, value: string): [number, number] {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*-\s*(\d+(?:\.\d+)?)\s*$/.exec(value);
+  const lo = m ? Number(m[1]) : NaN;
+  const hi = m ? Number(m[2]) : NaN;
+  if (!(lo >= 1 && hi <= 200 && lo <= hi)) throw new Error(`${flag} must be LOW-HIGH in mm with 1 <= LOW <= HIGH <= 200 (e.g. 5-10), got "${value}"`);
+  return [lo, hi];
+}
+
 /** One argument as a POSIX shell would need it quoted to pass it through unchanged. */
 export function shellWord(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;

@@ -1,10 +1,18 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { SynthCliOptions } from '../../datasets/synth/cli.js';
+import { mmRange } from '../command-line.js';
 
 const int = (name: string) => (value: string) => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
   return n;
+};
+const parseFovMm = (value: string) => {
+  try {
+    return mmRange('--fov-mm', value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
 };
 const list = (value: string) => value.split(',').map((v) => v.trim()).filter(Boolean);
 
@@ -15,7 +23,8 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'output folder')
     .requiredOption('--count <n>', 'number of images', int('--count'))
     .requiredOption('--seed <s>', 'seed (see datasets/README.md for the seed policy)', int('--seed'))
-    .option('--size <px>', 'long side in pixels; the field of view stays 10-30 mm', int('--size'), 1024)
+    .option('--size <px>', 'long side in pixels; the field of view (--fov-mm) is in mm, so a larger size is a finer mm/px', int('--size'), 1024)
+    .option('--fov-mm <low-high>', 'field of view (image width) range in mm, drawn log-uniform; 5-10 makes macro close-ups the pieces fill or overfill', parseFovMm, [10, 30] as [number, number])
     .option('--workers <k>', 'worker threads (default: number of cores)', int('--workers'))
     .option('--metals <list>', 'only these metals (comma-separated)', list)
     .option('--exclude-metals <list>', 'never these metals', list)

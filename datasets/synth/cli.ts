@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { METALS, MetalSchema, PIECES, PieceSchema } from '../manifest.schema.js';
 import { writeContactSheet } from './contact-sheet.js';
 import { generateDataset } from './generate.js';
-import { BACKGROUNDS, BackgroundSchema, VIEWS, ViewSchema, type Domain } from './options.schema.js';
+import { BACKGROUNDS, BackgroundSchema, DEFAULT_FOV_MM, VIEWS, ViewSchema, type Domain } from './options.schema.js';
 
 export interface SynthCliOptions {
   out: string;
@@ -17,6 +17,8 @@ export interface SynthCliOptions {
   backgrounds?: string[];
   excludeBackgrounds?: string[];
   views?: string[];
+  /** Field of view range in mm; the default is `DEFAULT_FOV_MM`. */
+  fovMm?: [number, number];
   coverKinds: boolean;
   contactSheet?: string;
   progress: boolean;
@@ -42,6 +44,7 @@ export async function runSynthCli(opts: SynthCliOptions): Promise<void> {
     pieces: choose('pieces', PIECES, PieceSchema, opts.pieces, opts.excludePieces),
     backgrounds: choose('backgrounds', BACKGROUNDS, BackgroundSchema, opts.backgrounds, opts.excludeBackgrounds),
     views: choose('views', VIEWS, ViewSchema, opts.views),
+    fovMm: opts.fovMm ?? [...DEFAULT_FOV_MM],
   };
   const { seconds, count } = await generateDataset({
     out: opts.out,

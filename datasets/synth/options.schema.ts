@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { METALS, MetalSchema, PIECES, PieceSchema } from '../manifest.schema.js';
 
+/** Field of view (image width) in mm that every training and test set so far was drawn from. */
+export const DEFAULT_FOV_MM = [10, 30] as const;
+
 export const BACKGROUNDS = ['paper', 'grey_card', 'velvet', 'lightbox', 'tinted_card'] as const;
 export const BackgroundSchema = z.enum(BACKGROUNDS);
 export type Background = z.infer<typeof BackgroundSchema>;
@@ -22,6 +25,15 @@ export const DomainSchema = z.object({
   pieces: z.array(PieceSchema).min(1).default([...PIECES]),
   backgrounds: z.array(BackgroundSchema).min(1).default([...BACKGROUNDS]),
   views: z.array(ViewSchema).min(1).default([...VIEWS]),
+  /**
+   * The field of view's width range in mm, drawn log-uniform. The default 10-30 mm frames every piece with backdrop
+   * around it at its wide end and fills the frame with a large one at its narrow end; a narrower range (a macro
+   * close-up, 5-10 mm) is a shift of framing and scale that training never saw.
+   */
+  fovMm: z
+    .tuple([z.number().min(1), z.number().max(200)])
+    .refine(([lo, hi]) => lo <= hi, 'the field of view range must be low-high')
+    .default([...DEFAULT_FOV_MM]),
 });
 export type Domain = z.infer<typeof DomainSchema>;
 

@@ -43,7 +43,7 @@ export async function renderSample(input: RenderOptionsInput): Promise<RenderedS
   const aspect = scene.chance(0.8) ? 4 / 3 : 3 / 2;
   const width = size;
   const height = Math.round(size / aspect);
-  const fovMm = scene.logRange(10, 30);
+  const fovMm = scene.logRange(opts.domain.fovMm[0], opts.domain.fovMm[1]);
   const mmPerPx = Number((fovMm / width).toPrecision(6));
   const S = 1 / mmPerPx;
 
