@@ -11,16 +11,17 @@ import { runEval, runEvalWithImages } from './run-eval.js';
  *
  * The training recipe holds out the velvet background and rose gold (`TRAINING_DOMAIN`); `in-distribution` draws from
  * the same domain with a seed never trained or calibrated on, `shifted` draws only what training never saw, and
- * `real` is the magnetic-tile test split; `12mp` asks the in-distribution question of photos at the camera's 12 MP. Seeds follow datasets/README.md: 300-399 are evaluation seeds.
+ * `real` is the magnetic-tile test split; `12mp` asks the in-distribution question of photos at the camera's 12 MP;
+ * `close-up` holds out framing: macro close-ups narrower than any training photo's field of view. Seeds follow datasets/README.md: 300-399 are evaluation seeds.
  */
 export const TRAINING_DOMAIN = { excludeBackgrounds: ['velvet'], excludeMetals: ['au750_rose'] } as const;
 
 export type SetSource =
-  | { kind: 'synth'; seed: number; count: number; size: number; excludeBackgrounds?: readonly string[]; excludeMetals?: readonly string[]; backgrounds?: readonly string[]; metals?: readonly string[] }
+  | { kind: 'synth'; seed: number; count: number; size: number; excludeBackgrounds?: readonly string[]; excludeMetals?: readonly string[]; backgrounds?: readonly string[]; metals?: readonly string[]; fovMm?: readonly [number, number] }
   | { kind: 'import'; adapter: 'magnetic-tile'; split: 'test' };
 
 export interface EvalSet {
-  name: 'in-distribution' | '12mp' | 'shifted' | 'real';
+  name: 'in-distribution' | '12mp' | 'shifted' | 'close-up' | 'real';
   folder: string;
   what: string;
   profile: string;
@@ -52,6 +53,15 @@ export const EVAL_SETS: readonly EvalSet[] = [
     source: { kind: 'synth', seed: 301, count: 300, size: 1024, backgrounds: ['velvet'], metals: ['au750_rose'] },
   },
   {
+    // Training drew the field of view from 10-30 mm; an operator's macro shot is narrower. The piece fills or overfills
+    // the frame (often no backdrop left to find it by) and each photo is shrunk 1.2-2.5x to the working scale.
+    name: 'close-up',
+    folder: 'close-s320',
+    what: 'generator, training domain, macro close-ups: field of view 5-10 mm where training drew 10-30, seed 320',
+    profile: 'band',
+    source: { kind: 'synth', seed: 320, count: 300, size: 1024, ...TRAINING_DOMAIN, fovMm: [5, 10] },
+  },
+  {
     name: 'real',
     folder: 'mt-test',
     what: 'magnetic-tile test split (real blowhole porosity with masks; not jewelry)',
@@ -66,7 +76,7 @@ export function synthCommand(set: EvalSet, root: string): string {
   const flag = (name: string, v?: readonly string[]) => (v?.length ? ` --${name} ${v.join(',')}` : '');
   return `npx loupe synth --out ${join(root, set.folder)} --count ${s.count} --seed ${s.seed} --size ${s.size}` +
     flag('exclude-backgrounds', s.excludeBackgrounds) + flag('exclude-metals', s.excludeMetals) +
-    flag('backgrounds', s.backgrounds) + flag('metals', s.metals);
+    flag('backgrounds', s.backgrounds) + flag('metals', s.metals) + (s.fovMm ? ` --fov-mm ${s.fovMm[0]}-${s.fovMm[1]}` : '');
 }
 
 /** Makes a set's folder when it is missing. Returns false when its source is absent (the shared datasets). */
@@ -83,6 +93,7 @@ export async function ensureSet(set: EvalSet, root: string, log: (line: string) 
       ...(s.excludeMetals ? { excludeMetals: [...s.excludeMetals] } : {}),
       ...(s.backgrounds ? { backgrounds: [...s.backgrounds] } : {}),
       ...(s.metals ? { metals: [...s.metals] } : {}),
+      ...(s.fovMm ? { fovMm: [s.fovMm[0], s.fovMm[1]] as [number, number] } : {}),
     });
     return true;
   }
@@ -164,6 +175,9 @@ export interface SuiteOptions {
 }
 
 export async function runSuite(o: SuiteOptions): Promise<SuiteRow[]> {
+  // A misspelt set would otherwise be skipped in silence and the run look complete.
+  const unknown = (o.only ?? []).filter((name) => !EVAL_SETS.some((set) => set.name === name));
+  if (unknown.length > 0) throw new Error(`unknown set ${unknown.join(', ')} (sets: ${EVAL_SETS.map((set) => set.name).join(', ')})`);
   await mkdir(o.out, { recursive: true });
   const rows: SuiteRow[] = [];
   for (const set of EVAL_SETS) {

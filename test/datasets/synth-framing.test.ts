@@ -11,7 +11,7 @@ describe('synth field of view', () => {
     let overfilled = 0;
     for (let index = 0; index < 8; index++) {
       const { entry } = await renderSample({ seed: 9, index, size: 512, domain });
-      const fov = entry.mmPerPx * entry.width;
+      const fov = entry.mmPerPx! * entry.width;
       expect(fov, entry.file).toBeGreaterThanOrEqual(5 * 0.999);
       expect(fov, entry.file).toBeLessThanOrEqual(10 * 1.001);
       expect((entry.render as { domain: { fovMm: number[] } }).domain.fovMm).toEqual([5, 10]);
@@ -39,11 +39,11 @@ describe('synth field of view', () => {
     const implicit = await renderSample({ seed: 7, index: 2, size: 384 });
     const explicit = await renderSample({ seed: 7, index: 2, size: 384, domain: DomainSchema.parse({ fovMm: [10, 30] }) });
     expect(explicit.jpeg.equals(implicit.jpeg)).toBe(true);
-    const fov = implicit.entry.mmPerPx * implicit.entry.width;
+    const fov = implicit.entry.mmPerPx! * implicit.entry.width;
     expect(fov).toBeGreaterThanOrEqual(10 * 0.999);
     expect(fov).toBeLessThanOrEqual(30 * 1.001);
     const close = await renderSample({ seed: 7, index: 2, size: 384, domain: DomainSchema.parse({ fovMm: [5, 10] }) });
-    expect(close.entry.mmPerPx).toBeLessThan(implicit.entry.mmPerPx);
+    expect(close.entry.mmPerPx!).toBeLessThan(implicit.entry.mmPerPx!);
   });
 
   it('refuses a range that is not LOW-HIGH in mm', () => {

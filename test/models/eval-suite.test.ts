@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateDataset } from '../../datasets/synth/generate.js';
 import { EvalResultSchema } from '../../models/eval/eval-result.schema.js';
-import { EVAL_SETS, runSuite, suiteMarkdown, withEarlierRows } from '../../models/eval/suite.js';
+import { EVAL_SETS, runSuite, suiteMarkdown, synthCommand, withEarlierRows } from '../../models/eval/suite.js';
 
 // `loupe eval-suite --only` re-runs some sets; the suite table a model card quotes must keep the sets it did not re-run,
 // and only those made with the same model.
@@ -76,6 +76,21 @@ describe('eval suite table', () => {
     const realWithVis = { ...(await result('1.4.1', 'real')), polishVisibility: { measure: 'p90', family: bins.map((b) => ({ ...b, images: 0, caught: 0, auroc: null })), kinds: {} } };
     const again = suiteMarkdown([{ set: setNamed('real'), result: realWithVis }]);
     expect(again).not.toContain('visibility');
+  });
+
+  it('names the command that makes each synthetic set, the close-ups with their field of view', () => {
+    expect(synthCommand(setNamed('close-up'), '/d')).toBe(
+      'npx loupe synth --out /d/close-s320 --count 300 --seed 320 --size 1024 --exclude-backgrounds velvet --exclude-metals au750_rose --fov-mm 5-10',
+    );
+    expect(synthCommand(setNamed('shifted'), '/d')).toBe('npx loupe synth --out /d/shift-s301 --count 300 --seed 301 --size 1024 --backgrounds velvet --metals au750_rose');
+  });
+
+  it('refuses a set name it does not know rather than skip it', async () => {
+    const log: string[] = [];
+    await expect(runSuite({ root: '/nonexistent', out: '/nonexistent/out', modelsDir: '/nonexistent', make: false, only: ['in-distribution', 'closeup'], log: (l) => log.push(l) })).rejects.toThrow(
+      'unknown set closeup (sets: in-distribution, 12mp, shifted, close-up, real)',
+    );
+    expect(log).toEqual([]);
   });
 
   it("writes each set's failure gallery beside its metrics when asked, naming the command that remakes it", async () => {
