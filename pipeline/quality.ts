@@ -257,7 +257,11 @@ export function judgeQuality(copy: GreyCopy, photo: { width: number; height: num
   if (!hasPiece) {
     reasons.push({
       code: 'no_piece',
-      message: `no piece in frame: ${(pieceFraction * 100).toFixed(1)} % of the photo differs from the background (need ${(limits.minPieceFraction * 100).toFixed(1)} %)`,
+      // A flat face that fills the frame looks like an empty backdrop to this measure (the border is metal too), and
+      // macro shots do that; the operator is told how to take a photo that can be judged, not only that this one cannot.
+      message:
+        `no piece in frame: ${(pieceFraction * 100).toFixed(1)} % of the photo differs from its border (need ${(limits.minPieceFraction * 100).toFixed(1)} %); ` +
+        'if the piece fills the frame, step back until one of its edges shows',
       measured: pieceFraction,
       limit: limits.minPieceFraction,
     });

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { decodePhoto } from '../../pipeline/decode.js';
 import { computePieceMask } from '../../pipeline/piece-mask.js';
 import { assessQuality } from '../../pipeline/quality.js';
+import { DomainSchema } from '../../datasets/synth/options.schema.js';
+import { renderSample } from '../../datasets/synth/render-sample.js';
 import { renderPhoto, type PhotoSpec } from './photos.js';
 import { ringProfile } from './helpers.js';
 
@@ -33,6 +35,23 @@ describe('photo-quality gate', () => {
     const q = await gate({ width: 800, height: 600, gain: 0 });
     expect(q.ok).toBe(false);
     expect(q.reasons.map((r) => r.code)).toEqual(expect.arrayContaining(['underexposed', 'no_piece']));
+  });
+
+  it('sends a flat pendant face that fills the frame back with how to reshoot it, and passes the same piece framed', async () => {
+    // Close-up dev seed 204, #73: a white-gold pendant's face overfilling a 5 mm field, no edge in view (the macro shot
+    // the close-up test set found sent to retake as an empty backdrop).
+    const domain = DomainSchema.parse({ fovMm: [5, 10], backgrounds: ['paper', 'grey_card', 'lightbox', 'tinted_card'], metals: ['ag925', 'au750_yellow', 'au750_white', 'pt950'] });
+    const { jpeg, entry } = await renderSample({ seed: 204, index: 73, size: 1024, domain });
+    expect(entry.piece).toBe('pendant');
+    const rgb = await decodePhoto(jpeg, profile.decode);
+    const q = await assessQuality(rgb, rgb, profile.quality, await computePieceMask(rgb, profile.quality));
+    const noPiece = q.reasons.find((r) => r.code === 'no_piece');
+    expect(noPiece?.message).toMatch(/step back until one of its edges shows/);
+
+    const framed = await renderSample({ seed: 204, index: 73, size: 1024, domain: { ...domain, fovMm: [20, 20] } });
+    const framedRgb = await decodePhoto(framed.jpeg, profile.decode);
+    const again = await assessQuality(framedRgb, framedRgb, profile.quality, await computePieceMask(framedRgb, profile.quality));
+    expect(again.reasons.map((r) => r.code)).not.toContain('no_piece');
   });
 
   it('flags an overexposed photo', async () => {
