@@ -19,7 +19,7 @@ interface SuiteCliOptions {
 export function register(program: Command): void {
   program
     .command('eval-suite')
-    .description('evaluate a model on the standard sets (in-distribution, 12mp, shifted, real; models/eval/suite.ts) and write one JSON per set plus suite.md')
+    .description('evaluate a model on the standard sets (in-distribution, 12mp, shifted, close-up, real; models/eval/suite.ts) and write one JSON per set plus suite.md')
     .requiredOption('--sets <dir>', 'folder holding the sets (eval-s300/, eval12mp-s310/, shift-s301/, close-s320/, mt-test/)')
     .requiredOption('--out <dir>', 'where to write <set>.json and suite.md')
     .option('--model <id[@version]>', 'model to evaluate (default: the active version)')
