@@ -1,3 +1,5 @@
+import { FOV_MM_LIMITS, FovMmSchema } from '../datasets/synth/options.schema.js';
+
 /** What the commands share for reading their options and writing a command back out (a gallery records its own). */
 
 /** The flag's value as a positive integer; undefined when the flag was not given. */
@@ -8,13 +10,15 @@ export function positiveInt(flag: string, value: string | undefined): number | u
   return n;
 }
 
-/** The flag's value as an mm range `LOW-HIGH` with 1 <= LOW <= HIGH <= 200 (a field of view). */
+/** The flag's value as a field of view range `LOW-HIGH` in mm, held to the generator's own schema (`FovMmSchema`). */
 export function mmRange(flag: string, value: string): [number, number] {
   const m = /^\s*(\d+(?:\.\d+)?)\s*-\s*(\d+(?:\.\d+)?)\s*$/.exec(value);
-  const lo = m ? Number(m[1]) : NaN;
-  const hi = m ? Number(m[2]) : NaN;
-  if (!(lo >= 1 && hi <= 200 && lo <= hi)) throw new Error(`${flag} must be LOW-HIGH in mm with 1 <= LOW <= HIGH <= 200 (e.g. 5-10), got "${value}"`);
-  return [lo, hi];
+  const range = m ? FovMmSchema.safeParse([Number(m[1]), Number(m[2])]) : null;
+  if (!range?.success) {
+    const { min, max } = FOV_MM_LIMITS;
+    throw new Error(`${flag} must be LOW-HIGH in mm with ${min} <= LOW <= HIGH <= ${max} (e.g. 5-10), got "${value}"`);
+  }
+  return range.data;
 }
 
 /** One argument as a POSIX shell would need it quoted to pass it through unchanged. */

@@ -1,5 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { SynthCliOptions } from '../../datasets/synth/cli.js';
+import { DEFAULT_FOV_MM } from '../../datasets/synth/options.schema.js';
 import { mmRange } from '../command-line.js';
 
 const int = (name: string) => (value: string) => {
@@ -24,7 +25,7 @@ export function register(program: Command): void {
     .requiredOption('--count <n>', 'number of images', int('--count'))
     .requiredOption('--seed <s>', 'seed (see datasets/README.md for the seed policy)', int('--seed'))
     .option('--size <px>', 'long side in pixels; the field of view (--fov-mm) is in mm, so a larger size is a finer mm/px', int('--size'), 1024)
-    .option('--fov-mm <low-high>', 'field of view (image width) range in mm, drawn log-uniform; 5-10 makes macro close-ups the pieces fill or overfill', parseFovMm, [10, 30] as [number, number])
+    .option('--fov-mm <low-high>', 'field of view (image width) range in mm, drawn log-uniform; 5-10 makes macro close-ups the pieces fill or overfill', parseFovMm, [...DEFAULT_FOV_MM] as [number, number])
     .option('--workers <k>', 'worker threads (default: number of cores)', int('--workers'))
     .option('--metals <list>', 'only these metals (comma-separated)', list)
     .option('--exclude-metals <list>', 'never these metals', list)

@@ -4,6 +4,14 @@ import { METALS, MetalSchema, PIECES, PieceSchema } from '../manifest.schema.js'
 /** Field of view (image width) in mm that every training and test set so far was drawn from. */
 export const DEFAULT_FOV_MM = [10, 30] as const;
 
+/** The widest range of fields of view the generator accepts, in mm. */
+export const FOV_MM_LIMITS = { min: 1, max: 200 } as const;
+
+/** A field of view range `[low, high]` in mm, within `FOV_MM_LIMITS`. */
+export const FovMmSchema = z
+  .tuple([z.number().min(FOV_MM_LIMITS.min), z.number().max(FOV_MM_LIMITS.max)])
+  .refine(([lo, hi]) => lo <= hi, 'the field of view range must be low-high');
+
 export const BACKGROUNDS = ['paper', 'grey_card', 'velvet', 'lightbox', 'tinted_card'] as const;
 export const BackgroundSchema = z.enum(BACKGROUNDS);
 export type Background = z.infer<typeof BackgroundSchema>;
@@ -30,10 +38,7 @@ export const DomainSchema = z.object({
    * around it at its wide end and fills the frame with a large one at its narrow end; a narrower range (a macro
    * close-up, 5-10 mm) is a shift of framing and scale that training never saw.
    */
-  fovMm: z
-    .tuple([z.number().min(1), z.number().max(200)])
-    .refine(([lo, hi]) => lo <= hi, 'the field of view range must be low-high')
-    .default([...DEFAULT_FOV_MM]),
+  fovMm: FovMmSchema.default([...DEFAULT_FOV_MM]),
 });
 export type Domain = z.infer<typeof DomainSchema>;
 
