@@ -1,7 +1,7 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import sharp from 'sharp';
 import { POLISH_CHANNELS, POROSITY_CHANNEL, STONE_HEAT_CHANNELS, STONE_RADIUS_CHANNELS } from './channels.js';
-import { decodePhoto, probePhoto, sha256Hex, type DecodedRgb, type PhotoHeader } from './decode.js';
+import { decodePhoto, probePhoto, sha256Hex, type DecodedRgb } from './decode.js';
 import { PipelineError } from './errors.js';
 import type { ChannelMaps, InferTimings } from './infer.js';
 import { runModelWithTta } from './tta.js';
@@ -212,36 +212,6 @@ async function resampleRgb(rgb: DecodedRgb, width: number, height: number): Prom
 }
 
 /**
- * The model's coarse look (`CoarseLookSchema`): its maps of the working image resampled to the look's scale, on the
- * piece's box when the first look was. Null when the model has none, or the photo is already that coarse (the first
- * look is then the only one, and counts alone).
- */
-async function coarseLookSet(
-  set: MapSet,
-  header: PhotoHeader,
-  mmPerPx: number,
-  piece: PieceMask,
-  profile: Profile,
-  batchSize: number,
-  timings: InferTimings,
-): Promise<MapSet | null> {
-  const look = set.model.manifest.coarseLook;
-  if (!look || !set.model.verifier) return null;
-  const scale = workingScale(header, mmPerPx, look.workingMmPerPx);
-  if (scale.width >= set.scale.width) return null;
-  const t0 = performance.now();
-  const rgb = await resampleRgb(set.rgb, scale.width, scale.height);
-  const rect = profile.inference.cropToPiece ? pieceCropRect(piece, rgb.width, rgb.height) : null;
-  const input = rect ? cropRgb(rgb, rect) : rgb;
-  timings.preprocessMs += performance.now() - t0;
-  // The look reads porosity through the verifier, whose candidates come from its kinds' maps: the stone maps go unread.
-  const skipChannels = new Set([...unreadChannels(set.model), ...STONE_HEAT_CHANNELS, ...STONE_RADIUS_CHANNELS]);
-  const place = rect ? { rect, width: rgb.width, height: rgb.height } : undefined;
-  const maps = await runModelWithTta(set.model, input, { batchSize, skipChannels }, timings, profile.inference.tta, place);
-  return { maps, scale, model: set.model, rgb };
-}
-
-/**
  * Photo bytes in, report out. Pure: no files, no network, no clock beyond the stage timings; models come in `deps`.
  * The profile passed should already carry the metal's overrides (`profiles.get(name, metadata.metal)`).
  */
@@ -354,21 +324,6 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
   const seats = emptySeatDiscs(spacing.missing, spacing.stones, por.set.scale.scaleToPhoto);
   const porOn = maskOutsideDiscs(porPiece, por.set.maps.width, por.set.maps.height, seats);
   const porRead = await kindScore(passes, por.set, POROSITY_CHANNEL, por.plane, porPiece, porOn, (candidates) => outsideDiscs(candidates, seats));
-  // The coarse look, when the model has one, is scored the same way at its own scale; the two scores are averaged.
-  let porScore = porRead.score;
-  let porScoreAt = scoreAtPhoto(porRead, por.set);
-  const coarse = await coarseLookSet(por.set, header, mmPerPx, piece, profile, deps.batchSize ?? DEFAULT_BATCH, timings);
-  if (coarse) {
-    const coarsePiece = gatesFor(gateCache, piece, coarse).piece;
-    const coarseSeats = emptySeatDiscs(spacing.missing, spacing.stones, coarse.scale.scaleToPhoto);
-    const coarseOn = maskOutsideDiscs(coarsePiece, coarse.maps.width, coarse.maps.height, coarseSeats);
-    // Off the candidates callback: `loupe eval --candidates` records the working-scale look's candidates only.
-    const coarsePasses: VerifierPasses = { cache: passes.cache, timings, ...(passes.onVerifier ? { onVerifier: passes.onVerifier } : {}) };
-    const plane = required(coarse.maps.planes.get(POROSITY_CHANNEL), `a "${POROSITY_CHANNEL}" channel`);
-    const read = await kindScore(coarsePasses, coarse, POROSITY_CHANNEL, plane, coarsePiece, coarseOn, (candidates) => outsideDiscs(candidates, coarseSeats));
-    porScore = (porRead.score + read.score) / 2;
-    if (read.score > porRead.score) porScoreAt = scoreAtPhoto(read, coarse);
-  }
   const porosity = analysePorosity(
     por.plane,
     por.set.maps.width,
@@ -377,7 +332,7 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
     profile.porosity,
     por.set.scale,
     { onPiece: porOn, minShare: ON_PIECE_MIN_SHARE },
-    porScore,
+    porRead.score,
   );
   const porGate = gateFor(profile.scoreThresholds.porosity, modelImageThreshold(por.set.model.manifest.operatingPoints, POROSITY_CHANNEL, por.set.scale.scaleToPhoto));
   await yieldToLoop();
@@ -470,7 +425,7 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
         findings: markGate(porosity.findings, porosity.score, porGate),
         mask: reachesGate(porosity.score, porGate) ? compactMask(porosity.mask, por.set.maps.width, por.set.maps.height, por.set.scale.scaleToPhoto) : null,
         gate: porGate,
-        scoreAt: porScoreAt,
+        scoreAt: scoreAtPhoto(porRead, por.set),
       },
       stone_spacing: {
         score: spacing.score,

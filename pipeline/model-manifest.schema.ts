@@ -171,17 +171,6 @@ export const StoneRefinerSchema = z.object({
   radiusRange: z.tuple([z.number().positive(), z.number().positive()]),
 }).passthrough();
 
-/**
- * A second, coarser look for porosity (loupe-seg 1.21.0 on): the seg model, its candidates and the verifier run again on
- * the working image resampled to `workingMmPerPx`, and the porosity image score is the mean of the two looks' scores.
- * A void wider than the verifier's patch at the working scale (~1 mm at 0.012 mm/px) fits in it at the coarser one.
- * Findings and pore sizes come from the working-scale look only. Needs a verifier. The gates are set with it.
- */
-export const CoarseLookSchema = z.object({
-  workingMmPerPx: z.number().positive(),
-  kinds: z.array(z.literal('porosity')).min(1),
-});
-
 export const ModelManifestSchema = z.object({
   schemaVersion: z.literal(1),
   id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
@@ -225,11 +214,9 @@ export const ModelManifestSchema = z.object({
   metrics: z.record(z.string(), z.unknown()),
   verifier: VerifierSchema.optional(),
   stoneRefiner: StoneRefinerSchema.optional(),
-  coarseLook: CoarseLookSchema.optional(),
 });
 export type Verifier = z.infer<typeof VerifierSchema>;
 export type StoneRefiner = z.infer<typeof StoneRefinerSchema>;
-export type CoarseLook = z.infer<typeof CoarseLookSchema>;
 export type ModelManifest = z.infer<typeof ModelManifestSchema>;
 export type ModelOutput = z.infer<typeof ModelOutputSchema>;
 export type OperatingPoint = z.infer<typeof OperatingPointSchema>;

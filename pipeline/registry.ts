@@ -183,14 +183,6 @@ export async function loadModel(versionDir: string, intraOpThreads = availablePa
     // The pipeline reads maps at the working resolution; a coarser head would need an upsampling contract first.
     if (out.stride !== 1) throw invalid(jsonPath, `outputs.${i}.stride`, `${out.stride}: only stride 1 is supported`);
   }
-  const coarse = manifest.coarseLook;
-  if (coarse) {
-    const fine = manifest.input.workingMmPerPx;
-    if (fine === null || coarse.workingMmPerPx <= fine) {
-      throw invalid(jsonPath, 'coarseLook.workingMmPerPx', `${coarse.workingMmPerPx} is not coarser than input.workingMmPerPx ${fine}`);
-    }
-    if (!manifest.verifier) throw invalid(jsonPath, 'coarseLook', 'a coarse look scores with the verifier, and this version has none');
-  }
 
   const onnxPath = join(versionDir, manifest.file);
   const session = await checkedSession(onnxPath, jsonPath, manifest, '', intraOpThreads);

@@ -1,4 +1,4 @@
-import { cp, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,17 +38,6 @@ export function useShippedModel(): () => LoadedModel {
     if (model) await releaseModel(model);
   });
   return () => model!;
-}
-
-/** The folder of the newest loupe-seg version under models/ that ships a polish verifier. */
-export async function newestShippedWithVerifier(): Promise<string> {
-  const root = join(REPO_ROOT, 'models/loupe-seg');
-  const versions = (await readdir(root, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
-  for (const v of versions.sort((a, b) => b.localeCompare(a, undefined, { numeric: true }))) {
-    const json = JSON.parse(await readFile(join(root, v, 'model.json'), 'utf8')) as { verifier?: unknown };
-    if (json.verifier) return join(root, v);
-  }
-  throw new Error(`no version under ${root} ships a verifier`);
 }
 
 export const ringProfile = () => loadProfiles({ env: {} }).get('ring');

@@ -125,33 +125,6 @@ describe('model registry', () => {
     expect(error.message).toMatch(/stoneRefiner\.input: "pixels" -> "offsets" but .*stone-refiner\.onnx takes \[crops\]/);
   });
 
-  it('refuses a coarse look no coarser than the working scale, or one with no verifier to score it', async () => {
-    const { version } = await fixtureDir();
-    await carryShipped(version, 'verifier', 'verifier.onnx');
-    const json = join(version, 'model.json');
-    const fine = (JSON.parse(await readFile(json, 'utf8')) as { input: { workingMmPerPx: number } }).input.workingMmPerPx;
-    await editJson(json, (j) => {
-      j.coarseLook = { workingMmPerPx: fine, kinds: ['porosity'] };
-    });
-    let error = await refusal(loadModel(version, 1));
-    expect(isPipelineError(error, 'model_invalid')).toBe(true);
-    expect(error.message).toContain(`coarseLook.workingMmPerPx: ${fine} is not coarser than input.workingMmPerPx ${fine}`);
-
-    await editJson(json, (j) => {
-      j.coarseLook.workingMmPerPx = fine * 2;
-    });
-    const model = await loadModel(version, 1);
-    expect(model.manifest.coarseLook).toEqual({ workingMmPerPx: fine * 2, kinds: ['porosity'] });
-    await releaseModel(model);
-
-    await editJson(json, (j) => {
-      delete j.verifier;
-    });
-    error = await refusal(loadModel(version, 1));
-    expect(isPipelineError(error, 'model_invalid')).toBe(true);
-    expect(error.message).toContain('coarseLook: a coarse look scores with the verifier');
-  });
-
   it('refuses a model.json whose input name does not match the network', async () => {
     const { version } = await fixtureDir();
     await editJson(join(version, 'model.json'), (j) => {

@@ -6,13 +6,24 @@ import { inspect } from '../../pipeline/inspect.js';
 import { loadModel, releaseModel, type LoadedModel } from '../../pipeline/registry.js';
 import { polishFamilyGate, polishFamilyScore } from '../../pipeline/polish-family.js';
 import { InspectionReportSchema, POLISH_KINDS } from '../../pipeline/report.schema.js';
-import { editJson, newestShippedWithVerifier, ringProfile } from './helpers.js';
+import { editJson, ringProfile } from './helpers.js';
 
 // The shipped model's polish verifier, through inspect() on the committed generator samples: what an inspector sees
 // must agree with the score that flagged the piece.
 const ROOT = join(import.meta.dirname, '../..');
 const SAMPLES = join(ROOT, 'datasets/samples');
 const PHOTOS = [8, 12, 15, 18, 21]; // scratches, scratches + haze, two clean
+
+async function shippedWithVerifier(): Promise<string> {
+  const root = join(ROOT, 'models/loupe-seg');
+  const { readdir } = await import('node:fs/promises');
+  const versions = (await readdir(root, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
+  for (const v of versions.sort((a, b) => b.localeCompare(a, undefined, { numeric: true }))) {
+    const json = JSON.parse(await readFile(join(root, v, 'model.json'), 'utf8')) as { verifier?: unknown };
+    if (json.verifier) return join(root, v);
+  }
+  throw new Error(`no version under ${root} ships a verifier`);
+}
 
 describe('inspect() behind the polish verifier', () => {
   let withVerifier: LoadedModel;
@@ -21,7 +32,7 @@ describe('inspect() behind the polish verifier', () => {
   const entries: Array<{ file: string; mmPerPx: number; metal: string }> = [];
 
   beforeAll(async () => {
-    const dir = await newestShippedWithVerifier();
+    const dir = await shippedWithVerifier();
     withVerifier = await loadModel(dir, 1);
     // The same version with its verifier section removed: the seg model's evidence planes score the kinds again.
     tmp = await mkdtemp(join(tmpdir(), 'loupe-noverifier-'));
