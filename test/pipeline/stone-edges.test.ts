@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import type { DecodedRgb } from '../../pipeline/decode.js';
-import { crownEvidence, luminance, measureStoneRow, outlineTrusted } from '../../pipeline/postprocess/stone-edges.js';
+import { crownEvidence, luminance, measureStoneRow, outlineTrusted, photoNoise } from '../../pipeline/postprocess/stone-edges.js';
 import { detectStones } from '../../pipeline/postprocess/stones.js';
 import { H, heatMap, nearest, OP, peaksFor, renderRow, row, W, type Crown, type RowLook, type Seat } from './stone-row-photos.js';
 
@@ -231,5 +231,48 @@ describe('photo noise on a textured backdrop', () => {
     const heat = heatMap(W, 3 * H, peaksFor(lifted(seats)));
     const blind = detectStones(heat, new Float32Array(W * 3 * H).fill(24), W, 3 * H, OP);
     expect(measureStoneRow(luminance(photo), W, 3 * H, blind).stones.every((s) => !s.measured)).toBe(true);
+  });
+
+  /** `photoNoise` as its comment defines it, in two plain passes: the whole photo's median |horizontal difference|,
+   * capped by the tenth percentile of its noisy 32 px blocks' medians (16-bin histograms per level, blocks capped at 16). */
+  function noiseByDefinition(lum: Float32Array, width: number, height: number): number {
+    const bin = (d: number, top: number) => Math.min(top, Math.floor(Math.abs(d) * 16));
+    const medianBin = (bins: Uint32Array, half: number) => {
+      let seen = 0;
+      let k = 0;
+      while (k < bins.length - 1 && seen + bins[k]! < half) seen += bins[k++]!;
+      return k;
+    };
+    const whole = new Uint32Array(4097);
+    for (let y = 0; y < height; y++) for (let x = 0; x + 1 < width; x++) whole[bin(lum[y * width + x + 1]! - lum[y * width + x]!, 4096)]++;
+    const medians: number[] = [];
+    for (let by = 0; by + 32 <= height; by += 32) {
+      for (let bx = 0; bx + 32 <= width; bx += 32) {
+        const bins = new Uint32Array(257);
+        for (let y = by; y < by + 32; y++) for (let x = bx; x < bx + 31; x++) bins[bin(lum[y * width + x + 1]! - lum[y * width + x]!, 256)]++;
+        const k = medianBin(bins, (32 * 31) / 2);
+        if (k > 0) medians.push((k + 0.5) / 16);
+      }
+    }
+    medians.sort((a, b) => a - b);
+    const blocks = medians.length ? medians[Math.floor(0.1 * medians.length)]! : Infinity;
+    return Math.min((medianBin(whole, (height * Math.max(0, width - 1)) / 2) + 0.5) / 16, blocks);
+  }
+
+  it('reads the noise its definition gives, in one pass, on smooth, noisy and half-textured photos of any size', () => {
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    for (const [width, height] of [[160, 96], [97, 65], [64, 64], [33, 100], [31, 20]] as const) {
+      for (const look of ['smooth', 'noisy', 'half'] as const) {
+        const lum = new Float32Array(width * height);
+        for (let y = 0; y < height; y++) {
+          for (let x = 0; x < width; x++) {
+            const amplitude = look === 'smooth' ? 0.2 : look === 'noisy' ? 6 : x < width / 2 ? 40 : 1.5;
+            lum[y * width + x] = 120 + 0.3 * x + amplitude * (random() - 0.5);
+          }
+        }
+        expect(photoNoise(lum, width, height), `${width}x${height} ${look}`).toBe(noiseByDefinition(lum, width, height));
+      }
+    }
   });
 });
