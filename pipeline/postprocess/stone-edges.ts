@@ -782,11 +782,13 @@ type Sharpness = (x: number, y: number) => number;
  * the wide search starts where the near one did). Centres on one search's lattice are exact sums of powers of two.
  */
 function stoneSharpness(at: Sampler, r: number, rays: number): Sharpness {
-  const seen = new Map<string, number>();
+  // Keyed by the centre's own coordinates, a map of y per x: a string key per lookup cost more than the lookups.
+  const seen = new Map<number, Map<number, number>>();
   return (x, y) => {
-    const key = `${x} ${y}`;
-    let e = seen.get(key);
-    if (e === undefined) seen.set(key, (e = profileSharpness(at, x, y, 0.85 * r, 1.12 * r, rays)));
+    let column = seen.get(x);
+    if (!column) seen.set(x, (column = new Map()));
+    let e = column.get(y);
+    if (e === undefined) column.set(y, (e = profileSharpness(at, x, y, 0.85 * r, 1.12 * r, rays)));
     return e;
   };
 }
