@@ -59,6 +59,8 @@ export interface InspectDeps {
    * different rule for pooling them can be tried offline (`loupe eval --candidates`) without running the models again.
    */
   onKindCandidates?: (kind: string, candidates: readonly VerifiedCandidate[], kindIndex: number) => void;
+  /** Called once with the stones found in the maps and the time their measurement took (benchmarks). */
+  onStones?: (pass: StonePass) => void;
   /** Most tiles per `session.run` (default 8, further capped at ~1 MP of input per call by `infer.ts`). */
   batchSize?: number;
 }
@@ -72,6 +74,13 @@ export interface VerifierPass {
   searchMs: number;
   patchMs: number;
   networkMs: number;
+}
+
+/** The stone measurement of one inspection (`detectStones`: heat peaks, then their outlines measured in the photo). */
+export interface StonePass {
+  stones: number;
+  /** Within post-processing. */
+  ms: number;
 }
 
 interface MapSet {
@@ -293,7 +302,9 @@ export async function inspect(photoBytes: Uint8Array, metadata: InspectMetadata,
   );
   const stoneOp = required(heat.set.model.manifest.operatingPoints.stones, `stones operating point in ${heat.set.model.id}/model.json`);
   const hs = heat.set.scale;
+  const tStones = performance.now();
   const found = detectStones(heat.plane, radius.plane, heat.set.maps.width, heat.set.maps.height, stoneOp, heat.set.rgb);
+  deps.onStones?.({ stones: found.length, ms: performance.now() - tStones });
   const refiner = heat.set.model.stoneRefiner;
   const refinerSpec = heat.set.model.manifest.stoneRefiner;
   const detected = refiner && refinerSpec ? await refineStones(refiner, refinerSpec, heat.set.rgb, found, timings) : found;

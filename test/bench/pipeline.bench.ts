@@ -23,7 +23,7 @@ import { DEFAULT_WORKER_WARMUP_RUNS } from '../../core/config.schema.js';
 import { mallocTuned } from '../../core/malloc-tuning.js';
 import { renderSample } from '../../datasets/synth/render-sample.js';
 import { createModelRegistry, inspect, loadProfiles, renderOverlay } from '../../pipeline/index.js';
-import type { VerifierPass } from '../../pipeline/inspect.js';
+import type { StonePass, VerifierPass } from '../../pipeline/inspect.js';
 import { workingScale } from '../../pipeline/preprocess.js';
 import { warmUpPipeline } from '../../pipeline/warm-up-pipeline.js';
 import { warmUpPhotos } from '../../workers/warm-up-photos.js';
@@ -74,8 +74,9 @@ async function main(): Promise<void> {
     const stages: Record<string, number[]> = { decode: [], quality: [], preprocess: [], inference: [], postprocess: [], total: [] };
     let lastReport;
     const passes: VerifierPass[] = [];
+    const stonePasses: StonePass[] = [];
     for (let i = 0; i < runs; i++) {
-      const report = await inspect(photo, meta, profile, { models: lease.models, onVerifier: (p) => passes.push(p) });
+      const report = await inspect(photo, meta, profile, { models: lease.models, onVerifier: (p) => passes.push(p), onStones: (p) => stonePasses.push(p) });
       for (const k of Object.keys(stages)) stages[k]!.push(report.timingsMs[k as keyof typeof report.timingsMs]);
       lastReport = report;
     }
@@ -150,14 +151,16 @@ async function main(): Promise<void> {
 
     // Distinct 12 MP photos, each inspected once, as a worker meets them: the photo above is one scene at one scale,
     // inspected again and again; working size (the piece's scale) and content move the time per photo.
-    const distinct: Array<{ index: number; working: string; ms: number }> = [];
+    const distinct: Array<{ index: number; working: string; ms: number; stones: StonePass | null }> = [];
     for (let index = 2; index < 2 + DISTINCT_PHOTOS; index++) {
       const s = await renderSample({ seed: 300, index, size: 4000 });
       const w = workingScale({ width: s.entry.width, height: s.entry.height }, s.entry.mmPerPx!, model.manifest.input.workingMmPerPx);
-      const r = await inspect(s.jpeg, { mmPerPx: s.entry.mmPerPx!, view: 'top' }, profile, { models: lease.models });
-      distinct.push({ index, working: `${w.width}×${w.height}`, ms: r.timingsMs.total });
+      let stones: StonePass | null = null;
+      const r = await inspect(s.jpeg, { mmPerPx: s.entry.mmPerPx!, view: 'top' }, profile, { models: lease.models, onStones: (p) => (stones = p) });
+      distinct.push({ index, working: `${w.width}×${w.height}`, ms: r.timingsMs.total, stones });
     }
     const distinctMs = distinct.map((d) => d.ms);
+    const distinctStoneMs = distinct.flatMap((d) => (d.stones ? [d.stones.ms] : []));
 
     const result = {
       photo: { ...size, bytes: photo.length, mmPerPx },
@@ -180,8 +183,17 @@ async function main(): Promise<void> {
       verifier: passes.length
         ? { candidates: passes[0]!.candidates, searchMs: median(passes.map((p) => p.searchMs)), patchMs: median(passes.map((p) => p.patchMs)), networkMs: median(passes.map((p) => p.networkMs)) }
         : null,
+      // Inside post-processing's share: the heat peaks and their outlines measured in the photo.
+      stones: stonePasses.length ? { found: stonePasses[0]!.stones, ms: median(stonePasses.map((p) => p.ms)) } : null,
       framedPiece,
-      distinctPhotos: { seed: 300, photos: distinct, msMedian: median(distinctMs), msMax: Math.max(...distinctMs) },
+      distinctPhotos: {
+        seed: 300,
+        photos: distinct,
+        msMedian: median(distinctMs),
+        msMax: Math.max(...distinctMs),
+        stoneMsMedian: median(distinctStoneMs),
+        stoneMsMax: Math.max(...distinctStoneMs),
+      },
       coldStart: { firstInspectMs: coldFirstMs, warmUpRuns: DEFAULT_WORKER_WARMUP_RUNS, warmUpMs, firstInspectAfterWarmUpMs: warmFirstMs },
       createdAt: new Date().toISOString(),
     };
@@ -199,6 +211,7 @@ async function main(): Promise<void> {
           ? `${result.verifier.candidates} candidates: search ${result.verifier.searchMs.toFixed(0)}, patches ${result.verifier.patchMs.toFixed(0)}, network ${result.verifier.networkMs.toFixed(0)} ms`
           : 'none in this model',
       ],
+      ['stones (within post-process)', result.stones ? `${result.stones.found} found, measured in ${result.stones.ms.toFixed(0)} ms` : 'none'],
       [
         'PyTorch eager, same tensor',
         'msMedian' in torch
@@ -213,6 +226,10 @@ async function main(): Promise<void> {
       [
         `${DISTINCT_PHOTOS} other 12 MP photos, once each`,
         `median ${median(distinctMs).toFixed(0)} ms, max ${Math.max(...distinctMs).toFixed(0)} ms (${distinct.map((d) => `${d.working} ${d.ms.toFixed(0)}`).join(', ')})`,
+      ],
+      [
+        `  their stones (within post-process)`,
+        `median ${median(distinctStoneMs).toFixed(0)} ms, max ${Math.max(...distinctStoneMs).toFixed(0)} ms (${distinct.map((d) => `${d.stones?.stones ?? 0} in ${d.stones?.ms.toFixed(0) ?? '-'}`).join(', ')})`,
       ],
     ];
     process.stdout.write(rows.map(([k, v]) => `${k.padEnd(34)} ${v}`).join('\n') + '\n');
