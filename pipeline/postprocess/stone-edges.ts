@@ -182,19 +182,21 @@ interface Polar {
 }
 
 function makeSampler(lum: Float32Array, width: number, height: number): Sampler {
-  const at = (x: number, y: number): number => {
-    const cx = Math.max(0, Math.min(width - 1.001, x));
-    const cy = Math.max(0, Math.min(height - 1.001, y));
-    const x0 = Math.floor(cx);
-    const y0 = Math.floor(cy);
-    const fx = cx - x0;
-    const fy = cy - y0;
-    const i = y0 * width + x0;
-    const a = lum[i]! + (lum[i + 1]! - lum[i]!) * fx;
-    const b = lum[i + width]! + (lum[i + width + 1]! - lum[i + width]!) * fx;
-    return a + (b - a) * fy;
-  };
+  const at = (x: number, y: number): number =>
+    bilinear(lum, width, Math.max(0, Math.min(width - 1.001, x)), Math.max(0, Math.min(height - 1.001, y)));
   return Object.assign(at, { plane: { lum, width, height } });
+}
+
+/** `lum` at (x, y) from its four neighbours; (x, y) must lie in the photo short of its last row and column. */
+function bilinear(lum: Float32Array, width: number, x: number, y: number): number {
+  const x0 = Math.floor(x);
+  const y0 = Math.floor(y);
+  const fx = x - x0;
+  const fy = y - y0;
+  const i = y0 * width + x0;
+  const a = lum[i]! + (lum[i + 1]! - lum[i]!) * fx;
+  const b = lum[i + width]! + (lum[i + width + 1]! - lum[i + width]!) * fx;
+  return a + (b - a) * fy;
 }
 
 /** About one ray per 2 px of circumference: at least 32, at most 128. */
@@ -205,8 +207,8 @@ function polar(at: Sampler, x: number, y: number, lo: number, hi: number, rays: 
   const first = lo - TEXTURE_DIFF * STEP;
   const samples = Math.ceil((hi - lo) / STEP) + 2 * TEXTURE_DIFF + 1;
   const lum = new Float32Array(rays * samples);
-  // Where the whole annulus lies a pixel clear of the photo's edges, no sample would be clamped: the sampler's
-  // arithmetic inline, without its bounds tests (the stone measurement's inner loop; the same floats either way).
+  // Where the whole annulus lies a pixel clear of the photo's edges, no sample would be clamped: the interpolation
+  // without the sampler's bounds tests (the stone measurement's inner loop; the same floats either way).
   const { lum: img, width, height } = at.plane;
   const reach = Math.max(Math.abs(first), Math.abs(first + (samples - 1) * STEP));
   const clear = x - reach >= 1 && y - reach >= 1 && x + reach <= width - 2.001 && y + reach <= height - 2.001;
@@ -223,16 +225,7 @@ function polar(at: Sampler, x: number, y: number, lo: number, hi: number, rays: 
     }
     for (let j = 0; j < samples; j++) {
       const d = first + j * STEP;
-      const cx = x + d * c;
-      const cy = y + d * s;
-      const x0 = Math.floor(cx);
-      const y0 = Math.floor(cy);
-      const fx = cx - x0;
-      const fy = cy - y0;
-      const i = y0 * width + x0;
-      const top = img[i]! + (img[i + 1]! - img[i]!) * fx;
-      const bottom = img[i + width]! + (img[i + width + 1]! - img[i + width]!) * fx;
-      lum[k * samples + j] = top + (bottom - top) * fy;
+      lum[k * samples + j] = bilinear(img, width, x + d * c, y + d * s);
     }
   }
   return { lum, rays, samples, first };
