@@ -25,8 +25,8 @@ export interface SynthCliOptions {
 }
 
 /** Restrict-then-exclude, validated against the known names; an empty result is an error, never a silent default. */
-function choose<T extends string>(what: string, all: readonly T[], schema: z.ZodType<T>, only?: string[], exclude?: string[]): T[] {
-  const parse = (names: string[]) => names.map((n) => {
+function choose<T extends string>(what: string, all: readonly T[], schema: z.ZodType<T>, only?: readonly string[], exclude?: readonly string[]): T[] {
+  const parse = (names: readonly string[]) => names.map((n) => {
     const r = schema.safeParse(n);
     if (!r.success) throw new Error(`unknown ${what} "${n}" (known: ${all.join(', ')})`);
     return r.data;
@@ -38,14 +38,24 @@ function choose<T extends string>(what: string, all: readonly T[], schema: z.Zod
   return out;
 }
 
-export async function runSynthCli(opts: SynthCliOptions): Promise<void> {
-  const domain: Domain = {
+/** The options' names as readonly lists (the eval suite's sets are written so). */
+type DomainOptions = { readonly [K in 'metals' | 'excludeMetals' | 'pieces' | 'excludePieces' | 'backgrounds' | 'excludeBackgrounds' | 'views']?: readonly string[] } & {
+  readonly fovMm?: readonly [number, number];
+};
+
+/** The domain `loupe synth` draws from for these options: each list restricted, then excluded, then checked. */
+export function synthDomain(opts: DomainOptions): Domain {
+  return {
     metals: choose('metals', METALS, MetalSchema, opts.metals, opts.excludeMetals),
     pieces: choose('pieces', PIECES, PieceSchema, opts.pieces, opts.excludePieces),
     backgrounds: choose('backgrounds', BACKGROUNDS, BackgroundSchema, opts.backgrounds, opts.excludeBackgrounds),
     views: choose('views', VIEWS, ViewSchema, opts.views),
-    fovMm: opts.fovMm ?? [...DEFAULT_FOV_MM],
+    fovMm: opts.fovMm ? [opts.fovMm[0], opts.fovMm[1]] : [...DEFAULT_FOV_MM],
   };
+}
+
+export async function runSynthCli(opts: SynthCliOptions): Promise<void> {
+  const domain = synthDomain(opts);
   const { seconds, count } = await generateDataset({
     out: opts.out,
     count: opts.count,

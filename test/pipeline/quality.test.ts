@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { decodePhoto } from '../../pipeline/decode.js';
 import { computePieceMask } from '../../pipeline/piece-mask.js';
 import { assessQuality } from '../../pipeline/quality.js';
-import { DomainSchema } from '../../datasets/synth/options.schema.js';
+import { synthDomain } from '../../datasets/synth/cli.js';
 import { renderSample } from '../../datasets/synth/render-sample.js';
+import { TRAINING_DOMAIN } from '../../models/eval/suite.js';
 import { renderPhoto, type PhotoSpec } from './photos.js';
 import { ringProfile } from './helpers.js';
 
@@ -40,7 +41,7 @@ describe('photo-quality gate', () => {
   it('sends a flat pendant face that fills the frame back with how to reshoot it, and passes the same piece framed', async () => {
     // Close-up dev seed 204, #73: a white-gold pendant's face overfilling a 5 mm field, no edge in view (the macro shot
     // the close-up test set found sent to retake as an empty backdrop).
-    const domain = DomainSchema.parse({ fovMm: [5, 10], backgrounds: ['paper', 'grey_card', 'lightbox', 'tinted_card'], metals: ['ag925', 'au750_yellow', 'au750_white', 'pt950'] });
+    const domain = synthDomain({ ...TRAINING_DOMAIN, fovMm: [5, 10] });
     const { jpeg, entry } = await renderSample({ seed: 204, index: 73, size: 1024, domain });
     expect(entry.piece).toBe('pendant');
     const rgb = await decodePhoto(jpeg, profile.decode);
