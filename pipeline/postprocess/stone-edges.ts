@@ -231,7 +231,7 @@ function polar(at: Sampler, x: number, y: number, lo: number, hi: number, rays: 
   return { lum, rays, samples, first };
 }
 
-/** `profiles`' mean alone, summed in the same order (the centre searches read no texture). */
+/** Ray-averaged luminance per sample (the centre searches read nothing else). */
 function meanProfile(p: Polar): Float64Array {
   const { lum, rays, samples } = p;
   const mean = new Float64Array(samples);
@@ -245,17 +245,13 @@ function meanProfile(p: Polar): Float64Array {
 /** Ray-averaged luminance and texture (mean |change| between neighbouring rays), per sample. */
 function profiles(p: Polar): { mean: Float64Array; texture: Float64Array } {
   const { lum, rays, samples } = p;
-  const mean = new Float64Array(samples);
   const texture = new Float64Array(samples);
   for (let k = 0; k < rays; k++) {
     const row = k * samples;
     const next = ((k + 1) % rays) * samples;
-    for (let j = 0; j < samples; j++) {
-      mean[j] += lum[row + j]! / rays;
-      texture[j] += Math.abs(lum[row + j]! - lum[next + j]!) / rays;
-    }
+    for (let j = 0; j < samples; j++) texture[j] += Math.abs(lum[row + j]! - lum[next + j]!) / rays;
   }
-  return { mean, texture };
+  return { mean: meanProfile(p), texture };
 }
 
 /**
